@@ -1,0 +1,31 @@
+# Set-up and checks. `make install` is idempotent: it reinstalls only when pyproject.toml changed.
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# torchvision on PyPI links against PyPI's own torch build; a machine-wide pip config that
+# points at a local '+cpu' torch wheel would pair them wrongly (torchvision's operators fail
+# to load), so installs here use the package registry alone.
+export PIP_CONFIG_FILE := /dev/null
+export PIP_FIND_LINKS :=
+
+.PHONY: install test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+test: lint
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) bench/bench_correlation.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,28 @@
+"""Shared plumbing for the step commands: one-line user errors and a clean exit code.
+
+Every step module has a `main(argv)` that raises `UserError` for bad input; `run` turns that
+into a single line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+
+class UserError(Exception):
+    """Bad input from the user: the message says what is wrong and what to do."""
+
+
+def run(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> int:
+    """Call a step's `main`, reporting a `UserError` as one line; return the exit status."""
+    prog = (main.__module__ or "rosetta_steps").removesuffix(".__main__")
+    try:
+        main(argv)
+    except UserError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; no output was written", file=sys.stderr)
+        return 130
+    return 0
