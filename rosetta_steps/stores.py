@@ -1,0 +1,178 @@
+"""Zarr stores of the pipeline (xarray datasets), written atomically and opened with checks.
+
+Two layouts:
+- correlation state (`save_accumulator`): the float64 sufficient statistics of a
+  `CorrelationAccumulator` for one shard of images; shards merge exactly (`reduce` step).
+- match store (`write_match_store`): variable `corr` (gan_unit, disc_unit) with coords
+  gan_layer/gan_channel/gan_size and disc_layer/disc_channel/disc_size, per-unit mean and std
+  at native resolution (Eq. 1), attrs gan, disc, n_images. A self-match store has the same
+  layout with the generator on both sides.
+
+Large matrices are chunked in row blocks (read one block at a time to answer a top-K) and
+grouped into a few shard files, so a store is a handful of files whatever its size.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+from .cli import UserError
+from .correlation import CorrelationAccumulator, LayerSpec
+
+CHUNK_ROWS, CHUNK_COLS, SHARD_ROWS = 512, 4096, 4096
+
+
+@contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling path; on success it replaces `path`, on failure it vanishes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        yield tmp
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+            path.rename(old)
+            tmp.rename(path)
+            _remove(old)
+        else:
+            tmp.rename(path)
+    finally:
+        _remove(tmp)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()
+
+
+def _matrix_encoding(n_rows: int, n_cols: int) -> dict:
+    rows, cols = min(n_rows, CHUNK_ROWS), min(n_cols, CHUNK_COLS)
+    shard_cols = -(-n_cols // cols) * cols
+    return {"chunks": (rows, cols), "shards": (min(-(-n_rows // rows), SHARD_ROWS // rows) * rows,
+                                               shard_cols)}
+
+
+def write_dataset(ds: xr.Dataset, path: str | Path, matrices: tuple[str, ...] = ()) -> None:
+    """Write `ds` as a Zarr v3 store at `path`, atomically; `matrices` get row-block chunks."""
+    encoding = {name: _matrix_encoding(*ds[name].shape) for name in matrices}
+    with atomic_output(path) as tmp:
+        ds.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False, encoding=encoding)
+
+
+def open_store(path: str | Path, kind: str, what: str = "store") -> xr.Dataset:
+    """Open a store written by this package, checking that it is of the expected kind."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{what} {path} does not exist: run the step that makes it first")
+    try:
+        ds = xr.open_zarr(path, consolidated=False, zarr_format=3)
+    except Exception as err:  # zarr raises many types for a damaged store
+        raise UserError(f"{what} {path} is not a readable Zarr store ({type(err).__name__}): "
+                        "delete it and rerun the step that makes it") from None
+    if ds.attrs.get("kind") != kind:
+        raise UserError(f"{what} {path} is not a {kind} store (kind={ds.attrs.get('kind')!r})")
+    return ds
+
+
+def _unit_coords(prefix: str, specs: list[LayerSpec]) -> dict:
+    dim = f"{prefix}_unit"
+    return {
+        f"{prefix}_layer": (dim, np.array([s.name for s in specs for _ in range(s.channels)],
+                                          dtype=object)),
+        f"{prefix}_channel": (dim, np.concatenate([np.arange(s.channels) for s in specs])),
+        f"{prefix}_size": (dim, np.concatenate([np.full(s.channels, s.size) for s in specs])),
+    }
+
+
+def _specs_attr(specs: list[LayerSpec]) -> str:
+    return json.dumps([[s.name, s.channels, s.size] for s in specs])
+
+
+def _specs_from_attr(text: str) -> list[LayerSpec]:
+    return [LayerSpec(str(n), int(c), int(s)) for n, c, s in json.loads(text)]
+
+
+def save_accumulator(acc: CorrelationAccumulator, path: str | Path, **attrs: str) -> None:
+    """Write an accumulator's state (one shard's statistics) to a Zarr store."""
+    state = acc.state_dict()
+    t = {k: v.cpu().numpy() for k, v in state["tensors"].items()}
+    gan_res = sorted({s.size for s in state["gan_layers"]})
+    disc_res = sorted({s.size for s in state["disc_layers"]})
+    data = {"cross": (("gan_unit", "disc_unit"), t.pop("cross"))}
+    for key, value in t.items():
+        side = key.split("_", 1)[0]
+        dims = (f"{side}_unit",) if value.ndim == 1 else (
+            f"{side}_unit", "disc_res" if side == "gan" else "gan_res")
+        data[key] = (dims, value)
+    coords = {**_unit_coords("gan", state["gan_layers"]),
+              **_unit_coords("disc", state["disc_layers"]),
+              "gan_res": gan_res, "disc_res": disc_res}
+    meta = {"kind": "correlation-state", "n_images": state["n_images"],
+            "gan_layers": _specs_attr(state["gan_layers"]),
+            "disc_layers": _specs_attr(state["disc_layers"]), **attrs}
+    write_dataset(xr.Dataset(data, coords=coords, attrs=meta), path, matrices=("cross",))
+
+
+def load_accumulator(path: str | Path, acc: CorrelationAccumulator | None = None
+                     ) -> CorrelationAccumulator:
+    """Read a state written by `save_accumulator` into `acc` (a new one by default)."""
+    ds = open_store(path, "correlation-state", "correlation state")
+    acc = acc if acc is not None else CorrelationAccumulator()
+    tensors = {name: torch.from_numpy(np.asarray(ds[name].values)) for name in ds.data_vars}
+    acc.load_state_dict({"n_images": int(ds.attrs["n_images"]),
+                         "gan_layers": _specs_from_attr(ds.attrs["gan_layers"]),
+                         "disc_layers": _specs_from_attr(ds.attrs["disc_layers"]),
+                         "tensors": tensors})
+    return acc
+
+
+def write_match_store(acc: CorrelationAccumulator, path: str | Path, gan: str, disc: str,
+                      dtype: type = np.float32) -> None:
+    """Write the correlation matrix and per-unit native statistics of `acc` (the match store)."""
+    corr = acc.correlation().cpu().numpy().astype(dtype)
+    data = {"corr": (("gan_unit", "disc_unit"), corr)}
+    for side in ("gan", "disc"):
+        mean, std = acc.native_stats(side)
+        data[f"{side}_mean"] = (f"{side}_unit", mean.cpu().numpy())
+        data[f"{side}_std"] = (f"{side}_unit", std.cpu().numpy())
+    coords = {**_unit_coords("gan", acc.gan.specs), **_unit_coords("disc", acc.disc.specs)}
+    attrs = {"kind": "matches", "gan": gan, "disc": disc, "n_images": acc.n_images,
+             "gan_layers": _specs_attr(acc.gan.specs), "disc_layers": _specs_attr(acc.disc.specs)}
+    write_dataset(xr.Dataset(data, coords=coords, attrs=attrs), path, matrices=("corr",))
+
+
+def open_match_store(path: str | Path) -> xr.Dataset:
+    """Open a match store and check its layout."""
+    ds = open_store(path, "matches", "match store")
+    corr = ds.get("corr")
+    if corr is None or corr.dims != ("gan_unit", "disc_unit"):
+        dims = None if corr is None else corr.dims
+        raise UserError(f"match store {path}: expected variable corr with dims "
+                        f"(gan_unit, disc_unit), found {dims}")
+    for name in ("gan_layer", "gan_channel", "disc_layer", "disc_channel"):
+        if name not in ds.coords:
+            raise UserError(f"match store {path}: coordinate {name} is missing")
+    return ds
+
+
+def row_blocks(corr: xr.DataArray, rows: int = CHUNK_ROWS * 4) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (first row, block) of a 2-D store variable, reading one row block at a time."""
+    for start in range(0, corr.shape[0], rows):
+        yield start, np.asarray(corr[start:start + rows].values)
+
+
+def layer_names(ds: xr.Dataset, side: str) -> np.ndarray:
+    """Per-unit layer names of one side ('gan' or 'disc') as an object array of str."""
+    return np.array(ds[f"{side}_layer"].values.tolist(), dtype=object)
