@@ -1,0 +1,58 @@
+"""Shards reduce exactly into the match store; the store has the documented layout."""
+
+import numpy as np
+import torch
+import xarray as xr
+from reference import random_acts
+
+from rosetta_steps import reduce
+from rosetta_steps.cli import run
+from rosetta_steps.correlation import CorrelationAccumulator
+
+GAN = {"b0": (4, 4), "b1": (3, 16)}
+DISC = {"layer1": (5, 14), "layer2": (2, 7)}
+
+
+def shard(seed):
+    gen = torch.Generator().manual_seed(seed)
+    acc = CorrelationAccumulator(device="cpu")
+    batches = [(random_acts(gen, 5, GAN), random_acts(gen, 5, DISC)) for _ in range(2)]
+    for g, d in batches:
+        acc.update(g, d)
+    return acc, batches
+
+
+def test_reduce_equals_one_pass(tmp_path):
+    parts = [shard(s) for s in range(3)]
+    for i, (acc, _) in enumerate(parts):
+        acc.save(tmp_path / f"s{i}.zarr", gan="G", disc="D")
+    out = tmp_path / "matches.zarr"
+    argv = [*(str(tmp_path / f"s{i}.zarr") for i in range(3)), "--out", str(out)]
+    assert run(reduce.main, argv) == 0
+
+    whole = CorrelationAccumulator(device="cpu")
+    for _, batches in parts:
+        for g, d in batches:
+            whole.update(g, d)
+    ds = xr.open_zarr(out, consolidated=False)
+    assert ds["corr"].dims == ("gan_unit", "disc_unit")
+    assert (ds.attrs["gan"], ds.attrs["disc"], ds.attrs["n_images"]) == ("G", "D", 30)
+    assert ds["gan_layer"].values.tolist() == ["b0"] * 4 + ["b1"] * 3
+    assert ds["disc_channel"].values.tolist() == [0, 1, 2, 3, 4, 0, 1]
+    np.testing.assert_allclose(ds["corr"].values, whole.correlation().numpy(), atol=1e-7)
+    mean, std = whole.native_stats("gan")
+    np.testing.assert_allclose(ds["gan_mean"].values, mean.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ds["gan_std"].values, std.numpy(), rtol=1e-12)
+
+
+def test_reduce_refuses_mixed_pairs_and_missing_shards(tmp_path, capsys):
+    shard(0)[0].save(tmp_path / "a.zarr", gan="G", disc="D")
+    shard(1)[0].save(tmp_path / "b.zarr", gan="G", disc="E")
+    out = tmp_path / "m.zarr"
+    assert run(reduce.main, [str(tmp_path / "a.zarr"), str(tmp_path / "b.zarr"),
+                             "--out", str(out)]) == 2
+    assert "different model pairs" in capsys.readouterr().err
+    assert run(reduce.main, [str(tmp_path / "a.zarr"), str(tmp_path / "c.zarr"),
+                             "--out", str(out)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not out.exists()
