@@ -25,7 +25,7 @@ test: lint
 	$(PY) -m pytest -q
 
 bench: install
-	$(PY) bench/bench_correlation.py
+	$(PY) bench/bench_correlation.py --width 1 --images 16 --batch 8
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
