@@ -54,8 +54,9 @@ def streaming_topk(blocks: Iterable[tuple[int, np.ndarray | torch.Tensor]], k_ro
     row_idx, row_val = [], []
     col_val = col_idx = None
     for start, block in blocks:
-        b = torch.as_tensor(block, dtype=torch.float64).clone()
+        b = torch.as_tensor(block)
         if exclude_diagonal:
+            b = b.clone()
             i = torch.arange(b.shape[0])
             inside = start + i < b.shape[1]
             b[i[inside], start + i[inside]] = -torch.inf
