@@ -16,7 +16,11 @@ class UserError(Exception):
 
 def run(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> int:
     """Call a step's `main`, reporting a `UserError` as one line; return the exit status."""
-    prog = (main.__module__ or "rosetta_steps").removesuffix(".__main__")
+    module = main.__module__
+    if module == "__main__":  # run with `python -m`: name the module, not "__main__"
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
+        module = spec.name if spec else "rosetta_steps"
+    prog = module.removesuffix(".__main__")
     try:
         main(argv)
     except UserError as err:

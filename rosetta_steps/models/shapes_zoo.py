@@ -1,0 +1,79 @@
+"""Architectures of the shapes zoo: a small GAN generator and three discriminative models.
+
+The zoo mixes architectures and objectives as the paper's does (Table 2): a convolutional
+generator (DCGAN-style, BatchNorm and ReLU), a ResNet trained with labels, the same ResNet
+family trained without labels, and a ViT trained as a masked autoencoder. The ResNets and the
+ViT are timm's own classes, so they are hooked by the same layer names as the paper's
+ResNet-50 and ViT-B (`layer1..4`, `blocks.i.mlp.act`). The objectives live in
+`rosetta_steps.objectives`; `rosetta_steps.models.zoo` registers these under their names.
+"""
+
+from __future__ import annotations
+
+from timm.models.resnet import BasicBlock, ResNet
+from timm.models.vision_transformer import VisionTransformer
+from torch import nn
+
+from .. import shapes
+
+Z_DIM = 64
+GAN_WIDTH = 16
+CNN_CHANNELS = (16, 32, 64, 128)
+VIT = {"embed_dim": 96, "depth": 4, "num_heads": 3, "patch_size": 8}
+NUM_LABELS = len(shapes.SHAPES) + len(shapes.COLORS)
+
+
+class _UpBlock(nn.Module):
+    """Transposed conv (x2, or 1 -> 4 for the stem), BatchNorm, ReLU; `act` is the unit."""
+
+    def __init__(self, cin: int, cout: int, stem: bool = False):
+        super().__init__()
+        self.conv = (nn.ConvTranspose2d(cin, cout, 4, 1, 0, bias=False) if stem
+                     else nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False))
+        self.norm = nn.BatchNorm2d(cout)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.act(self.norm(self.conv(x)))
+
+
+class ShapesGenerator(nn.Module):
+    """z [batch, z_dim] -> image [batch, 3, 64, 64] in [-1, 1]; units at 4, 8, 16, 32 px."""
+
+    def __init__(self, z_dim: int = Z_DIM, width: int = GAN_WIDTH):
+        super().__init__()
+        self.z_dim = z_dim
+        self.stem = _UpBlock(z_dim, 8 * width, stem=True)
+        self.up1 = _UpBlock(8 * width, 4 * width)
+        self.up2 = _UpBlock(4 * width, 2 * width)
+        self.up3 = _UpBlock(2 * width, width)
+        self.to_rgb = nn.ConvTranspose2d(width, 3, 4, 2, 1)
+
+    def forward(self, z):
+        x = self.up3(self.up2(self.up1(self.stem(z[:, :, None, None]))))
+        return self.to_rgb(x).tanh()
+
+
+GAN_LAYERS = ("stem.act", "up1.act", "up2.act", "up3.act")
+
+
+def shapes_resnet(num_classes: int = 0) -> ResNet:
+    """A ResNet-10-style timm ResNet for 64 px input: stride-2 stem, no max-pool.
+
+    Units at layer1..layer4: 16, 32, 64, 128 channels at 32, 16, 8, 4 px.
+    """
+    model = ResNet(BasicBlock, layers=(1, 1, 1, 1), channels=CNN_CHANNELS,
+                   stem_width=CNN_CHANNELS[0], num_classes=num_classes)
+    model.maxpool = nn.Identity()
+    return model
+
+
+CNN_LAYERS = ("layer1", "layer2", "layer3", "layer4")
+
+
+def shapes_vit() -> VisionTransformer:
+    """A small timm ViT on 8 px patches of a 64 px image (8 x 8 tokens plus a class token)."""
+    return VisionTransformer(img_size=shapes.SIZE, num_classes=0, mlp_ratio=4.0, **VIT)
+
+
+VIT_LAYERS = tuple(f"blocks.{i}.mlp.act" for i in range(VIT["depth"]))
