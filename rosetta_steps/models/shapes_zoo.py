@@ -1,7 +1,8 @@
 """Architectures of the shapes zoo: a small GAN generator and three discriminative models.
 
 The zoo mixes architectures and objectives as the paper's does (Table 2): a convolutional
-generator (DCGAN-style, BatchNorm and ReLU), a ResNet trained with labels, the same ResNet
+generator (DCGAN-style upsample-conv blocks, BatchNorm and ReLU), a ResNet trained with
+labels, the same ResNet
 family trained without labels, and a ViT trained as a masked autoencoder. The ResNets and the
 ViT are timm's own classes, so they are hooked by the same layer names as the paper's
 ResNet-50 and ViT-B (`layer1..4`, `blocks.i.mlp.act`). The objectives live in
@@ -24,17 +25,21 @@ NUM_LABELS = len(shapes.SHAPES) + len(shapes.COLORS)
 
 
 class _UpBlock(nn.Module):
-    """Transposed conv (x2, or 1 -> 4 for the stem), BatchNorm, ReLU; `act` is the unit."""
+    """x2 nearest upsampling, 3x3 conv, BatchNorm, ReLU (the stem maps z to 4 x 4 instead).
+
+    `act` is the hooked unit output.
+    """
 
     def __init__(self, cin: int, cout: int, stem: bool = False):
         super().__init__()
+        self.up = nn.Identity() if stem else nn.Upsample(scale_factor=2, mode="nearest")
         self.conv = (nn.ConvTranspose2d(cin, cout, 4, 1, 0, bias=False) if stem
-                     else nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False))
+                     else nn.Conv2d(cin, cout, 3, 1, 1, bias=False))
         self.norm = nn.BatchNorm2d(cout)
         self.act = nn.ReLU()
 
     def forward(self, x):
-        return self.act(self.norm(self.conv(x)))
+        return self.act(self.norm(self.conv(self.up(x))))
 
 
 class ShapesGenerator(nn.Module):
@@ -47,7 +52,8 @@ class ShapesGenerator(nn.Module):
         self.up1 = _UpBlock(8 * width, 4 * width)
         self.up2 = _UpBlock(4 * width, 2 * width)
         self.up3 = _UpBlock(2 * width, width)
-        self.to_rgb = nn.ConvTranspose2d(width, 3, 4, 2, 1)
+        self.to_rgb = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
+                                    nn.Conv2d(width, 3, 3, 1, 1))
 
     def forward(self, z):
         x = self.up3(self.up2(self.up1(self.stem(z[:, :, None, None]))))
@@ -72,8 +78,12 @@ CNN_LAYERS = ("layer1", "layer2", "layer3", "layer4")
 
 
 def shapes_vit() -> VisionTransformer:
-    """A small timm ViT on 8 px patches of a 64 px image (8 x 8 tokens plus a class token)."""
-    return VisionTransformer(img_size=shapes.SIZE, num_classes=0, mlp_ratio=4.0, **VIT)
+    """A small timm ViT on 8 px patches of a 64 px image (8 x 8 tokens plus a class token).
+
+    Its pooled feature (for probes) is the mean patch token, as MAE probes it.
+    """
+    return VisionTransformer(img_size=shapes.SIZE, num_classes=0, global_pool="avg", mlp_ratio=4.0,
+                             **VIT)
 
 
 VIT_LAYERS = tuple(f"blocks.{i}.mlp.act" for i in range(VIT["depth"]))

@@ -23,7 +23,8 @@ def _train_hint(name: str) -> str:
 
 
 register(ModelSpec(
-    name="shapes-gan", kind=GENERATOR, objective="GAN (non-saturating), shapes world",
+    name="shapes-gan", kind=GENERATOR,
+    objective="GAN (hinge loss, spectral-norm critic) on the shapes world",
     build=ShapesGenerator, layers=GAN_LAYERS, latent=Latent(dim=Z_DIM),
     weights_hint=_train_hint("shapes-gan"), tags=("shapes",)))
 register(ModelSpec(

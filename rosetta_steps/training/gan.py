@@ -1,0 +1,59 @@
+"""Adversarial training of the shapes generator (hinge loss, spectrally normalised critic).
+
+The discriminator is a strided CNN with spectral normalisation and LeakyReLU (SNGAN), which
+keeps it from overpowering the small generator in a short CPU run; it is thrown away after
+training. Real images are drawn from a rendered pool of the shapes world.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from . import data
+from .loop import Settings, loss_summary
+
+DISC_WIDTH = 16
+
+def discriminator(width: int = DISC_WIDTH) -> nn.Module:
+    """64 px image -> one score: four stride-2 convs (32, 16, 8, 4 px), then a 4x4 conv."""
+    sn = nn.utils.parametrizations.spectral_norm
+    layers: list[nn.Module] = []
+    cin = 3
+    for cout in (width, 2 * width, 4 * width, 8 * width):
+        layers += [sn(nn.Conv2d(cin, cout, 4, 2, 1)), nn.LeakyReLU(0.2)]
+        cin = cout
+    layers += [sn(nn.Conv2d(cin, 1, 4, 1, 0)), nn.Flatten()]
+    return nn.Sequential(*layers)
+
+def train_gan(generator: nn.Module, settings: Settings) -> dict:
+    """Alternate one critic and one generator step per batch (Adam, betas 0 and 0.9)."""
+
+    g = torch.Generator().manual_seed(settings.seed)
+    images, _ = data.labelled(settings.pool, settings.seed)
+    images = images.contiguous(memory_format=torch.channels_last)
+    disc = discriminator().to(memory_format=torch.channels_last)
+    generator.to(memory_format=torch.channels_last).train()
+    opt_g = torch.optim.Adam(generator.parameters(), settings.lr, betas=(0.0, 0.9))
+    opt_d = torch.optim.Adam(disc.parameters(), settings.lr, betas=(0.0, 0.9))
+    batches = data.index_batches(settings.pool, settings.batch_size, settings.steps, g)
+    d_losses, g_losses = [], []
+    bar = tqdm(batches, total=settings.steps, desc="shapes-gan", unit="step", mininterval=1.0)
+    for idx in bar:
+        z = torch.randn(len(idx), generator.z_dim, generator=g)
+        fake = generator(z)
+        d_loss = F.relu(1 - disc(images[idx])).mean() + F.relu(1 + disc(fake.detach())).mean()
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        g_loss = -disc(fake).mean()
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        d_losses.append(d_loss.item())
+        g_losses.append(g_loss.item())
+        bar.set_postfix(d=f"{d_losses[-1]:.3f}", g=f"{g_losses[-1]:.3f}", refresh=False)
+    generator.to(memory_format=torch.contiguous_format).eval()
+    return {**loss_summary(d_losses, "d_loss"), **loss_summary(g_losses, "g_loss")}
