@@ -1,0 +1,89 @@
+"""The match step: real zoo models through hooks into the accumulator, checked by brute force."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rosetta_steps import models, reduce
+from rosetta_steps.cli import UserError, run
+from rosetta_steps.match import main as match_main
+from rosetta_steps.match import match_models, match_shard
+from rosetta_steps.stores import open_match_store
+
+
+def seeded(name, seed):
+    torch.manual_seed(seed)
+    return models.load(name, None)
+
+
+def brute_force(gan, disc, seed, indices, batch_size):
+    """All maps kept, each pair of layers upsampled to the larger size in float64, then the
+    global Pearson correlation over images and pixels (Eq. 2), by centring and normalising.
+
+    The models run in the same batches as the step (float32 convolutions round differently
+    for different batch sizes); the statistics are computed over all maps at once.
+    """
+    g_spec, g_model = gan
+    parts = []
+    with torch.no_grad():
+        for lo in indices[::batch_size]:
+            z = g_spec.latent.sample(seed, range(lo, min(lo + batch_size, indices.stop)))
+            images, g = g_spec.run(g_model, z)
+            d = g if disc is None else disc[0].run(disc[1], disc[0].preprocess(images))[1]
+            parts.append((g, d))
+    g_maps = {k: torch.cat([g[k] for g, _ in parts]) for k in parts[0][0]}
+    d_maps = {k: torch.cat([d[k] for _, d in parts]) for k in parts[0][1]}
+    rows = []
+    for g in g_maps.values():
+        row = []
+        for d in d_maps.values():
+            size = max(g.shape[-1], d.shape[-1])
+            units = []
+            for m in (g, d):
+                up = F.interpolate(m.double(), size=(size, size), mode="bilinear",
+                                   align_corners=False)
+                flat = up.transpose(0, 1).reshape(m.shape[1], -1)
+                flat = flat - flat.mean(1, keepdim=True)
+                norm = flat.norm(dim=1, keepdim=True)
+                units.append(torch.where(norm > 0, flat / norm, 0.0))
+            row.append(units[0] @ units[1].T)
+        rows.append(torch.cat(row, dim=1))
+    return torch.cat(rows).numpy()
+
+
+@pytest.mark.parametrize("disc", ["shapes-cnn-sup", "shapes-vit-mae", None])
+def test_match_equals_brute_force(disc):
+    gan = seeded("shapes-gan", 0)
+    d = seeded(disc, 1) if disc else None
+    acc = match_models(gan, d, seed=3, indices=range(2, 9), batch_size=3)
+    np.testing.assert_allclose(acc.correlation().numpy(), brute_force(gan, d, 3, range(2, 9), 3),
+                               rtol=0, atol=1e-10)
+
+
+def test_shards_reduce_to_one_pass(tmp_path):
+    for start, count in ((0, 4), (4, 3)):
+        torch.manual_seed(0)
+        args = ["--gan", "shapes-gan", "--disc", "shapes-cnn-ssl", "--seed", "3",
+                "--start", str(start), "--count", str(count), "--batch-size", "2",
+                "--out", str(tmp_path / f"s{start}.zarr")]
+        assert run(match_main, args) == 0
+    assert run(reduce.main, [str(tmp_path / "s0.zarr"), str(tmp_path / "s4.zarr"),
+                             "--out", str(tmp_path / "m.zarr")]) == 0
+    ds = open_match_store(tmp_path / "m.zarr")
+    assert ds.attrs["gan"] == "shapes-gan" and ds.attrs["disc"] == "shapes-cnn-ssl"
+    assert ds.attrs["n_images"] == 7 and ds["corr"].shape == (240, 240)
+
+
+def test_bad_input(tmp_path, capsys):
+    base = ["--gan", "shapes-gan", "--count", "2", "--out", str(tmp_path / "s.zarr")]
+    for extra, message in ((["--disc", "shapes-gan"], "match a generator against"),
+                           (["--count", "0"], "need count >= 1"),
+                           (["--device", "cuda"], "no CUDA GPU is visible"),
+                           (["--gan-weights", str(tmp_path / "w.safetensors")], "not found")):
+        assert run(match_main, base + extra) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "s.zarr").exists()
+    with pytest.raises(UserError, match="not a generator"):
+        match_shard("shapes-cnn-sup", None, None, None, 0, 0, 2, 2)
