@@ -31,10 +31,10 @@ from .training.supervised import train_supervised
 
 Trainer = Callable[[nn.Module, Settings], dict]
 TRAINERS: dict[str, tuple[Trainer, Settings]] = {
-    "shapes-gan": (train_gan, Settings(steps=1500, batch_size=32, lr=2e-4)),
-    "shapes-cnn-sup": (train_supervised, Settings(steps=500, batch_size=32, lr=3e-3)),
-    "shapes-cnn-ssl": (train_contrastive, Settings(steps=400, batch_size=128, lr=3e-3)),
-    "shapes-vit-mae": (train_mae, Settings(steps=600, batch_size=128, lr=2e-3)),
+    "shapes-gan": (train_gan, Settings(steps=1200, batch_size=32, lr=2e-4)),
+    "shapes-cnn-sup": (train_supervised, Settings(steps=400, batch_size=32, lr=3e-3)),
+    "shapes-cnn-ssl": (train_contrastive, Settings(steps=120, batch_size=64, lr=3e-3)),
+    "shapes-vit-mae": (train_mae, Settings(steps=150, batch_size=128, lr=2e-3)),
 }
 TINY = {"steps": 3, "batch_size": 8, "pool": 64, "eval_images": 32}
 
@@ -62,6 +62,7 @@ def train(name: str, settings: Settings, judge: str | Path | None = None
     trainer = TRAINERS[name][0]
     torch.manual_seed(settings.seed)
     torch.use_deterministic_algorithms(True)
+    torch.set_flush_denormal(True)  # tiny Adam moments and weights would slow CPU math
     model = spec.build()
     metrics = trainer(model, settings)
     if judge is not None:

@@ -18,7 +18,7 @@ class Settings:
     batch_size: int
     lr: float
     seed: int = 0
-    pool: int = 8192  # rendered training images, cycled through in epochs
+    pool: int = 4096  # rendered training images, cycled through in epochs
     eval_images: int = 1024  # held-out images for the metrics
 
     def __post_init__(self) -> None:

@@ -66,16 +66,19 @@ def train_mae(vit: VisionTransformer, settings: Settings) -> dict:
     decoder = Decoder(n, vit.embed_dim, patch)
     vit.train()
 
-    def loss_fn(idx: torch.Tensor) -> torch.Tensor:
-        x = images[idx]
-        order = torch.rand(len(idx), n, generator=g).argsort(dim=1)
+    def masked_loss(encoder: VisionTransformer, x: torch.Tensor, gen: torch.Generator
+                    ) -> torch.Tensor:
+        order = torch.rand(len(x), n, generator=gen).argsort(dim=1)
         keep, masked = order[:, :kept], order[:, kept:]
         target = patchify(x, patch)
         target = (target - target.mean(-1, keepdim=True)) / (target.var(-1, keepdim=True)
                                                              + 1e-6).sqrt()
-        pred = decoder(encode_visible(vit, x, keep), keep)
+        pred = decoder(encode_visible(encoder, x, keep), keep)
         pick = masked[..., None].expand(-1, -1, pred.shape[-1])
         return F.mse_loss(pred.gather(1, pick), target.gather(1, pick))
+
+    def loss_fn(idx: torch.Tensor) -> torch.Tensor:
+        return masked_loss(vit, images[idx], g)
 
     params = list(vit.parameters()) + list(decoder.parameters())
     opt, sched = cosine_adamw(params, settings.lr, settings.steps, betas=(0.9, 0.95))
@@ -83,5 +86,11 @@ def train_mae(vit: VisionTransformer, settings: Settings) -> dict:
     losses = optimise(loss_fn, batches, opt, sched, settings.steps, "shapes-vit-mae")
     n_probe = min(PROBE_TRAIN, settings.pool)
     test = data.held_out(settings.eval_images, settings.seed)
-    return {**loss_summary(losses),
+    vit.eval()
+    decoder.eval()
+    with torch.no_grad():  # the same masks for both encoders, with the trained decoder
+        held_out = {key: masked_loss(enc, test[0], torch.Generator().manual_seed(0)).item()
+                    for key, enc in (("held_out_loss", vit),
+                                     ("held_out_loss_untrained_encoder", untrained))}
+    return {**loss_summary(losses), **held_out,
             **probe_metrics(vit, untrained, (images[:n_probe], labels[:n_probe]), test)}
