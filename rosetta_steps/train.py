@@ -83,8 +83,10 @@ def save(model: nn.Module, report: dict, weights: Path, metrics: Path) -> None:
     """Weights and metrics, each written to a temporary file and renamed when complete."""
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     with atomic_output(weights) as tmp:
-        save_file(state, str(tmp), metadata={"model": report["model"],
-                                             "settings": json.dumps(report["settings"])})
+        # one metadata key: safetensors writes several in a per-process hash order
+        meta = json.dumps({"model": report["model"], "settings": report["settings"]},
+                          sort_keys=True)
+        save_file(state, str(tmp), metadata={"rosetta_steps": meta})
     with atomic_output(metrics) as tmp:
         tmp.write_text(json.dumps(report, indent=2) + "\n")
 

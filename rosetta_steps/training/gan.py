@@ -16,6 +16,8 @@ from . import data
 from .loop import Settings, loss_summary
 
 DISC_WIDTH = 16
+CRITIC_LR_FACTOR = 2  # two time-scale update rule: the critic learns 2x faster than G
+EMA_DECAY = 0.995  # the returned generator is a moving average of its weights
 
 def discriminator(width: int = DISC_WIDTH) -> nn.Module:
     """64 px image -> one score: four stride-2 convs (32, 16, 8, 4 px), then a 4x4 conv."""
@@ -29,15 +31,21 @@ def discriminator(width: int = DISC_WIDTH) -> nn.Module:
     return nn.Sequential(*layers)
 
 def train_gan(generator: nn.Module, settings: Settings) -> dict:
-    """Alternate one critic and one generator step per batch (Adam, betas 0 and 0.9)."""
+    """Alternate one critic and one generator step per batch (Adam, betas 0 and 0.9).
 
+    `settings.lr` is the generator's rate, the critic's is CRITIC_LR_FACTOR times it. The
+    weights returned are an exponential moving average of the generator's, which smooths out
+    the last steps' oscillation (BatchNorm statistics are the live generator's).
+    """
     g = torch.Generator().manual_seed(settings.seed)
     images, _ = data.labelled(settings.pool, settings.seed)
     images = images.contiguous(memory_format=torch.channels_last)
     disc = discriminator().to(memory_format=torch.channels_last)
     generator.to(memory_format=torch.channels_last).train()
     opt_g = torch.optim.Adam(generator.parameters(), settings.lr, betas=(0.0, 0.9))
-    opt_d = torch.optim.Adam(disc.parameters(), settings.lr, betas=(0.0, 0.9))
+    opt_d = torch.optim.Adam(disc.parameters(), CRITIC_LR_FACTOR * settings.lr,
+                             betas=(0.0, 0.9))
+    ema = [p.detach().clone() for p in generator.parameters()]
     batches = data.index_batches(settings.pool, settings.batch_size, settings.steps, g)
     d_losses, g_losses = [], []
     bar = tqdm(batches, total=settings.steps, desc="shapes-gan", unit="step", mininterval=1.0)
@@ -52,8 +60,13 @@ def train_gan(generator: nn.Module, settings: Settings) -> dict:
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
+        with torch.no_grad():
+            torch._foreach_lerp_(ema, [p.detach() for p in generator.parameters()], 1 - EMA_DECAY)
         d_losses.append(d_loss.item())
         g_losses.append(g_loss.item())
         bar.set_postfix(d=f"{d_losses[-1]:.3f}", g=f"{g_losses[-1]:.3f}", refresh=False)
+    with torch.no_grad():
+        for p, average in zip(generator.parameters(), ema, strict=True):
+            p.copy_(average)
     generator.to(memory_format=torch.contiguous_format).eval()
     return {**loss_summary(d_losses, "d_loss"), **loss_summary(g_losses, "g_loss")}
