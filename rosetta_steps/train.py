@@ -36,6 +36,7 @@ TRAINERS: dict[str, tuple[Trainer, Settings]] = {
     "shapes-cnn-ssl": (train_contrastive, Settings(steps=120, batch_size=64, lr=3e-3)),
     "shapes-vit-mae": (train_mae, Settings(steps=150, batch_size=128, lr=2e-3)),
 }
+HELD_OUT_LATENTS = data.HELD_OUT_START  # the GAN is judged on latents no other step uses
 TINY = {"steps": 3, "batch_size": 8, "pool": 64, "eval_images": 32}
 
 
@@ -75,8 +76,6 @@ def train(name: str, settings: Settings, judge: str | Path | None = None
     return model, {"model": name, "objective": spec.objective,
                    "settings": dataclasses.asdict(settings), "metrics": metrics}
 
-
-HELD_OUT_LATENTS = data.HELD_OUT_START
 
 
 def save(model: nn.Module, report: dict, weights: Path, metrics: Path) -> None:

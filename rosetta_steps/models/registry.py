@@ -9,7 +9,7 @@ one `register(ModelSpec(...))`; everything downstream (matching, dictionaries) g
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -105,7 +105,7 @@ class ModelSpec:
     generate: Generate = _call_with_z  # generators
     load_weights: Callable[[nn.Module, Path], None] = load_state_dict_file
     weights_hint: str = ""  # how to obtain the weights file
-    tags: tuple[str, ...] = field(default=())
+    tags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in (GENERATOR, DISCRIMINATIVE):

@@ -2,11 +2,11 @@
 
 The zoo mixes architectures and objectives as the paper's does (Table 2): a convolutional
 generator (DCGAN-style upsample-conv blocks, BatchNorm and ReLU), a ResNet trained with
-labels, the same ResNet
-family trained without labels, and a ViT trained as a masked autoencoder. The ResNets and the
-ViT are timm's own classes, so they are hooked by the same layer names as the paper's
-ResNet-50 and ViT-B (`layer1..4`, `blocks.i.mlp.act`). The objectives live in
-`rosetta_steps.objectives`; `rosetta_steps.models.zoo` registers these under their names.
+labels, the same ResNet family trained without labels, and a ViT trained as a masked
+autoencoder. The ResNets and the ViT are timm's own classes, so they are hooked by the same
+layer names as the paper's ResNet-50 and ViT-B (`layer1..4`, `blocks.i.mlp.act`). The
+objectives live in `rosetta_steps.training`; `rosetta_steps.models.zoo` registers these
+under their names.
 """
 
 from __future__ import annotations
