@@ -62,8 +62,6 @@ def train(name: str, settings: Settings, judge: str | Path | None = None
     spec = models.get(name)
     trainer = TRAINERS[name][0]
     torch.manual_seed(settings.seed)
-    torch.use_deterministic_algorithms(True)
-    torch.set_flush_denormal(True)  # tiny Adam moments and weights would slow CPU math
     model = spec.build()
     metrics = trainer(model, settings)
     if judge is not None:
@@ -75,8 +73,6 @@ def train(name: str, settings: Settings, judge: str | Path | None = None
     model.eval()
     return model, {"model": name, "objective": spec.objective,
                    "settings": dataclasses.asdict(settings), "metrics": metrics}
-
-
 
 def save(model: nn.Module, report: dict, weights: Path, metrics: Path) -> None:
     """Weights and metrics, each written to a temporary file and renamed when complete."""
@@ -118,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise UserError(f"--judge {args.judge} not found; train shapes-cnn-sup first")
     if args.threads:
         torch.set_num_threads(args.threads)
+    torch.use_deterministic_algorithms(True)
+    torch.set_flush_denormal(True)  # tiny Adam moments and weights would slow CPU math
     model, report = train(args.model, settings, args.judge)
     save(model, report, args.out, args.metrics or args.out.with_suffix(".json"))
 

@@ -12,11 +12,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import data
-from .evaluate import probe_metrics
+from .evaluate import probe_report
 from .loop import Settings, cosine_adamw, loss_summary, optimise
 
 TEMPERATURE = 0.2
-PROBE_TRAIN = 2048
 
 
 def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float = TEMPERATURE) -> torch.Tensor:
@@ -54,7 +53,6 @@ def train_contrastive(model: nn.Module, settings: Settings) -> dict:
     batches = data.index_batches(settings.pool, settings.batch_size, settings.steps, g)
     losses = optimise(loss_fn, batches, opt, sched, settings.steps, "shapes-cnn-ssl")
     model.to(memory_format=torch.contiguous_format)
-    n_probe = min(PROBE_TRAIN, settings.pool)
-    test = data.held_out(settings.eval_images, settings.seed)
     return {**loss_summary(losses),
-            **probe_metrics(model, untrained, (images[:n_probe], labels[:n_probe]), test)}
+            **probe_report(model, untrained, images, labels, settings.seed,
+                            settings.eval_images)}

@@ -12,6 +12,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import shapes
+from . import data
+
+PROBE_TRAIN = 2048  # training images a linear probe is fitted on
 
 
 def label_metrics(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
@@ -76,6 +79,15 @@ def probe_metrics(model: nn.Module, untrained: nn.Module, train: tuple, test: tu
         out[key] = linear_probe(pooled_features(m, train[0]), train[1],
                                 pooled_features(m, test[0]), test[1])
     return out
+
+
+def probe_report(model: nn.Module, untrained: nn.Module, images: torch.Tensor,
+                 labels: torch.Tensor, seed: int, eval_images: int
+                 ) -> dict[str, dict[str, float]]:
+    """Probes fitted on the first PROBE_TRAIN training images, scored on held-out ones."""
+    n = min(PROBE_TRAIN, len(images))
+    return probe_metrics(model, untrained, (images[:n], labels[:n]),
+                         data.held_out(eval_images, seed))
 
 
 def diversity(features: torch.Tensor) -> float:

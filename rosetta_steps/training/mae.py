@@ -11,11 +11,10 @@ from timm.models.vision_transformer import Block, VisionTransformer
 from torch import nn
 
 from . import data
-from .evaluate import probe_metrics
+from .evaluate import probe_report
 from .loop import Settings, cosine_adamw, loss_summary, optimise
 
 MASK_RATIO = 0.75
-PROBE_TRAIN = 2048
 
 
 def patchify(x: torch.Tensor, patch: int) -> torch.Tensor:
@@ -84,13 +83,13 @@ def train_mae(vit: VisionTransformer, settings: Settings) -> dict:
     opt, sched = cosine_adamw(params, settings.lr, settings.steps, betas=(0.9, 0.95))
     batches = data.index_batches(settings.pool, settings.batch_size, settings.steps, g)
     losses = optimise(loss_fn, batches, opt, sched, settings.steps, "shapes-vit-mae")
-    n_probe = min(PROBE_TRAIN, settings.pool)
-    test = data.held_out(settings.eval_images, settings.seed)
     vit.eval()
     decoder.eval()
+    test_x, _ = data.held_out(settings.eval_images, settings.seed)
     with torch.no_grad():  # the same masks for both encoders, with the trained decoder
-        held_out = {key: masked_loss(enc, test[0], torch.Generator().manual_seed(0)).item()
+        held_out = {key: masked_loss(enc, test_x, torch.Generator().manual_seed(0)).item()
                     for key, enc in (("held_out_loss", vit),
                                      ("held_out_loss_untrained_encoder", untrained))}
     return {**loss_summary(losses), **held_out,
-            **probe_metrics(vit, untrained, (images[:n_probe], labels[:n_probe]), test)}
+            **probe_report(vit, untrained, images, labels, settings.seed,
+                            settings.eval_images)}
