@@ -1,7 +1,7 @@
 """`python -m rosetta_steps.match`: one shard of unit matching for a (G, D) pair (Eq. 1-2).
 
-For images start .. start+count-1 of a seed, the generator makes each image from its latent
-(latent i depends only on the seed and i), its hooked layers give the G maps, the
+For images start .. start+count-1 of a seed and subset, the generator makes each image from its
+latent (latent i depends only on the seed and i), its hooked layers give the G maps, the
 discriminative model sees the image through its own preprocessing and gives the D maps, and
 the correlation accumulator takes both. The shard's state (float64 sums) is written to Zarr;
 `reduce` merges shards into the pair's match store. Without --disc the generator is matched
@@ -15,52 +15,38 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from . import models
 from .cli import UserError, run
 from .correlation import CorrelationAccumulator
+from .devices import resolve_device
+from .sample import ALL, generated_batches, subset_class
 from .stores import save_accumulator
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' picks CUDA when present; anything else must be a device torch knows."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unknown device {name!r}; use auto, cpu or cuda") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"device {name!r} asked for but no CUDA GPU is visible; use cpu or auto")
-    return device
 
 
 @torch.no_grad()
 def match_models(gan: tuple[models.ModelSpec, torch.nn.Module],
                  disc: tuple[models.ModelSpec, torch.nn.Module] | None, seed: int,
                  indices: range, batch_size: int, truncation: float | None = None,
-                 device: torch.device | str = "cpu") -> CorrelationAccumulator:
+                 device: torch.device | str = "cpu", class_index: int | None = None
+                 ) -> CorrelationAccumulator:
     """Statistics of loaded (spec, model) pairs over the images `indices` of a seed."""
-    (g_spec, g_model), (d_spec, d_model) = gan, disc or (None, None)
     acc = CorrelationAccumulator(device=device)
-    name = f"{g_spec.name} x {d_spec.name if d_spec else g_spec.name}"
-    for lo in tqdm(indices[::batch_size], desc=name, unit="batch", mininterval=1.0):
-        z = g_spec.latent.sample(seed, range(lo, min(lo + batch_size, indices.stop)),
-                                 truncation).to(device)
-        images, g_maps = g_spec.run(g_model, z, None, truncation)
-        if d_spec is None:
+    name = f"{gan[0].name} x {disc[0].name if disc else gan[0].name}"
+    for _, _, images, g_maps in generated_batches(gan, seed, indices, batch_size, truncation,
+                                                  class_index, device, desc=name):
+        if disc is None:
             acc.update(g_maps, g_maps)
         else:
-            _, d_maps = d_spec.run(d_model, d_spec.preprocess(images))
-            acc.update(g_maps, d_maps)
+            d_spec, d_model = disc
+            acc.update(g_maps, d_spec.run(d_model, d_spec.preprocess(images))[1])
     return acc
 
 
 def match_shard(gan: str, gan_weights: str | Path | None, disc: str | None,
                 disc_weights: str | Path | None, seed: int, start: int, count: int,
-                batch_size: int, truncation: float | None = None, device: str = "cpu"
-                ) -> CorrelationAccumulator:
+                batch_size: int, truncation: float | None = None, device: str = "cpu",
+                subset: str = ALL) -> CorrelationAccumulator:
     """The correlation statistics of images start .. start+count-1 for one (G, D) pair."""
     if count < 1 or batch_size < 1 or start < 0:
         raise UserError(f"need count >= 1, batch size >= 1 and start >= 0; got count {count}, "
@@ -69,17 +55,20 @@ def match_shard(gan: str, gan_weights: str | Path | None, disc: str | None,
     g = models.load(gan, gan_weights, dev)
     if g[0].kind != models.GENERATOR:
         raise UserError(f"{gan} is {g[0].kind}, not a generator")
+    cls = subset_class(g[0], subset)
     d = models.load(disc, disc_weights, dev) if disc else None
     if d is not None and d[0].kind != models.DISCRIMINATIVE:
         raise UserError(f"{disc} is a {d[0].kind}; match a generator against a "
                         "discriminative model")
-    return match_models(g, d, seed, range(start, start + count), batch_size, truncation, dev)
+    return match_models(g, d, seed, range(start, start + count), batch_size, truncation, dev,
+                        cls)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m rosetta_steps.match", description=__doc__)
     parser.add_argument("--gan", required=True, help="generator name")
     parser.add_argument("--gan-weights", type=Path, help="generator weights file")
+    parser.add_argument("--subset", default=ALL, help="'all' or a class name (default all)")
     parser.add_argument("--disc", help="discriminative model name (omit for G against G)")
     parser.add_argument("--disc-weights", type=Path, help="discriminative model weights file")
     parser.add_argument("--seed", type=int, default=0)
@@ -91,9 +80,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="shard state to write (Zarr)")
     args = parser.parse_args(argv)
     acc = match_shard(args.gan, args.gan_weights, args.disc, args.disc_weights, args.seed,
-                      args.start, args.count, args.batch_size, args.truncation, args.device)
+                      args.start, args.count, args.batch_size, args.truncation, args.device,
+                      args.subset)
     save_accumulator(acc, args.out, gan=args.gan, disc=args.disc or args.gan,
-                     seed=str(args.seed), start=str(args.start), count=str(args.count))
+                     subset=args.subset, seed=str(args.seed), start=str(args.start),
+                     count=str(args.count))
 
 
 if __name__ == "__main__":

@@ -16,16 +16,11 @@ from PIL import Image, ImageDraw
 
 from . import models, shapes
 from .cli import UserError, run
+from .sample import to_uint8
 from .stores import atomic_output
 from .training.data import HELD_OUT_START
 
 GAP, TITLE = 16, 24
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """Images in [-1, 1] [n, 3, h, w] -> uint8 [n, h, w, 3]."""
-    x = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).cpu().numpy()
 
 
 def grid(images: np.ndarray, cols: int, scale: int = 2, pad: int = 2) -> Image.Image:

@@ -64,9 +64,12 @@ def _matrix_encoding(n_rows: int, n_cols: int) -> dict:
                                                shard_cols)}
 
 
-def write_dataset(ds: xr.Dataset, path: str | Path, matrices: tuple[str, ...] = ()) -> None:
-    """Write `ds` as a Zarr v3 store at `path`, atomically; `matrices` get row-block chunks."""
-    encoding = {name: _matrix_encoding(*ds[name].shape) for name in matrices}
+def write_dataset(ds: xr.Dataset, path: str | Path, matrices: tuple[str, ...] = (),
+                  encoding: dict | None = None) -> None:
+    """Write `ds` as a Zarr v3 store at `path`, atomically; `matrices` get row-block chunks,
+    other variables the given `encoding` (xarray's to_zarr encoding) or xarray's default."""
+    encoding = {**(encoding or {}), **{name: _matrix_encoding(*ds[name].shape)
+                                       for name in matrices}}
     with atomic_output(path) as tmp:
         ds.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False, encoding=encoding)
 
@@ -86,7 +89,7 @@ def open_store(path: str | Path, kind: str, what: str = "store") -> xr.Dataset:
     return ds
 
 
-def _unit_coords(prefix: str, specs: list[LayerSpec]) -> dict:
+def unit_coords(prefix: str, specs: list[LayerSpec]) -> dict:
     dim = f"{prefix}_unit"
     return {
         f"{prefix}_layer": (dim, np.array([s.name for s in specs for _ in range(s.channels)],
@@ -116,8 +119,8 @@ def save_accumulator(acc: CorrelationAccumulator, path: str | Path, **attrs: str
         dims = (f"{side}_unit",) if value.ndim == 1 else (
             f"{side}_unit", "disc_res" if side == "gan" else "gan_res")
         data[key] = (dims, value)
-    coords = {**_unit_coords("gan", state["gan_layers"]),
-              **_unit_coords("disc", state["disc_layers"]),
+    coords = {**unit_coords("gan", state["gan_layers"]),
+              **unit_coords("disc", state["disc_layers"]),
               "gan_res": gan_res, "disc_res": disc_res}
     meta = {"kind": "correlation-state", "n_images": state["n_images"],
             "gan_layers": _specs_attr(state["gan_layers"]),
@@ -147,7 +150,7 @@ def write_match_store(acc: CorrelationAccumulator, path: str | Path, gan: str, d
         mean, std = acc.native_stats(side)
         data[f"{side}_mean"] = (f"{side}_unit", mean.cpu().numpy())
         data[f"{side}_std"] = (f"{side}_unit", std.cpu().numpy())
-    coords = {**_unit_coords("gan", acc.gan.specs), **_unit_coords("disc", acc.disc.specs)}
+    coords = {**unit_coords("gan", acc.gan.specs), **unit_coords("disc", acc.disc.specs)}
     attrs = {"kind": "matches", "gan": gan, "disc": disc, "n_images": acc.n_images,
              "gan_layers": _specs_attr(acc.gan.specs), "disc_layers": _specs_attr(acc.disc.specs)}
     write_dataset(xr.Dataset(data, coords=coords, attrs=attrs), path, matrices=("corr",))

@@ -9,6 +9,7 @@ from rosetta_steps import models, reduce
 from rosetta_steps.cli import UserError, run
 from rosetta_steps.match import main as match_main
 from rosetta_steps.match import match_models, match_shard
+from rosetta_steps.sample import sample_images, to_uint8
 from rosetta_steps.stores import open_match_store
 
 
@@ -87,3 +88,21 @@ def test_bad_input(tmp_path, capsys):
     assert not (tmp_path / "s.zarr").exists()
     with pytest.raises(UserError, match="not a generator"):
         match_shard("shapes-cnn-sup", None, None, None, 0, 0, 2, 2)
+
+
+def test_sample_store_lines_up_with_match(tmp_path):
+    """A sample shard holds the images the match step sees: same latents, same G output."""
+    torch.manual_seed(0)
+    gan = models.load("shapes-gan", None)
+    ds = sample_images(gan, "all", seed=3, indices=range(5, 9), batch_size=3)
+    assert list(ds["image"].values) == [5, 6, 7, 8]
+    z = gan[0].latent.sample(3, range(5, 9))
+    np.testing.assert_array_equal(ds["latent"].values, z.numpy())
+    with torch.no_grad():
+        images, maps = gan[0].run(gan[1], z)
+    np.testing.assert_array_equal(ds["pixels"].values, to_uint8(images))
+    means = torch.cat([m.mean(dim=(2, 3)) for m in maps.values()], dim=1).numpy()
+    np.testing.assert_allclose(ds["activation"].values, means, rtol=1e-5, atol=1e-6)
+    assert ds.sizes["gan_unit"] == 240 and (ds["class_index"].values == -1).all()
+    with pytest.raises(UserError, match="unconditional"):
+        sample_images(gan, "briard", seed=3, indices=range(2), batch_size=2)

@@ -1,0 +1,20 @@
+"""The torch device a step runs on, from the `device` setting (auto, cpu or cuda[:i])."""
+
+from __future__ import annotations
+
+import torch
+
+from .cli import UserError
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA when present; anything else must be a device torch knows."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"unknown device {name!r}; use auto, cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {name!r} asked for but no CUDA GPU is visible; use cpu or auto")
+    return device
