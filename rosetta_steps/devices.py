@@ -18,3 +18,12 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"device {name!r} asked for but no CUDA GPU is visible; use cpu or auto")
     return device
+
+
+def set_threads(threads: int | None) -> None:
+    """Pin torch's CPU threads: float32 results depend on how work is split between threads,
+    so a step reproduces its output byte for byte only with the same count."""
+    if threads is not None:
+        if threads < 1:
+            raise UserError(f"--threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)

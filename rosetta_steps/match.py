@@ -19,7 +19,7 @@ import torch
 from . import models
 from .cli import UserError, run
 from .correlation import CorrelationAccumulator
-from .devices import resolve_device
+from .devices import resolve_device, set_threads
 from .sample import ALL, generated_batches, subset_class
 from .stores import save_accumulator
 
@@ -77,8 +77,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--truncation", type=float, help="latent truncation (model default)")
     parser.add_argument("--device", default="cpu", help="auto, cpu or cuda[:i]")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: all)")
     parser.add_argument("--out", type=Path, required=True, help="shard state to write (Zarr)")
     args = parser.parse_args(argv)
+    set_threads(args.threads)
     acc = match_shard(args.gan, args.gan_weights, args.disc, args.disc_weights, args.seed,
                       args.start, args.count, args.batch_size, args.truncation, args.device,
                       args.subset)

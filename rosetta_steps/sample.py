@@ -25,7 +25,7 @@ from tqdm import tqdm
 from . import models
 from .cli import UserError, run
 from .correlation import LayerSpec
-from .devices import resolve_device
+from .devices import resolve_device, set_threads
 from .stores import unit_coords, write_dataset
 
 ALL = "all"
@@ -124,8 +124,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--truncation", type=float, help="latent truncation (model default)")
     parser.add_argument("--device", default="cpu", help="auto, cpu or cuda[:i]")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: all)")
     parser.add_argument("--out", type=Path, required=True, help="sample store to write (Zarr)")
     args = parser.parse_args(argv)
+    set_threads(args.threads)
     ds = sample_shard(args.gan, args.weights, args.subset, args.seed, args.start, args.count,
                       args.batch_size, args.truncation, args.device)
     write_dataset(ds, args.out, encoding={

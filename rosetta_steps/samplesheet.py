@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw
 
 from . import models, shapes
 from .cli import UserError, run
+from .devices import set_threads
 from .sample import to_uint8
 from .stores import atomic_output
 from .training.data import HELD_OUT_START
@@ -70,7 +71,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="PNG file")
     parser.add_argument("--n", type=int, default=32, help="images per panel")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: all)")
     args = parser.parse_args(argv)
+    set_threads(args.threads)
     if args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}")
     if models.get(args.gan).kind != models.GENERATOR:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,7 +81,9 @@ def open_store(path: str | Path, kind: str, what: str = "store") -> xr.Dataset:
     if not path.exists():
         raise UserError(f"{what} {path} does not exist: run the step that makes it first")
     try:
-        ds = xr.open_zarr(path, consolidated=False, zarr_format=3)
+        with warnings.catch_warnings():  # Snakemake's marker file in a directory output
+            warnings.filterwarnings("ignore", message=".*snakemake_timestamp")
+            ds = xr.open_zarr(path, consolidated=False, zarr_format=3)
     except Exception as err:  # zarr raises many types for a damaged store
         raise UserError(f"{what} {path} is not a readable Zarr store ({type(err).__name__}): "
                         "delete it and rerun the step that makes it") from None

@@ -20,6 +20,7 @@ from torch import nn
 
 from . import models
 from .cli import UserError, run
+from .devices import set_threads
 from .stores import atomic_output
 from .training import data
 from .training.contrastive import train_contrastive
@@ -112,8 +113,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise UserError(f"--judge applies to generators; {args.model} is discriminative")
     if args.judge is not None and not args.judge.is_file():
         raise UserError(f"--judge {args.judge} not found; train shapes-cnn-sup first")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     torch.use_deterministic_algorithms(True)
     torch.set_flush_denormal(True)  # tiny Adam moments and weights would slow CPU math
     model, report = train(args.model, settings, args.judge)
