@@ -1,37 +1,60 @@
-"""`python -m rosetta_steps.models list [NAME...]`: the zoo with kinds, hooked layers and units."""
+"""`python -m rosetta_steps.models list|fetch`: the zoo, and its published weights.
+
+`list [NAME...]` prints each model's kind, unit count, hooked layers (channels@size) and
+whether its published weights are in the caches (`cached`, `missing`; `-` for models without
+published weights, whose weights file is passed explicitly). `fetch NAME...` downloads the
+weights of the named models into the caches (on a connected machine); it fails with one line
+when a model's weights cannot be downloaded.
+"""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
 
-from ..cli import run
+from ..cli import UserError, run
 from . import get, names
+from .weights import resolve
+
+
+def weights_state(name: str) -> str:
+    """`cached`, `missing`, or `-` for a model without published weights."""
+    source = get(name).source
+    if source is None:
+        return "-"
+    return "cached" if source.cached() is not None else "missing"
 
 
 def describe(name: str) -> str:
-    """One line per model: name, kind, unit count, then each hooked layer as channels@size."""
+    """One line per model: name, kind, weights, unit count, each hooked layer as channels@size."""
     spec = get(name)
     layers = spec.layer_specs()
     units = sum(layer.channels for layer in layers)
     listed = ", ".join(f"{layer.name} {layer.channels}@{layer.size}" for layer in layers)
-    return f"{name:<16} {spec.kind:<15} {units:>6}  {listed}"
+    return f"{name:<21} {spec.kind:<15} {weights_state(name):<8} {units:>6}  {listed}"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m rosetta_steps.models",
                                      description="The model zoo of the registry.")
     sub = parser.add_subparsers(dest="command", required=True)
-    show = sub.add_parser("list", help="every model with kind, hooked layers and unit count")
+    show = sub.add_parser("list", help="every model with kind, weights, hooked layers and units")
     show.add_argument("models", nargs="*", help="only these models (default: all)")
+    fetch = sub.add_parser("fetch", help="download models' published weights into the caches")
+    fetch.add_argument("models", nargs="+", help="model names")
     args = parser.parse_args(argv)
+    for name in args.models:
+        get(name)  # fail on an unknown name before doing anything
     if args.command == "list":
-        chosen = args.models or names()
-        for name in chosen:
-            get(name)  # fail on an unknown name before printing anything
-        print(f"{'MODEL':<16} {'KIND':<15} {'UNITS':>6}  LAYERS (channels@size)")
-        for name in chosen:
+        print(f"{'MODEL':<21} {'KIND':<15} {'WEIGHTS':<8} {'UNITS':>6}  LAYERS (channels@size)")
+        for name in args.models or names():
             print(describe(name))
+    else:
+        for name in args.models:
+            source = get(name).source
+            if source is None:
+                raise UserError(f"{name} has no published weights; {get(name).weights_hint}")
+            print(f"{name}: {resolve(name, source)}")
 
 
 if __name__ == "__main__":

@@ -4,27 +4,36 @@ A `ModelSpec` says whether a model is a generator or a discriminative model, how
 and load its weights, which layers' post-activation outputs are its units (Sec. 3), and either
 its input preprocessing (discriminative) or its latent sampler (generators). Adding a model is
 one `register(ModelSpec(...))`; everything downstream (matching, dictionaries) goes by name.
+Names with a registered prefix (`timm:`, `open_clip:`) are resolved on first use.
+
+Weights (`load`): an explicit path is read by the model's own format loader; without one, a
+model with published weights (`source`) finds them in the caches or downloads them (see
+`weights`), and a model without (the shapes zoo) gets fresh random weights. `pretrained=False`
+or the path "random" gives random weights for any model (tests, shape checks).
 """
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError
-from scipy.stats import truncnorm
 from torch import nn
 
 from ..cli import UserError
 from ..correlation import LayerSpec
 from .hooks import capture
+from .weights import Source, resolve
 
 GENERATOR = "generator"
 DISCRIMINATIVE = "discriminative"
+RANDOM = "random"  # the weights "path" that asks for random weights
 
 # generate(model, z, class_index, truncation) -> images in [-1, 1], [batch, 3, h, w]
 Generate = Callable[[nn.Module, torch.Tensor, "torch.Tensor | None", "float | None"],
@@ -53,19 +62,29 @@ class Preprocess:
 
 @dataclass(frozen=True)
 class Latent:
-    """A generator's latent space: z ~ N(0, I) of `dim`, or truncated as BigGAN samples it."""
+    """A generator's latent space: z ~ N(0, I) of `dim`, or truncated as BigGAN samples it.
+
+    `space` says where truncation acts: "z" (BigGAN: the sampler truncates z) or "w"
+    (StyleGAN: z is always the plain normal and the generator truncates w, psi = truncation).
+    """
 
     dim: int
     truncation: float | None = None  # default; None is the plain normal
     num_classes: int = 0  # > 0: class-conditional
+    space: str = "z"
 
     def sample(self, seed: int, indices: Sequence[int], truncation: float | None = None
                ) -> torch.Tensor:
         """Latents [len(indices), dim] where row i depends only on (seed, indices[i]).
 
-        With a truncation t, z = t * truncnorm(-2, 2) (BigGAN's truncation trick).
+        With a truncation t, z = t * truncnorm(-2, 2) (BigGAN's truncation trick); in space
+        "w" the truncation is the generator's business and z is the plain normal.
         """
         t = self.truncation if truncation is None else truncation
+        if self.space == "w":
+            t = None
+        if t is not None:
+            from scipy.stats import truncnorm  # costs a second of import; only BigGAN needs it
         rows = []
         for i in indices:
             rng = np.random.default_rng([seed, int(i)])
@@ -103,9 +122,12 @@ class ModelSpec:
     preprocess: Preprocess | None = None  # discriminative models
     latent: Latent | None = None  # generators
     generate: Generate = _call_with_z  # generators
-    load_weights: Callable[[nn.Module, Path], None] = load_state_dict_file
+    # loads a weights file into the model, or returns the model the file describes
+    load_weights: Callable[[nn.Module, Path], nn.Module | None] = load_state_dict_file
     weights_hint: str = ""  # how to obtain the weights file
     tags: tuple[str, ...] = ()
+    source: Source | None = None  # published weights (caches, download); None: none
+    class_names: Callable[[], Sequence[str]] | None = None  # class-conditional generators
 
     def __post_init__(self) -> None:
         if self.kind not in (GENERATOR, DISCRIMINATIVE):
@@ -121,6 +143,15 @@ class ModelSpec:
             return torch.zeros(batch, self.latent.dim)
         return torch.zeros(batch, 3, self.preprocess.size, self.preprocess.size)
 
+    def class_index(self, name: str) -> int:
+        """The class a name (any synonym of its description, or an index) stands for."""
+        if self.latent is None or self.latent.num_classes == 0:
+            raise UserError(f"{self.name} is not class-conditional; it has no class {name!r}")
+        from .imagenet import resolve_class
+        names = (self.class_names() if self.class_names is not None
+                 else [str(i) for i in range(self.latent.num_classes)])
+        return resolve_class(self.name, names, name)
+
     def run(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None,
             truncation: float | None = None) -> tuple[torch.Tensor | None, dict]:
         """One forward pass: (generated images or None, {layer: [batch, C, s, s] maps})."""
@@ -133,19 +164,34 @@ class ModelSpec:
         return images, maps
 
     def layer_specs(self) -> list[LayerSpec]:
-        """Hooked layers with channel counts and map sizes, from one shape-only forward pass."""
+        """Hooked layers with channel counts and map sizes, from one shape-only forward pass
+        (computed once per process)."""
+        return list(_layer_specs(self))
+
+    def _infer_layer_specs(self) -> tuple[LayerSpec, ...]:
+        conditional = self.latent is not None and self.latent.num_classes > 0
         try:
             with torch.device("meta"):
                 model = self.build().eval()
-                _, maps = self.run(model, self.example_input())
+                y = torch.zeros(1, dtype=torch.long) if conditional else None
+                _, maps = self.run(model, self.example_input(), y)
         except (NotImplementedError, RuntimeError):  # an op without a meta kernel
             model = self.build().eval()
+            y = torch.zeros(1, dtype=torch.long) if conditional else None
             with torch.no_grad():
-                _, maps = self.run(model, self.example_input())
-        return [LayerSpec(name, int(m.shape[1]), int(m.shape[-1])) for name, m in maps.items()]
+                _, maps = self.run(model, self.example_input(), y)
+        return tuple(LayerSpec(name, int(m.shape[1]), int(m.shape[-1]))
+                     for name, m in maps.items())
+
+
+@cache
+def _layer_specs(spec: ModelSpec) -> tuple[LayerSpec, ...]:
+    return spec._infer_layer_specs()
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
+_RESOLVERS: dict[str, Callable[[str], ModelSpec]] = {}  # "timm:" -> spec of "timm:NAME"
+_RESOLVED: dict[str, ModelSpec] = {}
 
 
 def register(spec: ModelSpec) -> ModelSpec:
@@ -156,6 +202,11 @@ def register(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
+def register_resolver(prefix: str, resolver: Callable[[str], ModelSpec]) -> None:
+    """Resolve every name that starts with `prefix` (e.g. "timm:") with `resolver(name)`."""
+    _RESOLVERS[prefix] = resolver
+
+
 def names() -> list[str]:
     """Every registered model name, in registration order."""
     return list(_REGISTRY)
@@ -163,25 +214,52 @@ def names() -> list[str]:
 
 def get(name: str) -> ModelSpec:
     """The spec of a model; an unknown name is a user error that lists the known ones."""
-    try:
+    if name in _REGISTRY:
         return _REGISTRY[name]
-    except KeyError:
-        raise UserError(f"unknown model {name!r}; known models: {', '.join(names())}") from None
+    for prefix, resolver in _RESOLVERS.items():
+        if name.startswith(prefix):
+            if name not in _RESOLVED:
+                _RESOLVED[name] = resolver(name)
+            return _RESOLVED[name]
+    prefixes = "".join(f", {p}NAME" for p in _RESOLVERS)
+    raise UserError(f"unknown model {name!r}; known models: {', '.join(names())}{prefixes}")
 
 
-def load(name: str, weights: str | Path | None, device: torch.device | str = "cpu"
-         ) -> tuple[ModelSpec, nn.Module]:
-    """Build a model, load its weights file and put it in eval mode on `device`."""
+def _summary(err: Exception) -> str:
+    """An error in one line: its first line, and the next when the first only introduces it
+    ("Error(s) in loading state_dict for ResNet:"), at most 300 characters."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    text = " ".join(lines[:2]) if lines[0].endswith(":") and len(lines) > 1 else lines[0]
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def load(name: str, weights: str | Path | None = None, device: torch.device | str = "cpu",
+         *, pretrained: bool = True) -> tuple[ModelSpec, nn.Module]:
+    """Build a model with its weights, in eval mode on `device`.
+
+    `weights`: a file (or, for BigGAN, a folder) read by the model's format loader; None: the
+    published weights from the caches or a download (a `UserError` line when offline and not
+    cached), or fresh random weights for a model without published ones (the shapes zoo);
+    "random", or `pretrained=False` with no path: fresh random weights.
+    """
     spec = get(name)
+    if weights is not None and str(weights) == RANDOM:
+        weights, pretrained = None, False
+    path = None if weights is None else Path(weights)
+    if path is None and pretrained and spec.source is not None:
+        path = resolve(name, spec.source)
+    if path is not None and not path.exists():
+        hint = f"; {spec.weights_hint}" if spec.weights_hint else ""
+        raise UserError(f"{name}: weights file {path} not found{hint}")
     model = spec.build()
-    if weights is not None:
-        path = Path(weights)
-        if not path.is_file():
-            hint = f"; {spec.weights_hint}" if spec.weights_hint else ""
-            raise UserError(f"{name}: weights file {path} not found{hint}")
+    if path is not None:
         try:
-            spec.load_weights(model, path)
-        except (RuntimeError, OSError, ValueError, SafetensorError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise UserError(f"{name}: cannot load weights from {path}: {first}") from None
+            loaded = spec.load_weights(model, path)
+        except (RuntimeError, OSError, ValueError, KeyError, SafetensorError,
+                pickle.UnpicklingError) as err:
+            raise UserError(f"{name}: cannot load weights from {path}: {_summary(err)}"
+                            ) from None
+        model = model if loaded is None else loaded
     return spec, model.to(device).eval()

@@ -1,0 +1,194 @@
+"""Test fixtures: a generator's weights written in the upstream checkpoint layouts.
+
+Written independently of the loaders (`rosetta_steps.models.stylegan2_formats`), from the
+upstream layouts: rosinality's stylegan2-pytorch state dict (saved under `g_ema`) and
+NVIDIA's network pickle, whose objects pickle as `torch_utils.persistence` records with their
+module source, state dicts of `_parameters` / `_buffers` / `_modules` and attributes. The
+pickle is written through stand-in modules `torch_utils.persistence` and `dnnlib.util`, so
+it names the same globals a real one does; the module source it carries would create a
+marker file if anything executed it.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+import types
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from rosetta_steps.models.stylegan2 import Generator
+
+
+def randomize(gen: Generator, seed: int = 0) -> Generator:
+    """Give every tensor (noise strengths, biases, w_avg too) a random value."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in [*gen.named_parameters(), *gen.named_buffers()]:
+            if name.endswith("blur"):
+                continue
+            scale = 0.3 if name.endswith(("bias", "noise_strength", "w_avg")) else 1.0
+            t.copy_(torch.randn(t.shape, generator=g) * scale)
+    return gen
+
+
+def _blur(gain: float) -> torch.Tensor:
+    k = torch.tensor([1.0, 3.0, 3.0, 1.0])
+    k = torch.outer(k, k)
+    return k / k.sum() * gain
+
+
+def rosinality_state_dict(gen: Generator) -> dict[str, torch.Tensor]:
+    """The generator in rosinality's Generator(size, style_dim, n_mlp) key layout."""
+    sd = {k: v.clone() for k, v in gen.state_dict().items()}
+    out = {}
+    for i in range(gen.cfg.n_mlp):
+        out[f"style.{i + 1}.weight"] = sd[f"mapping.layers.{i}.weight"]
+        out[f"style.{i + 1}.bias"] = sd[f"mapping.layers.{i}.bias"]
+    out["input.input"] = sd["const"]
+
+    def styled(theirs: str, mine: str, upsample: bool) -> None:
+        out[f"{theirs}.conv.weight"] = sd[f"{mine}.conv.weight"][None]
+        if upsample:
+            out[f"{theirs}.conv.blur.kernel"] = _blur(4.0)
+        out[f"{theirs}.conv.modulation.weight"] = sd[f"{mine}.conv.affine.weight"]
+        out[f"{theirs}.conv.modulation.bias"] = sd[f"{mine}.conv.affine.bias"]
+        out[f"{theirs}.noise.weight"] = sd[f"{mine}.noise_strength"].reshape(1)
+        out[f"{theirs}.activate.bias"] = sd[f"{mine}.activate.bias"]
+
+    def rgb(theirs: str, mine: str, upsample: bool) -> None:
+        out[f"{theirs}.bias"] = sd[f"{mine}.bias"].reshape(1, 3, 1, 1)
+        if upsample:
+            out[f"{theirs}.upsample.kernel"] = _blur(4.0)
+        out[f"{theirs}.conv.weight"] = sd[f"{mine}.conv.weight"][None]
+        out[f"{theirs}.conv.modulation.weight"] = sd[f"{mine}.conv.affine.weight"]
+        out[f"{theirs}.conv.modulation.bias"] = sd[f"{mine}.conv.affine.bias"]
+
+    styled("conv1", "conv1", False)
+    rgb("to_rgb1", "to_rgb1", False)
+    for j in range(len(gen.convs)):
+        styled(f"convs.{j}", f"convs.{j}", j % 2 == 0)
+    for k in range(len(gen.to_rgbs)):
+        rgb(f"to_rgbs.{k}", f"to_rgbs.{k}", True)
+    out["noises.noise_0"] = sd["conv1.noise"]
+    for j in range(len(gen.convs)):
+        out[f"noises.noise_{j + 1}"] = sd[f"convs.{j}.noise"]
+    return out
+
+
+MARKER_SRC = ("import pathlib\n"
+              "pathlib.Path({marker!r}).write_text('the pickled module source was executed')\n")
+
+
+class _Persistent:
+    """Pickles as NVIDIA's persistent objects do: _reconstruct_persistent_obj(meta)."""
+
+    reconstruct = None  # set by `nvidia_pickle`
+    module_src = ""
+
+    def __init__(self, class_name: str, params=(), buffers=(), modules=(), **attrs):
+        self.meta = dict(type="class", version=6, class_name=class_name, state=dict(
+            training=False, _parameters=OrderedDict(params), _buffers=OrderedDict(buffers),
+            _non_persistent_buffers_set=set(), _modules=OrderedDict(modules),
+            _forward_hooks=OrderedDict(), _init_args=(), **attrs))
+
+    def __reduce__(self):
+        return (_Persistent.reconstruct, ({**self.meta, "module_src": _Persistent.module_src},))
+
+
+def _fc(weight: torch.Tensor, bias: torch.Tensor, lr: float, activation: str) -> _Persistent:
+    return _Persistent("FullyConnectedLayer", params=[("weight", nn.Parameter(weight)),
+                                                      ("bias", nn.Parameter(bias))],
+                       activation=activation, bias_gain=lr,
+                       weight_gain=np.float64(lr / np.sqrt(weight.shape[1])))
+
+
+def _nvidia_generator(gen: Generator, easydict: type) -> _Persistent:
+    sd = {k: v.clone() for k, v in gen.state_dict().items()}
+    cfg = gen.cfg
+    f = _blur(1.0)
+    fcs = [(f"fc{i}", _fc(sd[f"mapping.layers.{i}.weight"], sd[f"mapping.layers.{i}.bias"],
+                          cfg.lr_mlp, "lrelu")) for i in range(cfg.n_mlp)]
+    mapping = _Persistent("MappingNetwork", buffers=[("w_avg", sd["mapping.w_avg"])],
+                          modules=fcs, z_dim=cfg.z_dim, c_dim=0, w_dim=cfg.w_dim,
+                          num_layers=cfg.n_mlp, w_avg_beta=0.995)
+
+    def layer(mine: str, res: int, up: int) -> _Persistent:
+        return _Persistent(
+            "SynthesisLayer",
+            params=[("weight", nn.Parameter(sd[f"{mine}.conv.weight"])),
+                    ("noise_strength", nn.Parameter(sd[f"{mine}.noise_strength"])),
+                    ("bias", nn.Parameter(sd[f"{mine}.activate.bias"]))],
+            buffers=[("resample_filter", f), ("noise_const", sd[f"{mine}.noise"][0, 0])],
+            modules=[("affine", _fc(sd[f"{mine}.conv.affine.weight"],
+                                    sd[f"{mine}.conv.affine.bias"], 1.0, "linear"))],
+            resolution=res, up=up, use_noise=True, activation="lrelu",
+            conv_clamp=cfg.conv_clamp, padding=1, act_gain=np.sqrt(2))
+
+    def torgb(mine: str) -> _Persistent:
+        return _Persistent(
+            "ToRGBLayer", params=[("weight", nn.Parameter(sd[f"{mine}.conv.weight"])),
+                                  ("bias", nn.Parameter(sd[f"{mine}.bias"]))],
+            modules=[("affine", _fc(sd[f"{mine}.conv.affine.weight"],
+                                    sd[f"{mine}.conv.affine.bias"], 1.0, "linear"))],
+            conv_clamp=cfg.conv_clamp)
+
+    blocks = [("b4", _Persistent("SynthesisBlock", params=[("const", nn.Parameter(sd["const"][0]))],
+                                 buffers=[("resample_filter", f)],
+                                 modules=[("conv1", layer("conv1", 4, 1)),
+                                          ("torgb", torgb("to_rgb1"))],
+                                 in_channels=0, resolution=4, architecture="skip"))]
+    for k in range(len(gen.to_rgbs)):
+        res = 2 ** (k + 3)
+        blocks.append((f"b{res}", _Persistent(
+            "SynthesisBlock", buffers=[("resample_filter", f)],
+            modules=[("conv0", layer(f"convs.{2 * k}", res, 2)),
+                     ("conv1", layer(f"convs.{2 * k + 1}", res, 1)),
+                     ("torgb", torgb(f"to_rgbs.{k}"))],
+            in_channels=cfg.channels(res // 2), resolution=res, architecture="skip")))
+    synthesis = _Persistent("SynthesisNetwork", modules=blocks, w_dim=cfg.w_dim,
+                            img_resolution=cfg.resolution, img_channels=3)
+    kwargs = easydict(mapping_kwargs=easydict(num_layers=cfg.n_mlp),
+                      synthesis_kwargs=easydict(channel_base=cfg.channel_base))
+    return _Persistent("Generator", modules=[("synthesis", synthesis), ("mapping", mapping)],
+                       z_dim=cfg.z_dim, c_dim=0, w_dim=cfg.w_dim, img_resolution=cfg.resolution,
+                       img_channels=3, _init_kwargs=kwargs)
+
+
+def nvidia_pickle(gen: Generator, path: Path, marker: Path) -> None:
+    """Write `gen` as an NVIDIA network pickle: {'G', 'D', 'G_ema', ...} at `path`."""
+    persistence = types.ModuleType("torch_utils.persistence")
+    util = types.ModuleType("dnnlib.util")
+
+    def _reconstruct_persistent_obj(meta):  # what the real module would do: exec the source
+        raise AssertionError("never called while writing")
+
+    _reconstruct_persistent_obj.__module__ = "torch_utils.persistence"
+    _reconstruct_persistent_obj.__qualname__ = "_reconstruct_persistent_obj"
+    persistence._reconstruct_persistent_obj = _reconstruct_persistent_obj
+    easydict = type("EasyDict", (dict,), {"__module__": "dnnlib.util"})
+    util.EasyDict = easydict
+    saved = {k: sys.modules.get(k) for k in ("torch_utils", "torch_utils.persistence",
+                                             "dnnlib", "dnnlib.util")}
+    sys.modules.update({"torch_utils": types.ModuleType("torch_utils"),
+                        "torch_utils.persistence": persistence,
+                        "dnnlib": types.ModuleType("dnnlib"), "dnnlib.util": util})
+    try:
+        _Persistent.reconstruct = _reconstruct_persistent_obj
+        _Persistent.module_src = MARKER_SRC.format(marker=str(marker))
+        data = {"G": _nvidia_generator(gen, easydict),
+                "D": _Persistent("Discriminator", params=[("x", nn.Parameter(torch.zeros(2)))]),
+                "G_ema": _nvidia_generator(gen, easydict), "augment_pipe": None,
+                "training_set_kwargs": easydict(resolution=gen.cfg.resolution)}
+        with open(path, "wb") as f:
+            pickle.dump(data, f, protocol=4)
+    finally:
+        for key, module in saved.items():
+            if module is None:
+                sys.modules.pop(key, None)
+            else:
+                sys.modules[key] = module
