@@ -30,3 +30,14 @@ def run(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None
         print(f"{prog}: interrupted; no output was written", file=sys.stderr)
         return 130
     return 0
+
+
+def parse_weights(items: Sequence[str] | None) -> dict[str, str]:
+    """Repeated `--weights NAME=PATH` options as {model name: weights path}."""
+    out = {}
+    for item in items or []:
+        model, sep, path = item.partition("=")
+        if not sep or not model or not path:
+            raise UserError(f"--weights takes NAME=PATH, got {item!r}")
+        out[model] = path
+    return out

@@ -1,0 +1,170 @@
+"""The dictionary page's HTML (paper, Fig. 2 and Fig. 3): header, charts, per-image view, concepts.
+
+Fig. 3 as a grid per concept: one row per example image, the image first, then each model's
+normalised activation map of its unit in the concept over the image, headed with the model,
+the unit (layer:channel) and its correlation; the concept's other G units (synonyms) and other
+partner units are listed under it. Fig. 2 as the per-image view: every concept's G map on one
+generated image, a few images to choose from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from html import escape
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import pages, plots
+from .heatmaps import Unit, display_side
+
+if TYPE_CHECKING:
+    from .dictionary import Concept, Inputs
+
+
+def _column_head(unit: Unit, corr: float, gan: bool) -> str:
+    cls, r = (' class="kind-g"', "mean r") if gan else ("", "r")
+    tip = ("mean correlation with its partners in the D models" if gan
+           else "correlation with the concept's G unit")
+    return (f'<th scope="col" data-model="{escape(unit.model)}"><b{cls}>{escape(unit.model)}</b>'
+            f'<code>{escape(unit.label)}</code> <span class="r" title="{tip}">{r} {corr:.2f}'
+            "</span></th>")
+
+
+def concept_section(c: Concept, gan: str, discs: Sequence[str], side: int) -> str:
+    """One concept (Fig. 3): rows = example images, columns = the image, then every model."""
+    columns = [c.gan[0]] + [c.disc[d][0] if d in c.disc else None for d in discs]
+    models = [gan, *discs]
+    head = '<th scope="col">image</th>' + "".join(
+        _column_head(*col, gan=m == gan) if col else
+        f'<th scope="col" data-model="{escape(m)}"><b>{escape(m)}</b> none</th>'
+        for m, col in zip(models, columns, strict=True))
+    rows = []
+    for i in c.examples:
+        cells = [f"<td>{pages.unit_pic(side, i)}</td>"] + [
+            f'<td data-model="{escape(m)}">{pages.unit_pic(side, i, *col) if col else ""}</td>'
+            for m, col in zip(models, columns, strict=True)]
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    notes = []
+    if len(c.gan) > 1:
+        notes.append(("Synonym G units", [f"<code>{escape(u.label)}</code> ({r:.2f})"
+                                          for u, r in c.gan[1:]], gan))
+    for d in discs:
+        others = c.disc.get(d, [])[1:]
+        if others:
+            notes.append((f"Other partners in {escape(d)}",
+                          [f"<code>{escape(u.label)}</code> ({r:.2f})" for u, r in others], d))
+    units = c.units()
+    search = pages.tokens(f"#{c.number}", *(u.model for u in units),
+                          *(u.layer for u in units), *(u.label for u in units))
+    attrs = pages.item_attrs(f"concept-{c.number}", c.corr,
+                             [(u.model, u.layer) for u in units], search)
+    n_units = f"{len(c.gan)} G unit{'s' if len(c.gan) > 1 else ''}"
+    return (f'<section {attrs} aria-labelledby="concept-{c.number}-title"><header>'
+            f'<h3 id="concept-{c.number}-title">Concept {c.number}</h3><span class="meta">'
+            f"{n_units}, {len(units) - len(c.gan)} partner units, mean r {c.corr:.2f}</span>"
+            f'</header><div class="scroll"><table class="grid"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table></div>"
+            + "".join(_note(*n) for n in notes) + "</section>")
+
+
+def _note(title: str, units: Sequence[str], model: str, visible: int = 8) -> str:
+    """A list of units under a concept; beyond `visible`, the rest folds away."""
+    text = ", ".join(units[:visible])
+    if len(units) > visible:
+        text += (f", <details><summary>{len(units) - visible} more</summary> "
+                 f"{', '.join(units[visible:])}</details>")
+    return f'<div class="synonyms" data-model="{escape(model)}">{title}: {text}</div>'
+
+
+def per_image_view(concepts: Sequence[Concept], candidates: Sequence[int], side: int) -> str:
+    """Fig. 2: every concept's G map on one generated image; thumbnails switch the image."""
+    if not candidates:
+        return ""
+    buttons, panels = [], []
+    for n, i in enumerate(candidates):
+        buttons.append(f'<button type="button" data-panel="image-{i}" aria-pressed='
+                       f'"{str(n == 0).lower()}" aria-label="show image {i}">'
+                       f"{pages.pic(side, (pages.base_key(i), f'generated image {i}'))}</button>")
+        tiles = "".join(
+            f'<a class="tile" href="#concept-{c.number}" data-item="concept-{c.number}">'
+            f"{pages.unit_pic(side, i, *c.gan[0])}<span>#{c.number} "
+            f"{escape(c.gan[0][0].label)}</span></a>" for c in concepts)
+        hidden = "" if n == 0 else " hidden"
+        panels.append(f'<div class="image-panel" id="image-{i}"{hidden}>'
+                      f'<p class="lead">Generated image {i}: each concept\'s G unit '
+                      f'(its first), as in Fig. 2.</p><div class="tiles">{tiles}</div></div>')
+    return ('<section id="per-image"><h2>Every concept on one image</h2>'
+            f'<div class="chooser">{"".join(buttons)}</div>{"".join(panels)}</section>')
+
+
+def charts(inputs: Inputs) -> str:
+    """Correlations of best buddies vs all pairs per D; concepts per layer of every model."""
+    out = []
+    for d in inputs.discs:
+        all_pairs = plots.correlation_counts(inputs.match_paths[d])
+        bb = np.histogram(np.clip(inputs.bb[d]["corr"].to_numpy(float), -1, 1),
+                          bins=plots.EDGES)[0]
+        out.append(plots.histogram_svg(f"{inputs.gan} x {d}",
+                                       [("all pairs", all_pairs, "all"),
+                                        ("best buddies", bb, "bb")]))
+    for model, layers in inputs.units.items():
+        names = [la for la, _ in layers]
+        counts = [sum(any(u.model == model and u.layer == la for u in c.units())
+                      for c in inputs.concepts) for la in names]
+        out.append(plots.bars_svg(f"concepts per layer: {model}", names, counts,
+                                  "bar-g" if model == inputs.gan else "bar"))
+    return ('<section id="charts"><h2>Correlations and layers</h2><p class="lead">Left: '
+            "correlation of every (G, D) unit pair against that of the best-buddy pairs "
+            "(Eq. 3), each as a share of its own count. Right: how many concepts have a unit "
+            f'at each layer of each model.</p><div class="charts">{"".join(out)}</div></section>')
+
+
+def header(name: str, inputs: Inputs, specs: Mapping, k: int, examples: int) -> str:
+    rows = []
+    for m in [inputs.gan, *inputs.discs]:
+        layers = inputs.units[m]
+        rows.append([f"<b>{escape(m)}</b>", escape(specs[m].kind), escape(specs[m].objective),
+                     f"{sum(c for _, c in layers):,} in {len(layers)} layers",
+                     f"{inputs.n_images[m]:,}"])
+    stats = [("concepts", len(inputs.concepts)),
+             ("Rosetta units", sum(len(c.gan) for c in inputs.concepts)), ("K", k),
+             ("images sampled", f"{len(inputs.samples):,}"), ("examples per concept", examples)]
+    stats += [(f"best buddies with {d}", f"{len(inputs.bb[d]):,}") for d in inputs.discs]
+    s = inputs.samples
+    return (f'<header id="overview"><h2 style="margin-top:0">Rosetta dictionary: {escape(name)}'
+            '</h2><p class="lead">Concepts that the generator shares with every discriminative '
+            "model: its units with a best buddy in every D (Rosetta units, Eq. 4), grouped by "
+            "the generator's own best buddies; largest first. Each concept is shown on the "
+            "generated images where its G units are most active, with every model's "
+            "normalised activation map of its unit in the concept (Fig. 3). Generator "
+            f"{escape(s.gan)}, subset {escape(s.subset)}, seed {s.seed}.</p>"
+            + pages.table(["model", "kind", "training objective", "units", "images mined"],
+                          rows) + pages.stats_list(stats) + "</header>")
+
+
+def render_dictionary(name: str, inputs: Inputs, specs: Mapping, k: int, examples: int,
+                      candidates: Sequence[int], heat: Mapping[tuple[Unit, int], str],
+                      pictures: Mapping[int, str]) -> str:
+    """The whole page; `heat` and `pictures` hold the data URLs the sections refer to."""
+    bank = pages.ImageBank()
+    for i, url in pictures.items():
+        bank.add(pages.base_key(i), url)
+    for (unit, i), url in heat.items():
+        bank.add(pages.heat_key(unit, i), url)
+    side = display_side(int(inputs.samples.stores[0].sizes["x"]))
+    concepts = inputs.concepts
+    sections = "".join(concept_section(c, inputs.gan, inputs.discs, side)
+                       for c in concepts) or (
+        '<p class="lead">No concepts: no G unit has a best buddy in every D model.</p>')
+    main = (header(name, inputs, specs, k, examples) + charts(inputs)
+            + per_image_view(concepts, candidates, side)
+            + f'<section id="concepts"><h2>Concepts</h2>{sections}</section>')
+    layers = [(m, [la for la, _ in inputs.units[m]]) for m in [inputs.gan, *inputs.discs]]
+    nav = [("overview", "Overview"), ("charts", "Charts"),
+           *([("per-image", "Per image")] if candidates else []), ("concepts", "Concepts")]
+    side_html = pages.sidebar(
+        "Rosetta dictionary", f"{name}: {inputs.gan} and {len(inputs.discs)} D models", nav,
+        [inputs.gan, *inputs.discs], layers, pages.corr_floor(c.corr for c in concepts),
+        "concept", [(f"concept-{c.number}", str(c.number)) for c in concepts], bank)
+    return pages.render_page(f"Rosetta dictionary: {name}", "concepts", side_html, main, bank)

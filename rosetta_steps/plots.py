@@ -1,0 +1,120 @@
+"""Small inline SVG charts for the pages: correlation histograms and bar charts.
+
+The dictionary page (Fig. 3's companion statistics) shows, per D model, how the correlations of
+best-buddy pairs (Eq. 3) sit against those of all (G, D) unit pairs, and how many concepts have
+a unit at each layer depth of each model. Charts are plain SVG text: no plotting library, no
+network, they scale with the page and print sharply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+import numpy as np
+
+from .stores import open_match_store, row_blocks
+
+EDGES = np.linspace(-1.0, 1.0, 81)  # correlation bins of width 0.025
+W, H = 360, 190
+LEFT, RIGHT, TOP, BOTTOM = 40, 10, 38, 34
+
+
+def correlation_counts(match_path: str) -> np.ndarray:
+    """Counts of all unit pairs' correlations of a match store in EDGES, row block by block."""
+    ds = open_match_store(match_path)
+    counts = np.zeros(len(EDGES) - 1, dtype=np.int64)
+    for _, block in row_blocks(ds["corr"]):
+        counts += np.histogram(np.clip(block, -1, 1), bins=EDGES)[0]
+    return counts
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.2f}".rstrip("0").rstrip(".") if abs(v) < 10 else f"{v:.0f}"
+
+
+def _frame(title: str, x_label: str, y_label: str) -> list[str]:
+    return [f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{escape(title)}" '
+            'xmlns="http://www.w3.org/2000/svg">',
+            f"<title>{escape(title)}</title>",
+            f'<text x="{LEFT}" y="15" class="ct">{escape(title)}</text>',
+            f'<text x="{(LEFT + W - RIGHT) / 2}" y="{H - 4}" class="cl" '
+            f'text-anchor="middle">{escape(x_label)}</text>',
+            f'<text x="11" y="{(TOP + H - BOTTOM) / 2}" class="cl" text-anchor="middle" '
+            f'transform="rotate(-90 11 {(TOP + H - BOTTOM) / 2})">{escape(y_label)}</text>',
+            f'<line x1="{LEFT}" y1="{H - BOTTOM}" x2="{W - RIGHT}" y2="{H - BOTTOM}" class="ax"/>',
+            f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{H - BOTTOM}" class="ax"/>']
+
+
+def _y_ticks(top: float, y, unit: str = "") -> list[str]:
+    out = []
+    for v in (0, top / 2, top):
+        out.append(f'<text x="{LEFT - 4}" y="{y(v) + 3:.1f}" class="tk" '
+                   f'text-anchor="end">{_fmt(v)}{unit}</text>')
+    return out
+
+
+def histogram_svg(title: str, series: Sequence[tuple[str, np.ndarray, str]],
+                  edges: np.ndarray = EDGES) -> str:
+    """Overlaid histograms as shares of each series' total: [(label, counts, css class)]."""
+    shares = [(label, c / max(c.sum(), 1), cls) for label, c, cls in series]
+    used = np.flatnonzero(np.any([s > 0 for _, s, _ in shares], axis=0))
+    lo_bin, hi_bin = (used[0], used[-1] + 1) if len(used) else (0, len(edges) - 1)
+    lo_bin, hi_bin = max(lo_bin - 2, 0), min(hi_bin + 2, len(edges) - 1)
+    x0, x1 = edges[lo_bin], edges[hi_bin]
+    top = max((s.max() for _, s, _ in shares), default=0.0) or 1.0
+    top = float(np.ceil(top * 20) / 20) if top > 0.05 else float(np.ceil(top * 100) / 100)
+
+    def x(v):
+        return LEFT + (v - x0) / (x1 - x0) * (W - LEFT - RIGHT)
+
+    def y(v):
+        return H - BOTTOM - v / top * (H - TOP - BOTTOM)
+
+    out = _frame(title, "correlation", "share of pairs")
+    out += _y_ticks(top * 100, lambda v: y(v / 100), "%")
+    step = 0.25 if x1 - x0 > 0.6 else 0.1
+    for v in np.arange(np.ceil(x0 / step) * step, x1 + 1e-9, step):
+        out.append(f'<text x="{x(v):.1f}" y="{H - BOTTOM + 13}" class="tk" '
+                   f'text-anchor="middle">{_fmt(v)}</text>')
+    for n, (label, s, cls) in enumerate(shares):
+        for b in range(lo_bin, hi_bin):
+            if s[b] > 0:
+                out.append(f'<rect x="{x(edges[b]):.1f}" y="{y(s[b]):.1f}" '
+                           f'width="{x(edges[b + 1]) - x(edges[b]):.1f}" '
+                           f'height="{y(0) - y(s[b]):.1f}" class="{cls}"/>')
+        total = int(series[n][1].sum())
+        lx = LEFT + 130 * n  # legend: one row under the title
+        out.append(f'<rect x="{lx}" y="21" width="9" height="9" class="{cls}"/>')
+        out.append(f'<text x="{lx + 13}" y="29" class="tk">{escape(label)} ({total:,})</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def bars_svg(title: str, labels: Sequence[str], counts: Sequence[int], cls: str = "bar",
+             x_label: str = "layer (input to output)") -> str:
+    """Vertical bars, one per label, in order; full labels as tooltips."""
+    n = max(len(labels), 1)
+    top = max(max(counts, default=0), 1)
+    width = (W - LEFT - RIGHT) / n
+
+    def y(v):
+        return H - BOTTOM - v / top * (H - TOP - BOTTOM)
+
+    out = _frame(title, x_label, "concepts")
+    out += _y_ticks(top, y)
+    every = max(1, int(np.ceil(n / 8)))
+    for i, (label, c) in enumerate(zip(labels, counts, strict=True)):
+        x = LEFT + i * width
+        out.append(f'<rect x="{x + 0.15 * width:.1f}" y="{y(c):.1f}" '
+                   f'width="{0.7 * width:.1f}" height="{y(0) - y(c):.1f}" class="{cls}">'
+                   f"<title>{escape(label)}: {c}</title></rect>")
+        if c:
+            out.append(f'<text x="{x + width / 2:.1f}" y="{y(c) - 2:.1f}" class="tk" '
+                       f'text-anchor="middle">{c}</text>')
+        if i % every == 0:
+            short = label if len(label) <= 10 else label[:9] + "\u2026"
+            out.append(f'<text x="{x + width / 2:.1f}" y="{H - BOTTOM + 13}" class="tk" '
+                       f'text-anchor="middle">{escape(short)}</text>')
+    out.append("</svg>")
+    return "".join(out)

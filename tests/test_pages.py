@@ -1,0 +1,373 @@
+"""The dictionary and pairwise pages: made by the steps from a real tiny run, checked in Chromium.
+
+A session fixture runs the pipeline's own steps (sample, match, reduce, bestbuddies, rosetta)
+on 24 images with the shapes GAN and two discriminative models at fixed random weights, then
+renders both pages through their commands. The browser tests drive Debian's chromium and
+chromium-driver (installed by .ci/run) with selenium; they skip only when those are absent.
+"""
+
+import base64
+import io
+import json
+import re
+import shutil
+import time
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import save_file
+
+from rosetta_steps import bestbuddies, dictionary, match, models, pairwise, reduce, rosetta, sample
+from rosetta_steps.cli import UserError, run
+from rosetta_steps.heatmaps import Samples, heat_rgba, normalise_maps, unit_stats
+from rosetta_steps.stores import open_match_store
+
+GAN, DISCS, N_IMAGES, K, EXAMPLES = "shapes-gan", ("shapes-cnn-sup", "shapes-cnn-ssl"), 24, 5, 4
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory):
+    """Stores, tables and both pages of a tiny real run; returns a dict of paths."""
+    out = tmp_path_factory.mktemp("pages")
+    weights = {}
+    for seed, name in enumerate((GAN, *DISCS)):
+        torch.manual_seed(seed)
+        state = models.get(name).build().state_dict()
+        weights[name] = out / f"{name}.safetensors"
+        save_file({k: v.contiguous() for k, v in state.items()}, str(weights[name]))
+    w = weight_args(weights)
+    shards = []
+    for start in (0, N_IMAGES // 2):
+        shards.append(out / f"samples-{start}.zarr")
+        assert run(sample.main, ["--gan", GAN, "--weights", str(weights[GAN]), "--start",
+                                 str(start), "--count", str(N_IMAGES // 2), "--batch-size", "12",
+                                 "--out", str(shards[-1])]) == 0
+    paths = {"samples": shards, "weights": weights, "out": out, "matches": [], "bb": []}
+    for disc in (*DISCS, None):
+        tag = disc or "self"
+        argv = ["--gan", GAN, "--gan-weights", str(weights[GAN]), "--count", str(N_IMAGES),
+                "--batch-size", "12", "--out", str(out / f"{tag}.shard.zarr")]
+        if disc:
+            argv += ["--disc", disc, "--disc-weights", str(weights[disc])]
+        assert run(match.main, argv) == 0
+        store = out / f"{tag}.zarr"
+        assert run(reduce.main, [str(out / f"{tag}.shard.zarr"), "--out", str(store)]) == 0
+        if disc:
+            paths["matches"].append(store)
+            paths["bb"].append(out / f"bb-{tag}.csv")
+            assert run(bestbuddies.main, [str(store), "--k", str(K), "--out",
+                                          str(paths["bb"][-1])]) == 0
+    paths["self"], paths["concepts"] = out / "self.zarr", out / "concepts.csv"
+    assert run(rosetta.main, ["--bestbuddies", *map(str, paths["bb"]), "--self-matches",
+                              str(paths["self"]), "--k", str(K), "--out",
+                              str(paths["concepts"])]) == 0
+    paths["dictionary"] = out / "dictionary" / "shapes.html"
+    t0 = time.perf_counter()
+    assert run(dictionary.main, dictionary_argv(paths)) == 0
+    paths["dictionary_seconds"] = time.perf_counter() - t0
+    paths["pairwise"] = out / "pairwise" / GAN / "all" / f"{DISCS[0]}.html"
+    assert run(pairwise.main, ["--matches", str(paths["matches"][0]), "--bestbuddies",
+                               str(paths["bb"][0]), "--samples", *map(str, shards), *w,
+                               "--examples", "3", "--max-pairs", "40", "--device", "cpu",
+                               "--out", str(paths["pairwise"])]) == 0
+    return paths
+
+
+def weight_args(weights):
+    return [a for name, path in weights.items() for a in ("--weights", f"{name}={path}")]
+
+
+def dictionary_argv(p, weights=None, out=None):
+    """The dictionary step's command line, as the workflow writes it."""
+    return ["--name", "shapes", "--concepts", str(p["concepts"]), "--samples",
+            *map(str, p["samples"]), "--self-matches", str(p["self"]), "--matches",
+            *map(str, p["matches"]), "--bestbuddies", *map(str, p["bb"]),
+            *(weight_args(p["weights"]) if weights is None else weights), "--k", str(K),
+            "--examples", str(EXAMPLES), "--device", "cpu", "--out", str(out or p["dictionary"])]
+
+
+class Tags(HTMLParser):
+    """Start tags of a page with their attributes, and the image table."""
+
+    def __init__(self, text):
+        super().__init__()
+        self.tags, self._in_images, self.images = [], False, ""
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        self._in_images = dict(attrs).get("id") == "image-data"
+
+    def handle_data(self, data):
+        if self._in_images:
+            self.images += data
+
+    def handle_endtag(self, tag):
+        self._in_images = False
+
+    def find(self, tag=None, **attrs):
+        return [a for t, a in self.tags if (tag is None or t == tag)
+                and all(a.get(k.rstrip("_")) == v for k, v in attrs.items())]
+
+
+def concept_table(p):
+    c = pd.read_csv(p["concepts"], dtype={"layer": str})
+    shown = c[c.role == "gan"].sort_values(["corr", "layer", "channel"],
+                                           ascending=[False, True, True])
+    return c, shown.groupby("concept").head(1).set_index("concept").sort_index()
+
+
+def test_dictionary_page_holds_every_concept_and_its_units(run_dir):
+    c, first = concept_table(run_dir)
+    assert c.concept.nunique() >= 3, "the tiny run should give a few concepts to show"
+    page = Tags(run_dir["dictionary"].read_text())
+    items = page.find("section", class_="item")
+    assert [i["id"] for i in items] == [f"concept-{n}" for n in sorted(c.concept.unique())]
+    for item in items:
+        n = int(item["id"].split("-")[1])
+        label = f"{first.loc[n, 'layer']}:{first.loc[n, 'channel']}"
+        assert float(item["data-corr"]) == pytest.approx(first.loc[n, "corr"], abs=1e-4)
+        assert label in item["data-search"].split()
+        assert {f"{m}/{la}" for m, la in c[c.concept == n][["model", "layer"]].values} == \
+            set(json.loads(item["data-layers"]))
+    images = json.loads(page.images)
+    keys = [a["data-key"] for a in page.find("img")]
+    assert keys and set(keys) <= set(images), "every picture the page shows is embedded"
+    assert all(a.get("alt") for a in page.find("img"))
+    assert all(u.startswith("data:image/") for u in images.values())
+    text = run_dir["dictionary"].read_text()
+    assert not re.search(r"(src|href)=\"(https?:)?//", text), "no network references"
+    assert "default-src 'none'" in text
+    # heatmaps: one per model on each example image, plus each concept's G map per chosen image
+    heat = [a for a in page.find("img") if "heat" in a.get("class", "")]
+    n_concepts = c.concept.nunique()
+    assert len(heat) == n_concepts * EXAMPLES * (1 + len(DISCS)) + n_concepts * dictionary.PER_IMAGE
+
+
+def test_examples_are_the_most_active_images_and_maps_are_normalised(run_dir):
+    s = Samples(run_dir["samples"])
+    ds = open_match_store(run_dir["self"])
+    stats = unit_stats(ds, "gan", GAN)
+    units = s.units[3:6]
+    z = np.mean([(s.activation[:, s.column[u]] - stats[u][0]) / stats[u][1] for u in units], 0)
+    assert s.top_images(units, stats, 4) == [int(i) for i in s.ids[np.argsort(-z)[:4]]]
+    maps = torch.rand(2, 8, 8)
+    out = normalise_maps(maps, np.array([0.5, 0.2]), np.array([2.0, 0.0]), 16)
+    ref = torch.nn.functional.interpolate(
+        torch.stack([(maps[0] - 0.5) / 2, maps[1] - 0.2])[:, None], size=(16, 16),
+        mode="bilinear", align_corners=False)[:, 0].numpy()
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)  # a dead unit's std counts as 1
+    rgba = heat_rgba(np.array([[[-1.0, 0.0, 2.5, 5.0, 9.0]]]))[0, 0]
+    assert (np.diff(rgba[1:4, 3].astype(int)) > 0).all() and (rgba[0] == rgba[1]).all()
+    assert (rgba[-1] == rgba[-2]).all() and rgba[-1, 0] > rgba[-1, 2]  # saturates red
+
+
+def test_pairwise_page_lists_pairs_by_correlation(run_dir):
+    bb = pd.read_csv(run_dir["bb"][0])
+    page = Tags(run_dir["pairwise"].read_text())
+    items = page.find("article", class_="item")
+    assert len(items) == min(40, len(bb))
+    corr = [float(i["data-corr"]) for i in items]
+    assert corr == sorted(corr, reverse=True)
+    np.testing.assert_allclose(corr, np.sort(bb["corr"].to_numpy())[::-1][:len(items)], atol=1e-4)
+    assert len([a for a in page.find("img") if "heat" in a.get("class", "")]) == 2 * 3 * len(items)
+
+
+def test_steps_reject_mismatched_inputs(run_dir, tmp_path, capsys):
+    p = run_dir
+    torch.manual_seed(99)
+    other = tmp_path / "other-gan.safetensors"
+    save_file({k: v.contiguous() for k, v in models.get(GAN).build().state_dict().items()},
+              str(other))
+    bad = weight_args({**p["weights"], GAN: other})
+    assert run(dictionary.main, dictionary_argv(p, bad, tmp_path / "d.html")) == 2
+    assert "does not reproduce the sampled images" in capsys.readouterr().err
+    assert not (tmp_path / "d.html").exists()
+    assert run(pairwise.main, ["--matches", str(p["matches"][0]), "--bestbuddies",
+                               str(p["bb"][1]), "--samples", *map(str, p["samples"]),
+                               "--out", str(tmp_path / "p.html")]) == 2
+    assert "the match store" in capsys.readouterr().err
+    with pytest.raises(UserError, match="NAME=PATH"):
+        dictionary.main(dictionary_argv(p, ["--weights", "no-equals-sign"], tmp_path / "x.html"))
+
+
+# --- in the browser ----------------------------------------------------------------------
+
+def chromium():
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not browser or not driver:
+        pytest.skip("Debian's chromium and chromium-driver are not installed "
+                    "(apt-get install chromium chromium-driver; .ci/run does)")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1280,900", "--hide-scrollbars"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    return webdriver.Chrome(options=options, service=webdriver.ChromeService(driver))
+
+
+@pytest.fixture(scope="session")
+def browser():
+    driver = chromium()
+    yield driver
+    driver.quit()
+
+
+def open_page(driver, path):
+    driver.get_log("performance")  # drop what earlier pages logged
+    driver.get_log("browser")
+    driver.set_window_size(1280, 900)
+    driver.get(path.as_uri())
+    driver.execute_async_script("const done = arguments[0]; if (document.readyState === "
+                                "'complete') done(); else addEventListener('load', () => done())")
+
+
+def check_clean_load(driver, path):
+    """No console messages of level warning or above, no request but the file and data: URLs."""
+    problems = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+    assert not problems, problems
+    urls = []
+    for entry in driver.get_log("performance"):
+        msg = json.loads(entry["message"])["message"]
+        if msg["method"] == "Network.requestWillBeSent":
+            urls.append(msg["params"]["request"]["url"])
+    outside = [u for u in urls if not (u.startswith("data:") or u == path.as_uri())]
+    assert not outside, outside
+
+
+def decode_all(driver):
+    """Load every lazy image, wait for each to decode; returns (count, broken alts)."""
+    return driver.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        window.rosetta.loadAll();
+        const imgs = Array.from(document.images);
+        Promise.allSettled(imgs.map((i) => i.decode())).then(() => done(
+            [imgs.length, imgs.filter((i) => !(i.complete && i.naturalWidth > 0)).map(
+                (i) => i.alt)]));""")
+
+
+def visible(driver, selector):
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0]))"
+        ".filter((e) => e.offsetParent !== null).map((e) => e.id)", selector)
+
+
+def test_dictionary_in_chromium(browser, run_dir):
+    c, first = concept_table(run_dir)
+    n = c.concept.nunique()
+    open_page(browser, run_dir["dictionary"])
+    lazy = browser.execute_script(
+        "return [document.images.length, Array.from(document.images).filter((i) => i.src).length]")
+    assert lazy[1] < lazy[0], "images below the fold wait until they are scrolled to"
+    assert len(visible(browser, "section.item")) == n
+    count, broken = decode_all(browser)
+    assert count > n * EXAMPLES and not broken
+    check_clean_load(browser, run_dir["dictionary"])
+
+    png = Image.open(io.BytesIO(base64.b64decode(browser.get_screenshot_as_base64())))
+    pixels = np.asarray(png.convert("RGB"), dtype=float)
+    assert pixels.std() > 20 and len(np.unique(pixels.reshape(-1, 3), axis=0)) > 500
+
+    # minimum correlation: exactly the concepts at or above it stay
+    cut = float(np.median(first["corr"]))
+    browser.execute_script("const s = document.getElementById('min-corr'); s.value = arguments[0];"
+                           " s.dispatchEvent(new Event('input'))", f"{cut:.2f}")
+    expected = [f"concept-{k}" for k, r in first["corr"].items() if r >= round(cut, 2) - 1e-9]
+    assert visible(browser, "section.item") == expected and 0 < len(expected) < n
+    assert browser.find_element("id", "count").text == f"{len(expected)} of {n} concepts shown"
+    browser.find_element("id", "reset").click()
+    assert len(visible(browser, "section.item")) == n
+
+    # search by unit: the concepts that hold it
+    label = f"{first.iloc[0]['layer']}:{first.iloc[0]['channel']}"
+    browser.find_element("id", "search").send_keys(label)
+    holders = {f"concept-{k}" for k in c[(c.model == GAN) & (
+        c.layer + ":" + c.channel.astype(str) == label)].concept}
+    assert set(visible(browser, "section.item")) == holders
+    browser.find_element("id", "reset").click()
+
+    # layer filter and model filter
+    layer = f"{DISCS[1]}/{c[c.model == DISCS[1]].layer.iloc[0]}"
+    browser.execute_script("const s = document.getElementById('layer'); s.value = arguments[0];"
+                           " s.dispatchEvent(new Event('input'))", layer)
+    with_layer = {f"concept-{k}" for k in c[c.model + "/" + c.layer == layer].concept}
+    assert set(visible(browser, "section.item")) == with_layer
+    browser.find_element("id", "reset").click()
+    heads = f"th[data-model='{DISCS[0]}']"
+    assert len(browser.find_elements("css selector", heads)) == n
+    browser.find_element("css selector", f"input[value='{DISCS[0]}']").click()
+    assert not any(e.is_displayed() for e in browser.find_elements("css selector", heads))
+    browser.find_element("id", "reset").click()
+
+    # keyboard: j goes to the next concept, k back
+    body = browser.find_element("tag name", "body")
+    body.send_keys("j")
+    assert browser.execute_script("return document.activeElement.id") == "concept-1"
+    body.send_keys("j")
+    assert browser.execute_script("return document.activeElement.id") == "concept-2"
+    browser.switch_to.active_element.send_keys("k")
+    assert browser.execute_script("return document.activeElement.id") == "concept-1"
+
+    # per-image view: switching the image shows another panel of every concept's map
+    buttons = browser.find_elements("css selector", ".chooser button")
+    assert len(buttons) == dictionary.PER_IMAGE
+    buttons[1].click()
+    panels = visible(browser, ".image-panel")
+    assert panels == [buttons[1].get_attribute("data-panel")]
+    assert len(browser.find_elements("css selector", f"#{panels[0]} .tile")) == n
+
+    # phone width: nothing wider than the screen but the grids, which scroll on their own
+    browser.set_window_size(390, 844)
+    width = browser.execute_script("return [document.documentElement.scrollWidth, innerWidth]")
+    assert width[0] <= width[1] + 1
+    assert browser.execute_script(
+        "return getComputedStyle(document.getElementById('sidebar')).position") == "static"
+
+
+def test_pairwise_in_chromium(browser, run_dir):
+    open_page(browser, run_dir["pairwise"])
+    items = visible(browser, "article.item")
+    assert items and items[0] == "pair-1"
+    count, broken = decode_all(browser)
+    assert count >= 4 * len(items) and not broken
+    check_clean_load(browser, run_dir["pairwise"])
+    corr = browser.execute_script("return Array.from(document.querySelectorAll('article.item'))"
+                                  ".map((e) => parseFloat(e.dataset.corr))")
+    browser.execute_script("const s = document.getElementById('min-corr'); s.value = arguments[0];"
+                           " s.dispatchEvent(new Event('input'))", f"{corr[len(corr) // 2]:.2f}")
+    assert 0 < len(visible(browser, "article.item")) < len(items)
+
+
+def test_rendering_reuses_samples_and_is_quick(run_dir):
+    """Only the example and per-image images go through the models again."""
+    c = pd.read_csv(run_dir["concepts"])
+    html, summary = dictionary.build_dictionary(
+        "shapes", str(run_dir["concepts"]), list(map(str, run_dir["samples"])),
+        str(run_dir["self"]), list(map(str, run_dir["matches"])), list(map(str, run_dir["bb"])),
+        run_dir["weights"], K, EXAMPLES)
+    assert summary["concepts"] == c.concept.nunique()
+    assert summary["images"] <= min(N_IMAGES, summary["concepts"] * EXAMPLES + 4)
+    assert summary["seconds"] < 30 and run_dir["dictionary_seconds"] < 30
+    assert html == run_dir["dictionary"].read_text()  # deterministic
+
+
+def test_browser_checks_catch_errors_and_requests(browser, tmp_path):
+    """The harness itself: a console error or a request to the network fails the checks."""
+    page = tmp_path / "bad.html"
+    page.write_text("<!doctype html><title>x</title><img src='http://127.0.0.1:9/x.png'>"
+                    "<script>console.error('boom')</script>")
+    open_page(browser, page)
+    with pytest.raises(AssertionError):
+        check_clean_load(browser, page)
+    page.write_text("<!doctype html><title>x</title><img src='http://127.0.0.1:9/x.png'>")
+    open_page(browser, page)
+    browser.get_log("browser")  # drop the failed load's console line: only the request is left
+    with pytest.raises(AssertionError, match="127.0.0.1"):
+        check_clean_load(browser, page)
