@@ -52,14 +52,14 @@ def match_shard(gan: str, gan_weights: str | Path | None, disc: str | None,
         raise UserError(f"need count >= 1, batch size >= 1 and start >= 0; got count {count}, "
                         f"batch size {batch_size}, start {start}")
     dev = resolve_device(device)
-    g = models.load(gan, gan_weights, dev)
-    if g[0].kind != models.GENERATOR:
-        raise UserError(f"{gan} is {g[0].kind}, not a generator")
-    cls = subset_class(g[0], subset)
-    d = models.load(disc, disc_weights, dev) if disc else None
-    if d is not None and d[0].kind != models.DISCRIMINATIVE:
-        raise UserError(f"{disc} is a {d[0].kind}; match a generator against a "
+    if models.get(gan).kind != models.GENERATOR:
+        raise UserError(f"{gan} is {models.get(gan).kind}, not a generator")
+    if disc and models.get(disc).kind != models.DISCRIMINATIVE:
+        raise UserError(f"{disc} is a {models.get(disc).kind}; match a generator against a "
                         "discriminative model")
+    cls = subset_class(models.get(gan), subset)  # before any weights load
+    g = models.load(gan, gan_weights, dev)
+    d = models.load(disc, disc_weights, dev) if disc else None
     return match_models(g, d, seed, range(start, start + count), batch_size, truncation, dev,
                         cls)
 

@@ -105,11 +105,12 @@ def sample_shard(gan: str, weights: str | Path | None, subset: str, seed: int, s
         raise UserError(f"need count >= 1, batch size >= 1 and start >= 0; got count {count}, "
                         f"batch size {batch_size}, start {start}")
     dev = resolve_device(device)
-    loaded = models.load(gan, weights, dev)
-    if loaded[0].kind != models.GENERATOR:
-        raise UserError(f"{gan} is {loaded[0].kind}, not a generator")
-    return sample_images(loaded, subset, seed, range(start, start + count), batch_size,
-                         truncation, dev)
+    spec = models.get(gan)
+    if spec.kind != models.GENERATOR:
+        raise UserError(f"{gan} is {spec.kind}, not a generator")
+    subset_class(spec, subset)  # a class the generator lacks fails before weights load
+    return sample_images(models.load(gan, weights, dev), subset, seed,
+                         range(start, start + count), batch_size, truncation, dev)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
