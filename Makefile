@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export PIP_CONFIG_FILE := /dev/null
 export PIP_FIND_LINKS :=
 
-.PHONY: install test lint bench clean
+.PHONY: install test lint bench demo clean
 
 install: $(STAMP)
 
@@ -23,6 +23,16 @@ lint: install
 
 test: lint
 	$(PY) -m pytest -q
+
+# The shapes demo: trains the zoo, mines it and renders results/dictionary/shapes.html.
+demo: install
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --cores all \
+		--workflow-profile workflow/profiles/default results/dictionary/shapes.html
+
+# dvc.yaml is written from the Snakemake DAG (see workflow/scripts/dvc_stages.py).
+dvc.yaml: Snakefile params.yaml $(wildcard workflow/rules/*.smk) workflow/scripts/dvc_stages.py \
+		| install
+	$(PY) workflow/scripts/dvc_stages.py
 
 bench: install
 	$(PY) bench/bench_correlation.py --width 1 --images 16 --batch 8

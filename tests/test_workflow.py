@@ -1,0 +1,211 @@
+"""The workflow end to end on the tiny zoo: what Snakemake runs, what it reruns, DVC agreeing
+with it, results shared through a DVC remote, and jobs run through a cluster executor."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+from collections import Counter
+
+import jsonschema
+import pytest
+import yaml
+from workflow_project import (
+    ROOT,
+    env,
+    files,
+    job_counts,
+    make_project,
+    planned_jobs,
+    sh,
+    snakemake,
+    tiny_params,
+    write_params,
+)
+
+pytestmark = pytest.mark.slow
+DISCS = ["shapes-cnn-sup", "shapes-cnn-ssl"]
+SHARD = "results/match/shapes-gan/all/shapes-cnn-sup/shards/000032-000064.zarr"
+PAIR = "results/match/shapes-gan/all/shapes-cnn-sup/matches.zarr"
+
+
+def _dvc_stages_module():
+    spec = importlib.util.spec_from_file_location(
+        "dvc_stages", ROOT / "workflow" / "scripts" / "dvc_stages.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+dvc_stages = _dvc_stages_module()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A tiny project built once by `snakemake` (rule all: dictionary, pairwise pages, sheet)."""
+    project = make_project(tmp_path_factory.mktemp("built"), tiny_params(DISCS))
+    snakemake(project)
+    return project
+
+
+def test_run_builds_everything_and_a_second_run_does_nothing(built):
+    for target in ("results/dictionary/shapes.html", "results/zoo/shapes/samples.png",
+                   "results/pairwise/shapes-gan/all/shapes-cnn-ssl.html", PAIR,
+                   "results/match/shapes-gan/all/shapes-gan/matches.zarr"):
+        assert (built / target).exists(), target
+    assert sorted(p.name for p in (built / "results/samples/shapes-gan/all").iterdir()) == [
+        "000000-000032.zarr", "000032-000064.zarr"]
+    assert job_counts(built) == {}
+
+
+def test_the_same_command_writes_the_same_bytes(built, tmp_path):
+    job = next(j for j in planned_jobs(built, "--forceall", SHARD) if j["rule"] == "match")
+    cmd = job["cmd"].replace(SHARD, str(tmp_path / "again.zarr"))
+    cmd = cmd.replace("> logs/", f"> {tmp_path}/")
+    subprocess.run(cmd, shell=True, cwd=built, env=env(), check=True)
+    assert files(tmp_path / "again.zarr") == files(built / SHARD)
+
+
+@pytest.mark.parametrize("change, expected", [
+    ("k", {"bestbuddies": 2, "rosetta": 1, "dictionary_page": 1, "pairwise_page": 2}),
+    ("disc", {"train": 1, "match": 2, "reduce": 1, "bestbuddies": 1, "rosetta": 1,
+              "dictionary_page": 1, "pairwise_page": 1}),
+    ("images", {"sample": 1, "match": 3, "reduce": 3, "bestbuddies": 2, "rosetta": 1,
+                "dictionary_page": 1, "pairwise_page": 2}),
+])
+def test_a_change_reruns_exactly_what_it_affects(built, change, expected):
+    params = tiny_params(DISCS)
+    if change == "k":
+        params["k"] = 2
+    elif change == "disc":
+        params["dictionaries"]["shapes"]["discs"].append("shapes-vit-mae")
+    else:
+        params["dictionaries"]["shapes"]["images"] = 96
+    write_params(built, params)
+    try:
+        jobs = planned_jobs(built)
+    finally:
+        write_params(built, tiny_params(DISCS))
+    assert Counter(j["rule"] for j in jobs if j["rule"] != "all") == expected
+    if change == "images":  # the old shards are reused, only the new one is computed
+        outputs = {o for j in jobs for o in j["output"] if "/shards/" in o or "/samples/" in o}
+        assert outputs and all("000064-000096" in o for o in outputs)
+
+
+def test_committed_dvc_yaml_is_current():
+    jobs = dvc_stages.snakemake_jobs(ROOT)
+    assert (ROOT / "dvc.yaml").read_text() == dvc_stages.dvc_yaml(jobs), \
+        "dvc.yaml is stale: run `make dvc.yaml`"
+
+
+def test_dvc_stages_agree_with_snakemake_jobs(tmp_path):
+    """Parsed by DVC itself, every stage is a Snakemake job: same command, deps and outs."""
+    project = make_project(tmp_path / "p", tiny_params(DISCS))
+    (project / "dvc.yaml").write_text(dvc_stages.dvc_yaml(dvc_stages.snakemake_jobs(project)))
+    sh(project, "dvc", "init", "--no-scm", "-q")
+    from dvc.repo import Repo
+
+    with Repo(str(project)) as repo:
+        stages = {(" ".join(s.cmd.split()),
+                   frozenset(d.def_path for d in s.deps if not hasattr(d, "params")),
+                   frozenset(o.def_path for o in s.outs)) for s in repo.index.stages}
+        params = {p for s in repo.index.stages for d in s.deps if hasattr(d, "params")
+                  for p in d.params}
+    jobs = {(j["cmd"], frozenset(j["input"]), frozenset(j["output"]))
+            for j in planned_jobs(project, "--forceall") if j["rule"] != "all"}
+    assert stages == jobs
+    assert {"k", "bb_rule", "seed", "batch_size", "device"} <= params
+
+
+def test_dvc_commit_push_pull_and_repro(built, tmp_path):
+    remote = tmp_path / "remote"
+    (built / "dvc.yaml").write_text(dvc_stages.dvc_yaml(dvc_stages.snakemake_jobs(built)))
+    if not (built / ".dvc").exists():
+        sh(built, "dvc", "init", "--no-scm", "-q")
+    sh(built, "dvc", "remote", "add", "-f", "-d", "shared", str(remote))
+    sh(built, "dvc", "commit", "-f", "-q")  # record Snakemake's results, no recompute
+    assert "up to date" in sh(built, "dvc", "status").stdout
+    sh(built, "dvc", "push", "-q")
+
+    clone = make_project(tmp_path / "clone", tiny_params(DISCS))
+    for name in ("dvc.yaml", "dvc.lock"):
+        shutil.copy2(built / name, clone / name)
+    sh(clone, "dvc", "init", "--no-scm", "-q")
+    sh(clone, "dvc", "remote", "add", "-d", "shared", str(remote))
+    sh(clone, "dvc", "pull", "-q")
+    assert files(clone / "results") == files(built / "results")
+    assert "up to date" in sh(clone, "dvc", "status").stdout
+    snakemake(clone, "--touch")  # the documented step: mark pulled files as Snakemake's own
+    assert job_counts(clone) == {}
+
+    fresh = make_project(tmp_path / "fresh", tiny_params(DISCS))
+    shutil.copy2(built / "dvc.yaml", fresh / "dvc.yaml")
+    sh(fresh, "dvc", "init", "--no-scm", "-q")
+    stage = "match--shapes-gan--all--shapes-cnn-sup--000032-000064"
+    sh(fresh, "dvc", "repro", "-q", stage)
+    assert files(fresh / SHARD) == files(built / SHARD)
+
+
+def test_jobs_run_through_a_cluster_executor(built, tmp_path):
+    """Each job goes through a submit script, as on a cluster: only files connect them."""
+    project = make_project(tmp_path / "p", tiny_params(DISCS))
+    shutil.copytree(built / "results/zoo", project / "results/zoo")
+    submit = tmp_path / "submit.sh"
+    submit.write_text('#!/bin/bash\nnohup env -i PATH="$PATH" HOME="$HOME" bash "$1" '
+                      '> "$1.out" 2>&1 &\necho "local-$!"\n')
+    submit.chmod(0o755)
+    out = snakemake(project, "--executor", "cluster-generic",
+                    "--cluster-generic-submit-cmd", str(submit), "--jobs", "2",
+                    "--latency-wait", "30", PAIR)
+    assert "3 of 3 steps (100%) done" in out.stdout + out.stderr
+    assert files(project / PAIR) == files(built / PAIR)
+
+
+def test_bad_settings_stop_with_one_line(built, tmp_path):
+    project = make_project(tmp_path / "p", {**tiny_params(DISCS), "shard_size": 0})
+    out = snakemake(project, "--dry-run", check=False)
+    assert out.returncode != 0
+    lines = [line for line in out.stderr.splitlines() if line.startswith("params.yaml")]
+    assert lines == ["params.yaml: shard_size: 0 is less than the minimum of 1"]
+
+    params = tiny_params(DISCS)
+    params["dictionaries"]["other"] = {**params["dictionaries"]["shapes"], "images": 32}
+    write_params(project, params)
+    out = snakemake(project, "--dry-run", check=False)
+    assert out.returncode != 0 and "with different image counts" in out.stderr
+
+    out = snakemake(built, "results/dictionary/nope.html", check=False)
+    assert out.returncode != 0 and "no dictionary 'nope'" in out.stderr + out.stdout
+
+    # A step's one-line error reaches the terminal (not only its log), and nothing is left.
+    offline = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
+               "TORCH_HOME": str(tmp_path / "torch")}
+    for target, message in [
+        ("results/match/shapes-gan/all/shapes-cnn-nope/shards/000000-000032.zarr",
+         "rosetta_steps.match: error: unknown model 'shapes-cnn-nope'; known models:"),
+        ("results/samples/shapes-gan/briard/000000-000032.zarr",
+         "rosetta_steps.sample: error: shapes-gan is unconditional: its only subset is 'all'"),
+        ("results/match/shapes-gan/all/resnet50/shards/000000-000032.zarr",
+         "rosetta_steps.match: error: resnet50: pretrained weights not cached"),
+    ]:
+        out = snakemake(built, target, check=False, extra_env=offline)
+        assert out.returncode != 0
+        assert any(line.startswith(message) for line in out.stderr.splitlines()), out.stderr
+        assert not (built / target).exists()
+
+
+def test_schema_accepts_the_shipped_params_and_the_tiny_ones():
+    schema = yaml.safe_load((ROOT / "workflow/schemas/params.schema.yaml").read_text())
+    for params in (yaml.safe_load((ROOT / "params.yaml").read_text()), tiny_params(DISCS)):
+        jsonschema.Draft202012Validator(schema).validate(params)
+    with pytest.raises(jsonschema.ValidationError, match="'sometimes' is not one of"):
+        jsonschema.validate({**tiny_params(DISCS), "bb_rule": "sometimes"}, schema)
+
+
+def test_conda_env_has_the_steps_dependencies_of_pyproject():
+    tomllib = pytest.importorskip("tomllib")
+    env = yaml.safe_load((ROOT / "workflow/envs/rosetta.yaml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert pip == [d for d in deps if not d.startswith(("snakemake", "dvc"))]

@@ -1,0 +1,92 @@
+"""A throw-away copy of the project with tiny settings, and ways to drive it from tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+CODE = ("Snakefile", "workflow", "rosetta_steps")
+IGNORE = shutil.ignore_patterns("__pycache__", "*.egg-info")
+
+
+def tiny_params(discs: list[str], images: int = 64) -> dict:
+    """params.yaml with the zoo at a few training steps and a 64-image dictionary."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params.update(batch_size=16, shard_size=32, k=3, examples=2, device="cpu")
+    for settings in params["zoo"]["models"].values():
+        settings.update(steps=3, batch_size=8, pool=64, eval_images=32)
+    params["dictionaries"]["shapes"].update(discs=list(discs), images=images)
+    return params
+
+
+def make_project(path: Path, params: dict) -> Path:
+    """Copy the code of the workflow to `path` and write `params` as its params.yaml."""
+    path.mkdir(parents=True, exist_ok=True)
+    for name in CODE:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, path / name, ignore=IGNORE)
+        else:
+            shutil.copy2(src, path / name)
+    (path / "logs").mkdir()
+    write_params(path, params)
+    return path
+
+
+def write_params(path: Path, params: dict) -> None:
+    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def env(**extra: str) -> dict:
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **extra}
+
+
+def sh(path: Path, *args: str, check: bool = True, extra_env: dict | None = None
+       ) -> subprocess.CompletedProcess:
+    """Run a command of the environment (snakemake, dvc, python) in the project."""
+    proc = subprocess.run([str(BIN / args[0]), *args[1:]], cwd=path, env=env(**(extra_env or {})),
+                          capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n"
+                             f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def snakemake(path: Path, *args: str, check: bool = True, extra_env: dict | None = None
+              ) -> subprocess.CompletedProcess:
+    return sh(path, "snakemake", "--cores", "2", *args, check=check, extra_env=extra_env)
+
+
+def planned_jobs(path: Path, *args: str) -> list[dict]:
+    """The jobs a dry run would run: rule, inputs, outputs and shell command of each."""
+    out = snakemake(path, "--dry-run", "--printshellcmds", *args)
+    text = out.stdout + out.stderr
+    jobs = []
+    for block in re.split(r"\n(?=\[[^\n]*\]\n(?:local)?rule )", text)[1:]:
+        rule = re.search(r"^(?:local)?rule (\S+):", block, re.M).group(1)
+        fields = dict(re.findall(r"^    (input|output): (.*)$", block, re.M))
+        cmd = re.search(r"^Shell command: (.*)$", block, re.M)
+        jobs.append({"rule": rule,
+                     "input": set(filter(None, fields.get("input", "").split(", "))),
+                     "output": set(filter(None, fields.get("output", "").split(", "))),
+                     "cmd": " ".join(cmd.group(1).split()) if cmd else None})
+    return jobs
+
+
+def job_counts(path: Path, *args: str) -> Counter:
+    return Counter(j["rule"] for j in planned_jobs(path, *args) if j["rule"] != "all")
+
+
+def files(path: Path) -> dict[str, bytes]:
+    """Every file under `path` by relative name (Snakemake's marker files left out)."""
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*"))
+            if p.is_file() and p.name != ".snakemake_timestamp"}

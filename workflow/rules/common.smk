@@ -1,0 +1,176 @@
+# Helpers shared by the rules: the checked config, output paths, shard lists, model weights,
+# the code a step runs and the params.yaml keys each job depends on (for dvc.yaml).
+
+import ast
+import sys
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+ALL = "all"  # the subset of an unconditional generator
+PACKAGE = Path("rosetta_steps")
+# Page templates are package data, not imports, so code() cannot see them.
+TEMPLATES = sorted(str(p) for p in (PACKAGE / "templates").iterdir())
+ZOO_DIR = "results/zoo/shapes"
+ENV = "../envs/rosetta.yaml"  # relative to the rule files; used with `--sdm conda`
+
+
+def check_config(config: dict) -> None:
+    """Stop with one line per problem unless the config fits the schema and itself."""
+    schema = yaml.safe_load(Path(workflow.source_path("../schemas/params.schema.yaml")).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = [f"params.yaml: {'.'.join(map(str, e.absolute_path)) or 'top level'}: {e.message}"
+              for e in validator.iter_errors(config)]
+    images = {}
+    for name, d in config.get("dictionaries", {}).items() if not errors else ():
+        key = (d["gan"], subset_of(d))
+        if images.setdefault(key, (d["images"], name))[0] != d["images"]:
+            other = images[key][1]
+            errors.append(f"params.yaml: dictionaries {other} and {name} mine {key[0]}/{key[1]} "
+                          "with different image counts; they share its results, so give them "
+                          "the same images")
+        if d["gan"] in d["discs"]:
+            errors.append(f"params.yaml: dictionaries.{name}: the generator {d['gan']} is also "
+                          "listed among its discs")
+    if errors:
+        sys.exit("\n".join(errors))
+
+
+def subset_of(d: dict) -> str:
+    return d.get("class", ALL)
+
+
+def dictionary(name: str) -> dict:
+    if name not in config["dictionaries"]:
+        sys.exit(f"params.yaml has no dictionary {name!r}; it has: "
+                 f"{', '.join(config['dictionaries'])}")
+    return config["dictionaries"][name]
+
+
+def default_dictionaries() -> list:
+    return [n for n, d in config["dictionaries"].items() if d.get("default", False)]
+
+
+def images_of(gan: str, subset: str) -> int:
+    """Images mined for a (generator, subset); check_config made them agree."""
+    for d in config["dictionaries"].values():
+        if d["gan"] == gan and subset_of(d) == subset:
+            return d["images"]
+    raise ValueError(f"no dictionary mines {gan}/{subset}")
+
+
+def shards(gan: str, subset: str) -> list:
+    """Shard names start-stop: fixed-size blocks of image indices, the last one cut short."""
+    n, size = images_of(gan, subset), config["shard_size"]
+    return [f"{lo:06d}-{min(lo + size, n):06d}" for lo in range(0, n, size)]
+
+
+def shard_range(shard: str) -> tuple:
+    start, stop = (int(x) for x in shard.split("-"))
+    return start, stop - start
+
+
+def pairs(name: str) -> list:
+    """(gan, subset, disc) for every D of a dictionary, then G against itself."""
+    d = dictionary(name)
+    return [(d["gan"], subset_of(d), disc) for disc in [*d["discs"], d["gan"]]]
+
+
+# Output paths. Per-pair results are named by generator, subset and D only, so every
+# dictionary that uses a pair shares them.
+def sample_path(gan: str, subset: str, shard: str) -> str:
+    return f"results/samples/{gan}/{subset}/{shard}.zarr"
+
+
+def shard_path(gan: str, subset: str, disc: str, shard: str) -> str:
+    return f"results/match/{gan}/{subset}/{disc}/shards/{shard}.zarr"
+
+
+def matches_path(gan: str, subset: str, disc: str) -> str:
+    return f"results/match/{gan}/{subset}/{disc}/matches.zarr"
+
+
+def bestbuddies_path(gan: str, subset: str, disc: str) -> str:
+    return f"results/bestbuddies/{gan}/{subset}/{disc}.csv"
+
+
+def samples_of(gan: str, subset: str) -> list:
+    return [sample_path(gan, subset, s) for s in shards(gan, subset)]
+
+
+# Models: zoo models are trained by the workflow; the others take params.yaml's options.
+def zoo_weights(model: str) -> list:
+    """The weights file the workflow trains for `model` (empty for models from elsewhere)."""
+    return [f"{ZOO_DIR}/{model}.safetensors"] if model in config["zoo"]["models"] else []
+
+
+def model_option(model: str, key: str):
+    return (config["models"].get(model) or {}).get(key)
+
+
+def weights_path(model: str) -> str | None:
+    return (zoo_weights(model) or [model_option(model, "weights")])[0]
+
+
+def weights_arg(model: str, flag: str) -> str:
+    path = weights_path(model)
+    return f"{flag} {path}" if path else ""
+
+
+def weights_args(*names: str) -> str:
+    """`--weights NAME=PATH` for each model with a weights file (the pages' steps)."""
+    return " ".join(f"--weights {m}={weights_path(m)}" for m in names if weights_path(m))
+
+
+def truncation_arg(gan: str) -> str:
+    t = model_option(gan, "truncation")
+    return "" if t is None else f"--truncation {t}"
+
+
+def model_keys(*names: str) -> list:
+    """params.yaml keys of models not trained here (zoo weights are inputs of their own)."""
+    return [f"models.{m}" for m in names if m in config["models"]]
+
+
+def param_keys(rule: str, w: dict) -> list:
+    """The params.yaml keys a job of `rule` with wildcards `w` depends on (for dvc.yaml)."""
+    mining = ["seed", "batch_size", "device", "threads"]
+    return {
+        "train": lambda: ["zoo.seed", f"zoo.models.{w.get('model')}", "threads"],
+        "zoo_samples": lambda: ["seed", "threads"],
+        "sample": lambda: mining + model_keys(w.get("gan")),
+        "match": lambda: mining + model_keys(w.get("gan"), w.get("disc")),
+        "bestbuddies": lambda: ["k", "bb_rule"],
+        "rosetta": lambda: ["k", "bb_rule", f"dictionaries.{w.get('name')}"],
+        "dictionary_page": lambda: ["k", "examples", "device", f"dictionaries.{w.get('name')}"],
+        "pairwise_page": lambda: ["examples", "device"],
+    }.get(rule, list)()
+
+
+def code(module: str) -> list:
+    """The source files of a step module and of every package module it imports, so that a
+    code change reruns exactly the jobs whose steps it can affect."""
+    seen, todo = set(), [module]
+    while todo:
+        name = todo.pop()
+        if name.split(".")[0] != PACKAGE.name:
+            continue
+        path = PACKAGE.parent / Path(*name.split("."))
+        path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+        if path in seen or not path.is_file():
+            continue
+        seen.add(path)
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+                target = ".".join(p for p in (base, node.module or "") if p)
+                todo.append(target)
+                todo += [f"{target}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                todo += [a.name for a in node.names]
+        parent = name.rpartition(".")[0]
+        if parent:
+            todo.append(parent)
+    return sorted(str(p) for p in seen)
