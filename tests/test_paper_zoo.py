@@ -144,7 +144,7 @@ def test_random_weights_on_request_never_download(offline):
     spec, model = models.load("dino_rn50", pretrained=False)
     assert spec.name == "dino_rn50" and not model.training
     _, again = models.load("dino_rn50", "random")
-    assert not torch.equal(model.conv1.weight, again.conv1.weight)  # fresh each time
+    assert torch.equal(model.conv1.weight, again.conv1.weight)  # seeded: one model per run
     assert offline == []
 
 
@@ -205,3 +205,12 @@ def test_generic_timm_and_open_clip_names_hook_post_activation_outputs():
         with pytest.raises(UserError, match=bad.split(":")[0]):
             models.get(bad)
     assert "timm:resnet18" not in models.names()
+
+
+def test_random_weights_are_the_same_in_every_load():
+    """Steps run in separate processes: a model at random weights must be one model."""
+    before = torch.random.get_rng_state()
+    a = models.load("shapes-cnn-sup", "random")[1].state_dict()
+    b = models.load("shapes-cnn-sup", "random")[1].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert torch.equal(torch.random.get_rng_state(), before)  # the caller's RNG is untouched

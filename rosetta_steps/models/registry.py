@@ -8,7 +8,7 @@ Names with a registered prefix (`timm:`, `open_clip:`) are resolved on first use
 
 Weights (`load`): an explicit path is read by the model's own format loader; without one, a
 model with published weights (`source`) finds them in the caches or downloads them (see
-`weights`), and a model without (the shapes zoo) gets fresh random weights. `pretrained=False`
+`weights`), and a model without (the shapes zoo) gets seeded random weights. `pretrained=False`
 or the path "random" gives random weights for any model (tests, shape checks).
 """
 
@@ -34,6 +34,7 @@ from .weights import Source, resolve
 GENERATOR = "generator"
 DISCRIMINATIVE = "discriminative"
 RANDOM = "random"  # the weights "path" that asks for random weights
+RANDOM_WEIGHTS_SEED = 0
 
 # generate(model, z, class_index, truncation) -> images in [-1, 1], [batch, 3, h, w]
 Generate = Callable[[nn.Module, torch.Tensor, "torch.Tensor | None", "float | None"],
@@ -241,8 +242,8 @@ def load(name: str, weights: str | Path | None = None, device: torch.device | st
 
     `weights`: a file (or, for BigGAN, a folder) read by the model's format loader; None: the
     published weights from the caches or a download (a `UserError` line when offline and not
-    cached), or fresh random weights for a model without published ones (the shapes zoo);
-    "random", or `pretrained=False` with no path: fresh random weights.
+    cached), or seeded random weights for a model without published ones (the shapes zoo);
+    "random", or `pretrained=False` with no path: random weights, the same in every process.
     """
     spec = get(name)
     if weights is not None and str(weights) == RANDOM:
@@ -253,7 +254,11 @@ def load(name: str, weights: str | Path | None = None, device: torch.device | st
     if path is not None and not path.exists():
         hint = f"; {spec.weights_hint}" if spec.weights_hint else ""
         raise UserError(f"{name}: weights file {path} not found{hint}")
-    model = spec.build()
+    # Random weights are seeded, so that the steps of one run (sample, match, pages), each in
+    # its own process, build the same model.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_WEIGHTS_SEED)
+        model = spec.build()
     if path is not None:
         try:
             loaded = spec.load_weights(model, path)
