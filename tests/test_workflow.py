@@ -9,6 +9,7 @@ import subprocess
 from collections import Counter
 
 import jsonschema
+import pandas as pd
 import pytest
 import yaml
 from workflow_project import (
@@ -23,6 +24,8 @@ from workflow_project import (
     tiny_params,
     write_params,
 )
+
+from rosetta_steps.stores import open_store
 
 pytestmark = pytest.mark.slow
 DISCS = ["shapes-cnn-sup", "shapes-cnn-ssl"]
@@ -193,6 +196,32 @@ def test_bad_settings_stop_with_one_line(built, tmp_path):
         assert out.returncode != 0
         assert any(line.startswith(message) for line in out.stderr.splitlines()), out.stderr
         assert not (built / target).exists()
+
+
+def test_the_paper_zoo_runs_through_the_same_steps(tmp_path):
+    """BigGAN-deep-128 (class briard) against ResNet-50 at random weights, 8 images, from
+    sampling to the pair's page. (G against itself, 19264 x 19264 units, takes minutes and
+    11 GB on CPU, so it is left to the GPU.)"""
+    params = tiny_params(DISCS)
+    params["models"].update({"biggan-deep-128": {"weights": "random", "truncation": 0.4},
+                             "resnet50": {"weights": "random"}})
+    params["dictionaries"]["paper"] = {"gan": "biggan-deep-128", "class": "briard",
+                                       "discs": ["resnet50"], "images": 8}
+    project = make_project(tmp_path / "p", params)
+    page = "results/pairwise/biggan-deep-128/briard/resnet50.html"
+    assert job_counts(project, page) == {"sample": 1, "match": 1, "reduce": 1,
+                                         "bestbuddies": 1, "pairwise_page": 1}
+    snakemake(project, page)
+
+    samples = open_store(project / "results/samples/biggan-deep-128/briard/000000-000008.zarr",
+                         "samples")  # briard is ImageNet class 226
+    assert samples.pixels.shape == (8, 128, 128, 3) and set(samples.class_index.values) == {226}
+    pair = open_store(project / "results/match/biggan-deep-128/briard/resnet50/matches.zarr",
+                      "matches")
+    assert pair.corr.shape == (19264, 3840) and pair.attrs["n_images"] == 8
+    buddies = pd.read_csv(project / "results/bestbuddies/biggan-deep-128/briard/resnet50.csv")
+    assert len(buddies) > 0 and set(buddies.disc) == {"resnet50"}
+    assert "biggan-deep-128" in (project / page).read_text()
 
 
 def test_schema_accepts_the_shipped_params_and_the_tiny_ones():

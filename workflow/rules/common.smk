@@ -113,6 +113,13 @@ def weights_path(model: str) -> str | None:
     return (zoo_weights(model) or [model_option(model, "weights")])[0]
 
 
+def weights_files(model: str) -> list:
+    """The weights file a job of `model` reads, as an input: the zoo's trained one or
+    params.yaml's (none for "random" or for the libraries' caches)."""
+    path = weights_path(model)
+    return [path] if path and path != "random" else []
+
+
 def weights_arg(model: str, flag: str) -> str:
     path = weights_path(model)
     return f"{flag} {path}" if path else ""

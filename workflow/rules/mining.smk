@@ -7,7 +7,7 @@ SHARD = r"\d{6}-\d{6}"
 rule sample:
     input:
         code=code("rosetta_steps.sample"),
-        weights=lambda w: zoo_weights(w.gan),
+        weights=lambda w: weights_files(w.gan),
     output:
         directory("results/samples/{gan}/{subset}/{shard}.zarr"),
     wildcard_constraints:
@@ -39,7 +39,7 @@ rule sample:
 rule match:
     input:
         code=code("rosetta_steps.match"),
-        weights=lambda w: zoo_weights(w.gan) + ([] if w.disc == w.gan else zoo_weights(w.disc)),
+        weights=lambda w: weights_files(w.gan) + ([] if w.disc == w.gan else weights_files(w.disc)),
     output:
         directory("results/match/{gan}/{subset}/{disc}/shards/{shard}.zarr"),
     wildcard_constraints:

@@ -11,7 +11,7 @@ rule dictionary_page:
         self_matches=lambda w: matches_path(*pairs(w.name)[-1]),
         matches=lambda w: [matches_path(*p) for p in pairs(w.name)[:-1]],
         bestbuddies=lambda w: [bestbuddies_path(*p) for p in pairs(w.name)[:-1]],
-        weights=lambda w: sum((zoo_weights(p[2]) for p in pairs(w.name)), []),
+        weights=lambda w: sum((weights_files(p[2]) for p in pairs(w.name)), []),
     output:
         "results/dictionary/{name}.html",
     params:
@@ -42,7 +42,7 @@ rule pairwise_page:
         matches="results/match/{gan}/{subset}/{disc}/matches.zarr",
         bestbuddies="results/bestbuddies/{gan}/{subset}/{disc}.csv",
         samples=lambda w: samples_of(w.gan, w.subset),
-        weights=lambda w: zoo_weights(w.gan) + zoo_weights(w.disc),
+        weights=lambda w: weights_files(w.gan) + weights_files(w.disc),
     output:
         "results/pairwise/{gan}/{subset}/{disc}.html",
     params:
