@@ -30,7 +30,7 @@ from .devices import resolve_device, set_threads
 from .dictionary_page import render_dictionary
 from .heatmaps import Samples, Unit, image_urls, load_models, render_heatmaps, unit_stats
 from .rosetta import CONCEPT_COLUMNS, read_best_buddies
-from .stores import atomic_output, layer_names, open_match_store
+from .stores import atomic_output, layer_names, open_match_store, read_table
 
 PER_IMAGE = 4  # images offered in the per-image view (Fig. 2)
 
@@ -59,17 +59,10 @@ class Concept:
 
 def read_concepts(path: str | Path) -> list[Concept]:
     """The concept CSV of the rosetta step, as concepts in their order (1 = largest)."""
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"concept table {path} does not exist: run the rosetta step first")
-    try:
-        table = pd.read_csv(path, dtype={"layer": str, "model": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise UserError(f"concept table {path} is not a readable CSV ({err})") from None
-    missing = [c for c in CONCEPT_COLUMNS if c not in table.columns]
-    if missing or not set(table["role"]) <= {"gan", "disc"}:
-        raise UserError(f"concept table {path} is not the rosetta step's (columns "
-                        f"{', '.join(CONCEPT_COLUMNS)}; role gan or disc)")
+    table = read_table(path, "concept table", "rosetta", CONCEPT_COLUMNS,
+                       {"layer": str, "model": str})
+    if not set(table["role"]) <= {"gan", "disc"}:
+        raise UserError(f"concept table {path} has roles other than gan and disc")
     out = []
     for number, rows in table.groupby("concept", sort=True):
         rows = rows.sort_values(["corr", "layer", "channel"], ascending=[False, True, True],

@@ -22,7 +22,7 @@ from scipy.sparse.csgraph import connected_components
 
 from .bestbuddies import COLUMNS, RULES, buddy_pairs, check_k
 from .cli import UserError, run
-from .stores import atomic_output, layer_names, open_match_store, row_blocks
+from .stores import atomic_output, layer_names, open_match_store, read_table, row_blocks
 
 CONCEPT_COLUMNS = ["concept", "model", "layer", "channel", "role", "corr"]
 
@@ -118,16 +118,8 @@ def concepts(tables: Sequence[pd.DataFrame], self_store: str, k: int, rule: str 
 
 
 def read_best_buddies(path: str | Path) -> pd.DataFrame:
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"best-buddy table {path} does not exist: run the bestbuddies step first")
-    try:
-        table = pd.read_csv(path, dtype={"gan_layer": str, "disc_layer": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise UserError(f"best-buddy table {path} is not a readable CSV ({err})") from None
-    missing = [c for c in COLUMNS if c not in table.columns]
-    if missing:
-        raise UserError(f"best-buddy table {path} lacks columns {', '.join(missing)}")
+    table = read_table(path, "best-buddy table", "bestbuddies", COLUMNS,
+                       {"gan_layer": str, "disc_layer": str})
     if table["disc"].nunique() > 1:
         raise UserError(f"best-buddy table {path} mixes D models: one table per (G, D) pair")
     return table

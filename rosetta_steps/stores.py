@@ -10,6 +10,7 @@ Two layouts:
 
 Large matrices are chunked in row blocks (read one block at a time to answer a top-K) and
 grouped into a few shard files, so a store is a handful of files whatever its size.
+The steps' small tables are CSV files (`read_table`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import json
 import shutil
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import xarray as xr
 
@@ -182,3 +184,20 @@ def row_blocks(corr: xr.DataArray, rows: int = CHUNK_ROWS * 4) -> Iterator[tuple
 def layer_names(ds: xr.Dataset, side: str) -> np.ndarray:
     """Per-unit layer names of one side ('gan' or 'disc') as an object array of str."""
     return np.array(ds[f"{side}_layer"].values.tolist(), dtype=object)
+
+
+def read_table(path: str | Path, what: str, step: str, columns: Sequence[str],
+               dtype: dict[str, type]) -> pd.DataFrame:
+    """A CSV table that `step` wrote, with one-line errors for a missing or unreadable file
+    or one without the expected `columns`."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{what} {path} does not exist: run the {step} step first")
+    try:
+        table = pd.read_csv(path, dtype=dtype)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise UserError(f"{what} {path} is not a readable CSV ({err})") from None
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise UserError(f"{what} {path} lacks columns {', '.join(missing)}")
+    return table
