@@ -1,6 +1,9 @@
-"""The torch device a step runs on, from the `device` setting (auto, cpu or cuda[:i])."""
+"""The torch device a step runs on, from the `device` setting (auto, cpu or cuda[:i]), and
+its CPU thread count."""
 
 from __future__ import annotations
+
+import argparse
 
 import torch
 
@@ -27,3 +30,9 @@ def set_threads(threads: int | None) -> None:
         if threads < 1:
             raise UserError(f"--threads must be at least 1, got {threads}")
         torch.set_num_threads(threads)
+
+
+def add_device_options(parser: argparse.ArgumentParser) -> None:
+    """`--device` and `--threads`, the options of every step that runs models."""
+    parser.add_argument("--device", default="cpu", help="auto, cpu or cuda[:i]")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: all)")

@@ -26,7 +26,7 @@ import pandas as pd
 
 from . import models
 from .cli import UserError, parse_weights, run
-from .devices import resolve_device, set_threads
+from .devices import add_device_options, resolve_device, set_threads
 from .dictionary_page import render_dictionary
 from .heatmaps import Samples, Unit, image_urls, load_models, render_heatmaps, unit_stats
 from .rosetta import CONCEPT_COLUMNS, read_best_buddies
@@ -216,8 +216,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         "its default weights (random for the shapes zoo)")
     parser.add_argument("--k", type=int, default=5, help="the K mined with (shown in header)")
     parser.add_argument("--examples", type=int, default=4, help="example images per concept")
-    parser.add_argument("--device", default="cpu", help="auto, cpu or cuda[:i]")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: all)")
+    add_device_options(parser)
     parser.add_argument("--out", required=True, help="HTML file to write")
     args = parser.parse_args(argv)
     set_threads(args.threads)

@@ -20,7 +20,7 @@ from . import models
 from .cli import UserError, run
 from .correlation import CorrelationAccumulator
 from .devices import resolve_device, set_threads
-from .sample import ALL, generated_batches, subset_class
+from .sample import ALL, add_shard_options, generated_batches, subset_class
 from .stores import save_accumulator
 
 
@@ -68,16 +68,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m rosetta_steps.match", description=__doc__)
     parser.add_argument("--gan", required=True, help="generator name")
     parser.add_argument("--gan-weights", type=Path, help="generator weights file")
-    parser.add_argument("--subset", default=ALL, help="'all' or a class name (default all)")
     parser.add_argument("--disc", help="discriminative model name (omit for G against G)")
     parser.add_argument("--disc-weights", type=Path, help="discriminative model weights file")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--start", type=int, default=0, help="first image index")
-    parser.add_argument("--count", type=int, required=True, help="images in this shard")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--truncation", type=float, help="latent truncation (model default)")
-    parser.add_argument("--device", default="cpu", help="auto, cpu or cuda[:i]")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: all)")
+    add_shard_options(parser)
     parser.add_argument("--out", type=Path, required=True, help="shard state to write (Zarr)")
     args = parser.parse_args(argv)
     set_threads(args.threads)

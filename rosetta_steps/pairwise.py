@@ -25,7 +25,7 @@ import xarray as xr
 
 from . import models, pages, plots
 from .cli import UserError, parse_weights, run
-from .devices import resolve_device, set_threads
+from .devices import add_device_options, resolve_device, set_threads
 from .heatmaps import (
     Samples,
     Unit,
@@ -180,8 +180,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--examples", type=int, default=4, help="images per pair (default 4)")
     parser.add_argument("--max-pairs", type=int, default=MAX_PAIRS,
                         help=f"pairs shown with heatmaps, most correlated first ({MAX_PAIRS})")
-    parser.add_argument("--device", default="cpu", help="auto, cpu or cuda[:i]")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: all)")
+    add_device_options(parser)
     parser.add_argument("--out", required=True, help="HTML file to write")
     args = parser.parse_args(argv)
     set_threads(args.threads)

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from . import models
 from .cli import UserError, run
 from .correlation import LayerSpec
-from .devices import resolve_device, set_threads
+from .devices import add_device_options, resolve_device, set_threads
 from .stores import unit_coords, write_dataset
 
 ALL = "all"
@@ -113,19 +113,23 @@ def sample_shard(gan: str, weights: str | Path | None, subset: str, seed: int, s
                          range(start, start + count), batch_size, truncation, dev)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m rosetta_steps.sample",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--gan", required=True, help="generator name")
-    parser.add_argument("--weights", type=Path, help="generator weights file")
+def add_shard_options(parser: argparse.ArgumentParser) -> None:
+    """The options that pick a shard's images and how they are generated (sample, match)."""
     parser.add_argument("--subset", default=ALL, help="'all' or a class name (default all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--start", type=int, default=0, help="first image index")
     parser.add_argument("--count", type=int, required=True, help="images in this shard")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--truncation", type=float, help="latent truncation (model default)")
-    parser.add_argument("--device", default="cpu", help="auto, cpu or cuda[:i]")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: all)")
+    add_device_options(parser)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m rosetta_steps.sample",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--gan", required=True, help="generator name")
+    parser.add_argument("--weights", type=Path, help="generator weights file")
+    add_shard_options(parser)
     parser.add_argument("--out", type=Path, required=True, help="sample store to write (Zarr)")
     args = parser.parse_args(argv)
     set_threads(args.threads)
