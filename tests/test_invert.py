@@ -1,0 +1,43 @@
+"""The inversion table's measures (the paper's Table 1): PSNR, SSIM and confidence intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from rosetta_steps.cli import UserError
+from rosetta_steps.inversion import Settings
+from rosetta_steps.invert import interval, inversion_table, psnr, ssim
+
+
+def test_psnr_follows_its_definition():
+    a = np.zeros((4, 4, 3), np.uint8)
+    b = np.full((4, 4, 3), 10, np.uint8)
+    assert psnr(a, b) == pytest.approx(10 * np.log10(255 ** 2 / 100))
+    assert psnr(a, a) == float("inf")
+
+
+def test_ssim_is_one_for_equal_images_and_falls_with_noise():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    noisy = np.clip(a + rng.normal(0, 40, a.shape), 0, 255).astype(np.uint8)
+    assert ssim(a, a) == pytest.approx(1.0)
+    assert ssim(a, noisy) < 0.9
+
+
+def test_interval_is_the_95_percent_t_interval():
+    x = [1.0, 2.0, 4.0, 7.0]
+    got = interval(x)
+    low, high = stats.t.interval(0.95, len(x) - 1, loc=np.mean(x), scale=stats.sem(x))
+    assert got["mean"] == pytest.approx(3.5)
+    assert got["ci95"] == pytest.approx((high - low) / 2)
+
+
+def test_table_needs_two_images_and_one_table_per_d():
+    with pytest.raises(UserError, match="at least 2 images"):
+        inversion_table("shapes-gan", {}, "c.csv", ["shapes-cnn-sup"], ["b.csv"], ["m.zarr"],
+                        1, 0, Settings(), 1.0)
+    with pytest.raises(UserError, match="one best-buddy table and one match store per D"):
+        inversion_table("shapes-gan", {}, "c.csv", ["shapes-cnn-sup"], [], ["m.zarr"],
+                        4, 0, Settings(), 1.0)
