@@ -1,5 +1,6 @@
 # Rosetta Neurons (Dravid et al., ICCV 2023) as a workflow: train the shapes zoo, sample, match
-# each (G, D) pair shard by shard, reduce, best buddies, Rosetta concepts, pages.
+# each (G, D) pair shard by shard, reduce, best buddies, Rosetta concepts, pages, and the
+# Rosetta-guided inversion table.
 # Settings: params.yaml (checked against workflow/schemas/params.schema.yaml).
 # Run: snakemake --cores all   (the dictionaries marked default)   or a target such as
 #      snakemake --cores 8 results/dictionary/briard.html
@@ -17,6 +18,7 @@ check_config(config)
 include: "workflow/rules/zoo.smk"
 include: "workflow/rules/mining.smk"
 include: "workflow/rules/pages.smk"
+include: "workflow/rules/inversion.smk"
 
 
 rule all:
@@ -25,4 +27,5 @@ rule all:
         [f"results/pairwise/{g}/{s}/{d}.html"
          for name in default_dictionaries() for g, s, d in pairs(name)[:-1]],
         [f"{ZOO_DIR}/samples.png" for _ in zoo_weights("shapes-gan")],
+        "results/metrics/inversion.json",
     default_target: True

@@ -4,6 +4,7 @@ with it, results shared through a DVC remote, and jobs run through a cluster exe
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 import subprocess
 from collections import Counter
@@ -59,6 +60,11 @@ def test_run_builds_everything_and_a_second_run_does_nothing(built):
         assert (built / target).exists(), target
     assert sorted(p.name for p in (built / "results/samples/shapes-gan/all").iterdir()) == [
         "000000-000032.zarr", "000032-000064.zarr"]
+    table = json.loads((built / "results/metrics/inversion.json").read_text())
+    assert list(table["methods"]) == ["reconstruction only", "+ Rosetta (shapes-cnn-sup)",
+                                      "+ Rosetta (shapes-cnn-ssl)", "+ Rosetta (all)"]
+    assert all(m["pairs"] > 0 for name, m in table["methods"].items() if "Rosetta" in name)
+    assert (built / "results/inversion/shapes/table1.png").exists()
     assert job_counts(built) == {}
 
 
@@ -71,11 +77,12 @@ def test_the_same_command_writes_the_same_bytes(built, tmp_path):
 
 
 @pytest.mark.parametrize("change, expected", [
-    ("k", {"bestbuddies": 2, "rosetta": 1, "dictionary_page": 1, "pairwise_page": 2}),
+    ("k", {"bestbuddies": 2, "rosetta": 1, "dictionary_page": 1, "pairwise_page": 2,
+           "inversion_table": 1}),
     ("disc", {"train": 1, "match": 2, "reduce": 1, "bestbuddies": 1, "rosetta": 1,
-              "dictionary_page": 1, "pairwise_page": 1}),
+              "dictionary_page": 1, "pairwise_page": 1, "inversion_table": 1}),
     ("images", {"sample": 1, "match": 3, "reduce": 3, "bestbuddies": 2, "rosetta": 1,
-                "dictionary_page": 1, "pairwise_page": 2}),
+                "dictionary_page": 1, "pairwise_page": 2, "inversion_table": 1}),
 ])
 def test_a_change_reruns_exactly_what_it_affects(built, change, expected):
     params = tiny_params(DISCS)
@@ -177,6 +184,12 @@ def test_bad_settings_stop_with_one_line(built, tmp_path):
     write_params(project, params)
     out = snakemake(project, "--dry-run", check=False)
     assert out.returncode != 0 and "with different image counts" in out.stderr
+
+    params = tiny_params(DISCS)
+    params["inversion"]["dictionary"] = "briard"
+    write_params(project, params)
+    out = snakemake(project, "--dry-run", check=False)
+    assert out.returncode != 0 and "so name a dictionary of the shapes zoo" in out.stderr
 
     out = snakemake(built, "results/dictionary/nope.html", check=False)
     assert out.returncode != 0 and "no dictionary 'nope'" in out.stderr + out.stdout

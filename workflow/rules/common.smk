@@ -33,6 +33,13 @@ def check_config(config: dict) -> None:
         if d["gan"] in d["discs"]:
             errors.append(f"params.yaml: dictionaries.{name}: the generator {d['gan']} is also "
                           "listed among its discs")
+    inversion = config.get("inversion", {}).get("dictionary") if not errors else None
+    if inversion is not None and inversion not in config["dictionaries"]:
+        errors.append(f"params.yaml: inversion.dictionary: no dictionary {inversion!r}")
+    elif inversion is not None and \
+            config["dictionaries"][inversion]["gan"] not in config["zoo"]["models"]:
+        errors.append("params.yaml: inversion.dictionary: its targets are shapes-world images, "
+                      f"so name a dictionary of the shapes zoo, not {inversion!r}")
     if errors:
         sys.exit("\n".join(errors))
 
@@ -152,6 +159,8 @@ def param_keys(rule: str, w: dict) -> list:
         "rosetta": lambda: ["k", "bb_rule", f"dictionaries.{w.get('name')}"],
         "dictionary_page": lambda: ["k", "examples", "device", f"dictionaries.{w.get('name')}"],
         "pairwise_page": lambda: ["examples", "device"],
+        "inversion_table": lambda: ["seed", "device", "threads", "inversion",
+                                    f"dictionaries.{config['inversion']['dictionary']}"],
     }.get(rule, list)()
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+METRICS = "results/metrics/"  # outputs declared as DVC metrics
 HEADER = ("# Written by workflow/scripts/dvc_stages.py from the Snakemake DAG of the default\n"
           "# dictionaries: edit params.yaml or the rules, then run `make dvc.yaml`.\n")
 
@@ -73,7 +74,12 @@ def dvc_yaml(jobs: list[dict]) -> str:
         stage = {"cmd": job["cmd"], "deps": job["deps"]}
         if job["params"]:
             stage["params"] = job["params"]
-        stage["outs"] = job["outs"]
+        outs = [o for o in job["outs"] if not o.startswith(METRICS)]
+        if outs:
+            stage["outs"] = outs
+        metrics = [o for o in job["outs"] if o.startswith(METRICS)]
+        if metrics:  # `dvc metrics show` / `dvc metrics diff` read these
+            stage["metrics"] = metrics
         stages[job["name"]] = stage
     return HEADER + yaml.safe_dump({"stages": stages}, sort_keys=False, width=1000)
 
