@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from PIL import Image
 from scipy import stats
@@ -57,22 +58,16 @@ def interval(values: Sequence[float]) -> dict[str, float]:
     return {"mean": float(x.mean()), "ci95": half}
 
 
-def guidance(concepts_csv: str, discs: Mapping[str, tuple], images: torch.Tensor,
-             bestbuddies: Mapping[str, str], matches: Mapping[str, str]
-             ) -> tuple[list[Pair], dict[str, torch.Tensor]]:
-    """The Rosetta pairs of every D, and the maps of each D on the targets; a D's layers are
-    named `D/layer` so that several Ds guide one inversion."""
-    concepts = read_table(concepts_csv, "concept table", "rosetta", CONCEPT_COLUMNS,
-                          {"layer": str, "model": str})
-    pairs, maps = [], {}
-    for name, (spec, model) in discs.items():
-        found = rosetta_pairs(concepts, read_best_buddies(bestbuddies[name]),
-                              open_match_store(matches[name]))
-        pairs += [replace(p, target_layer=f"{name}/{p.target_layer}") for p in found]
-        with torch.no_grad():
-            d_maps = spec.run(model, spec.preprocess(images))[1]
-        maps.update({f"{name}/{layer}": m for layer, m in d_maps.items()})
-    return pairs, maps
+def guidance(concepts: pd.DataFrame, name: str, loaded: tuple, images: torch.Tensor,
+             bestbuddies: str, matches: str) -> tuple[list[Pair], dict[str, torch.Tensor]]:
+    """One D's Rosetta pairs and its maps of the targets; its layers are named `D/layer` so
+    that several Ds can guide one inversion together."""
+    spec, model = loaded
+    found = rosetta_pairs(concepts, read_best_buddies(bestbuddies), open_match_store(matches))
+    with torch.no_grad():
+        maps = spec.run(model, spec.preprocess(images))[1]
+    return ([replace(p, target_layer=f"{name}/{p.target_layer}") for p in found],
+            {f"{name}/{layer}": m for layer, m in maps.items()})
 
 
 def inversion_table(gan: str, weights: Mapping[str, str], concepts_csv: str,
@@ -92,18 +87,20 @@ def inversion_table(gan: str, weights: Mapping[str, str], concepts_csv: str,
     def forward(z: torch.Tensor) -> tuple[torch.Tensor, dict]:
         return g_spec.run(g_model, z)
 
-    loaded = {d: models.load(d, weights.get(d), dev) for d in discs}
     real = shapes.render(n, seed, start=HELD_OUT_START).images
     targets = torch.from_numpy(real).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(dev)
     z0 = g_spec.latent.sample(seed, range(HELD_OUT_START, HELD_OUT_START + n)).to(dev)
-    bb, mt = dict(zip(discs, bestbuddies, strict=True)), dict(zip(discs, matches, strict=True))
+    concepts = read_table(concepts_csv, "concept table", "rosetta", CONCEPT_COLUMNS,
+                          {"layer": str, "model": str})
+    per_disc = {d: guidance(concepts, d, models.load(d, weights.get(d), dev), targets, b, m)
+                for d, b, m in zip(discs, bestbuddies, matches, strict=True)}
     methods = {BASELINE: []} | {f"+ Rosetta ({d})": [d] for d in discs}
     if len(discs) > 1:
         methods["+ Rosetta (all)"] = list(discs)
     results, images = {}, {"target": real}
     for method, guides in methods.items():
-        pairs, target_maps = guidance(concepts_csv, {d: loaded[d] for d in guides}, targets,
-                                      bb, mt) if guides else ([], {})
+        pairs = [p for d in guides for p in per_disc[d][0]]
+        target_maps = {k: v for d in guides for k, v in per_disc[d][1].items()}
         run_settings = replace(settings, act_weight=beta if guides else 0.0, rec_weight=1.0)
         z, _ = invert(forward, z0, pairs, target_maps, run_settings, targets)
         with torch.no_grad():

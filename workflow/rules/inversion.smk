@@ -2,21 +2,22 @@
 # world, for params.yaml's `inversion.dictionary`: PSNR and SSIM of reconstruction alone against
 # reconstruction plus Rosetta guidance from each D and from all, with a sheet to look at.
 
+INVERTED = config["inversion"]["dictionary"]
 
 rule inversion_table:
     input:
         code=code("rosetta_steps.invert"),
-        concepts=f"results/rosetta/{config['inversion']['dictionary']}.csv",
-        bestbuddies=[bestbuddies_path(*p) for p in pairs(config["inversion"]["dictionary"])[:-1]],
-        matches=[matches_path(*p) for p in pairs(config["inversion"]["dictionary"])[:-1]],
-        weights=sum((weights_files(p[2]) for p in pairs(config["inversion"]["dictionary"])), []),
+        concepts=f"results/rosetta/{INVERTED}.csv",
+        bestbuddies=[bestbuddies_path(*p) for p in pairs(INVERTED)[:-1]],
+        matches=[matches_path(*p) for p in pairs(INVERTED)[:-1]],
+        weights=sum((weights_files(p[2]) for p in pairs(INVERTED)), []),
     output:
         metrics="results/metrics/inversion.json",
-        sheet=f"results/inversion/{config['inversion']['dictionary']}/table1.png",
+        sheet=f"results/inversion/{INVERTED}/table1.png",
     params:
-        gan=dictionary(config["inversion"]["dictionary"])["gan"],
-        discs=" ".join(dictionary(config["inversion"]["dictionary"])["discs"]),
-        weights=weights_args(*(p[2] for p in pairs(config["inversion"]["dictionary"]))),
+        gan=dictionary(INVERTED)["gan"],
+        discs=" ".join(dictionary(INVERTED)["discs"]),
+        weights=weights_args(*(p[2] for p in pairs(INVERTED))),
         settings=config["inversion"],
         seed=config["seed"],
         device=config["device"],
