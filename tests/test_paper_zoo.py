@@ -56,7 +56,8 @@ def test_every_paper_model_is_registered_with_its_kind():
     assert paper == ["resnet50", "dino_rn50", "clip_rn50", "dino_vitb16", "dino_vitb8",
                      "mae_vitb16", "biggan-deep-128", "biggan-deep-256", "biggan-deep-512",
                      "stylegan2-lsun_cat", "stylegan2-lsun_horse", "stylegan2-lsun_car",
-                     "stylegan2-ffhq"]
+                     "stylegan2-ffhq", "stylegan3-ffhq", "stylegan3-afhq",
+                     "styleganxl-imagenet256"]
     assert {models.get(n).kind for n in paper[:6]} == {models.DISCRIMINATIVE}
     assert {models.get(n).kind for n in paper[6:]} == {models.GENERATOR}
     assert models.get("clip_rn50").preprocess.mean == pytest.approx((0.4815, 0.4578, 0.4082),

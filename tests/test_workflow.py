@@ -251,3 +251,30 @@ def test_conda_env_has_the_steps_dependencies_of_pyproject():
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     assert pip == [d for d in deps if not d.startswith(("snakemake", "dvc"))]
+
+
+def test_styleganxl_runs_through_the_same_steps(tmp_path):
+    """StyleGAN-XL ImageNet 256 (class briard) at its real configuration and random weights
+    against ResNet-50, 2 images, from sampling to the pair's page: the shipped briard_xl
+    dictionary, scaled down. (Its forward pass costs about 15 s an image on two CPU cores,
+    so the jobs get both.)"""
+    params = {**tiny_params(DISCS), "threads": 2}
+    params["models"].update({"styleganxl-imagenet256": {"weights": "random", "truncation": 0.5},
+                             "resnet50": {"weights": "random"}})
+    params["dictionaries"]["briard_xl"].update(discs=["resnet50"], images=2)
+    project = make_project(tmp_path / "p", params)
+    page = "results/pairwise/styleganxl-imagenet256/briard/resnet50.html"
+    assert job_counts(project, page) == {"sample": 1, "match": 1, "reduce": 1,
+                                         "bestbuddies": 1, "pairwise_page": 1}
+    snakemake(project, page)
+
+    samples = open_store(
+        project / "results/samples/styleganxl-imagenet256/briard/000000-000002.zarr", "samples")
+    assert samples.pixels.shape == (2, 256, 256, 3) and set(samples.class_index.values) == {226}
+    pair = open_store(
+        project / "results/match/styleganxl-imagenet256/briard/resnet50/matches.zarr", "matches")
+    assert pair.corr.shape == (13730, 3840) and pair.attrs["n_images"] == 2
+    buddies = pd.read_csv(
+        project / "results/bestbuddies/styleganxl-imagenet256/briard/resnet50.csv")
+    assert len(buddies) > 0 and set(buddies.disc) == {"resnet50"}
+    assert "styleganxl-imagenet256" in (project / page).read_text()

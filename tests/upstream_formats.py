@@ -159,8 +159,8 @@ def _nvidia_generator(gen: Generator, easydict: type) -> _Persistent:
                        img_channels=3, _init_kwargs=kwargs)
 
 
-def nvidia_pickle(gen: Generator, path: Path, marker: Path) -> None:
-    """Write `gen` as an NVIDIA network pickle: {'G', 'D', 'G_ema', ...} at `path`."""
+def _with_upstream_modules(contents, path: Path, marker: Path) -> None:
+    """Pickle `contents(EasyDict)` at `path` through stand-ins of NVIDIA's modules."""
     persistence = types.ModuleType("torch_utils.persistence")
     util = types.ModuleType("dnnlib.util")
 
@@ -180,15 +180,90 @@ def nvidia_pickle(gen: Generator, path: Path, marker: Path) -> None:
     try:
         _Persistent.reconstruct = _reconstruct_persistent_obj
         _Persistent.module_src = MARKER_SRC.format(marker=str(marker))
-        data = {"G": _nvidia_generator(gen, easydict),
-                "D": _Persistent("Discriminator", params=[("x", nn.Parameter(torch.zeros(2)))]),
-                "G_ema": _nvidia_generator(gen, easydict), "augment_pipe": None,
-                "training_set_kwargs": easydict(resolution=gen.cfg.resolution)}
         with open(path, "wb") as f:
-            pickle.dump(data, f, protocol=4)
+            pickle.dump(contents(easydict), f, protocol=4)
     finally:
         for key, module in saved.items():
             if module is None:
                 sys.modules.pop(key, None)
             else:
                 sys.modules[key] = module
+
+
+def nvidia_pickle(gen: Generator, path: Path, marker: Path) -> None:
+    """Write `gen` as an NVIDIA network pickle: {'G', 'D', 'G_ema', ...} at `path`."""
+    _with_upstream_modules(lambda easydict: {
+        "G": _nvidia_generator(gen, easydict),
+        "D": _Persistent("Discriminator", params=[("x", nn.Parameter(torch.zeros(2)))]),
+        "G_ema": _nvidia_generator(gen, easydict), "augment_pipe": None,
+        "training_set_kwargs": easydict(resolution=gen.cfg.resolution)}, path, marker)
+
+
+def _stylegan3_network(gen, fc) -> _Persistent:
+    """StyleGAN3's G_ema (networks_stylegan3.py; StyleGAN-XL's resetting variant adds the
+    class embedding, an nn.Embedding that pickles by class name, and per-class w_avg)."""
+    sd = {k: v.clone() for k, v in gen.state_dict().items()}
+
+    def dense(prefix: str, lr: float, activation: str) -> _Persistent:
+        return fc(sd[f"{prefix}.weight"], sd[f"{prefix}.bias"], lr, activation)
+
+    syn = gen.synthesis
+    inp = syn.input
+    layers = []
+    for name in syn.layer_names:
+        spec = getattr(syn, name).spec
+        p = f"synthesis.{name}"
+        layers.append((name, _Persistent(
+            "SynthesisLayer",
+            params=[("weight", nn.Parameter(sd[f"{p}.weight"])),
+                    ("bias", nn.Parameter(sd[f"{p}.bias"]))],
+            buffers=[("magnitude_ema", sd[f"{p}.magnitude_ema"]),
+                     ("up_filter", sd.get(f"{p}.up_filter")),
+                     ("down_filter", sd.get(f"{p}.down_filter"))],
+            modules=[("affine", dense(f"{p}.affine", 1.0, "linear"))],
+            w_dim=gen.mapping.fc0.weight.shape[0], is_torgb=spec.is_torgb,
+            is_critically_sampled=spec.is_critically_sampled, use_fp16=False,
+            in_channels=spec.in_channels, out_channels=spec.out_channels,
+            in_size=np.broadcast_to(np.asarray(spec.in_size), [2]),
+            out_size=np.broadcast_to(np.asarray(spec.out_size), [2]),
+            in_sampling_rate=spec.in_sampling_rate, out_sampling_rate=spec.out_sampling_rate,
+            conv_kernel=1 if spec.is_torgb else spec.conv_kernel, conv_clamp=spec.conv_clamp,
+            up_factor=spec.up, down_factor=spec.down,
+            padding=[int(v) for v in spec.padding],
+            tmp_sampling_rate=spec.tmp_sampling_rate)))
+    synthesis = _Persistent(
+        "SynthesisNetwork",
+        modules=[("input", _Persistent(
+            "SynthesisInput", params=[("weight", nn.Parameter(sd["synthesis.input.weight"]))],
+            buffers=[("transform", sd["synthesis.input.transform"]),
+                     ("freqs", sd["synthesis.input.freqs"]),
+                     ("phases", sd["synthesis.input.phases"])],
+            modules=[("affine", dense("synthesis.input.affine", 1.0, "linear"))],
+            size=np.broadcast_to(np.asarray(inp.size), [2]), sampling_rate=inp.sampling_rate,
+            bandwidth=inp.bandwidth)), *layers],
+        layer_names=list(syn.layer_names), output_scale=syn.output_scale, margin_size=10,
+        num_layers=len(syn.layer_names) - 1)
+    mapping_modules = []
+    if hasattr(gen.mapping, "embed"):
+        embed = nn.Embedding(*sd["mapping.embed.weight"].shape)
+        embed.weight.data.copy_(sd["mapping.embed.weight"])
+        mapping_modules += [("embed", embed),
+                            ("embed_proj", dense("mapping.embed_proj", 1.0, "lrelu"))]
+    mapping_modules += [(f"fc{i}", dense(f"mapping.fc{i}", 0.01, "lrelu"))
+                        for i in range(gen.mapping.num_layers)]
+    mapping = _Persistent("MappingNetwork", buffers=[("w_avg", sd["mapping.w_avg"])],
+                          modules=mapping_modules, num_layers=gen.mapping.num_layers,
+                          w_avg_beta=0.998)
+    return _Persistent("SuperresGenerator" if hasattr(gen.mapping, "embed") else "Generator",
+                       modules=[("synthesis", synthesis), ("mapping", mapping)],
+                       img_channels=3)
+
+
+def nvidia_stylegan3_pickle(gen, path: Path, marker: Path) -> None:
+    """Write a `stylegan3.Generator` or `styleganxl.GeneratorXL` as the official network
+    pickle ({'G', 'D', 'G_ema', ...}) at `path`."""
+    _with_upstream_modules(lambda easydict: {
+        "G": _stylegan3_network(gen, _fc), "D": _Persistent("Discriminator"),
+        "G_ema": _stylegan3_network(gen, _fc), "augment_pipe": None,
+        "training_set_kwargs": easydict(use_labels=hasattr(gen.mapping, "embed"))},
+        path, marker)

@@ -31,7 +31,7 @@ def describe(name: str) -> str:
     layers = spec.layer_specs()
     units = sum(layer.channels for layer in layers)
     listed = ", ".join(f"{layer.name} {layer.channels}@{layer.size}" for layer in layers)
-    return f"{name:<21} {spec.kind:<15} {weights_state(name):<8} {units:>6}  {listed}"
+    return f"{name:<22} {spec.kind:<15} {weights_state(name):<8} {units:>6}  {listed}"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name in args.models:
         get(name)  # fail on an unknown name before doing anything
     if args.command == "list":
-        print(f"{'MODEL':<21} {'KIND':<15} {'WEIGHTS':<8} {'UNITS':>6}  LAYERS (channels@size)")
+        print(f"{'MODEL':<22} {'KIND':<15} {'WEIGHTS':<8} {'UNITS':>6}  LAYERS (channels@size)")
         for name in args.models or names():
             print(describe(name))
     else:

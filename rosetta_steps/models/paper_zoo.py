@@ -6,20 +6,23 @@ every ViT-B block (12 x 3072 units at 14 px, 28 px for 8 px patches). Each takes
 input: a bicubic resize to 224 as the original, then ImageNet's or CLIP's mean and std.
 Generators: BigGAN-deep through pytorch-pretrained-biggan (class-conditional, conv outputs,
 truncation 1.0 by default as the original code's) and this project's StyleGAN2 (each
-synthesis conv's activation and each to-RGB conv, truncation psi 0.7).
+synthesis conv's activation and each to-RGB conv, truncation psi 0.7), StyleGAN3-R and
+StyleGAN-XL (the Fourier input and every synthesis layer; XL also the synthesis output, as
+the original; truncation 0.7, towards the class's mean w for XL).
 
 Weights (see `weights`): timm's and open_clip's files from the Hugging Face Hub, DINO's
 ResNet-50 and BigGAN's files from their URLs into $TORCH_HOME/hub/checkpoints. NVIDIA
 publishes StyleGAN2 FFHQ as a PyTorch pickle (downloaded); the LSUN cat, horse and car
 generators have no PyTorch download, so their converted checkpoints (the files the original
-code loads) must be put in that folder or passed as a path.
+code loads) must be put in that folder or passed as a path. StyleGAN3 and StyleGAN-XL come
+as NVIDIA network pickles, downloaded and read without running their code.
 """
 
 from __future__ import annotations
 
 from functools import partial
 
-from . import biggan, stylegan2
+from . import biggan, stylegan2, stylegan3, styleganxl
 from .backbones import (
     CLIP_MEAN,
     CLIP_STD,
@@ -35,6 +38,7 @@ from .backbones import (
 from .imagenet import imagenet_classes
 from .registry import DISCRIMINATIVE, GENERATOR, Latent, ModelSpec, Preprocess, register
 from .stylegan2_formats import load_matching
+from .stylegan3_formats import load_generator
 from .weights import HubFile, Source, UrlFile
 
 IMAGENET_224 = Preprocess(size=224, resize="bicubic", mean=IMAGENET_MEAN, std=IMAGENET_STD)
@@ -114,3 +118,28 @@ for _name, _res, _pt, _pkl_url in (
         source=Source(tuple(_options)),
         weights_hint=f"a converted {_pt} (g_ema) or an NVIDIA network pickle (G_ema)",
         tags=("paper",)))
+
+for _name, _res, _data, _pkl in (
+        ("stylegan3-ffhq", 1024, "FFHQ-U", "stylegan3-r-ffhqu-1024x1024.pkl"),
+        ("stylegan3-afhq", 512, "AFHQv2", "stylegan3-r-afhqv2-512x512.pkl")):
+    _cfg3 = stylegan3.StyleGAN3Config(resolution=_res)
+    register(ModelSpec(
+        name=_name, kind=GENERATOR,
+        objective=f"unconditional StyleGAN3-R (alias-free) on {_data}, {_res} px",
+        build=partial(stylegan3.Generator, _cfg3), layers=stylegan3.layer_names(_cfg3),
+        latent=Latent(dim=_cfg3.z_dim, truncation=0.7, space="w"),
+        generate=stylegan3.generate, load_weights=load_generator,
+        source=Source(((UrlFile(_pkl, _NGC + _pkl),),)),
+        weights_hint=f"NVIDIA's network pickle {_pkl} (G_ema)", tags=("paper",)))
+
+_XL_URL = "https://s3.eu-central-1.amazonaws.com/avg-projects/stylegan_xl/models/imagenet256.pkl"
+_xl = styleganxl.StyleGANXLConfig()
+register(ModelSpec(
+    name="styleganxl-imagenet256", kind=GENERATOR,
+    objective="class-conditional StyleGAN-XL on ImageNet, 256 px",
+    build=partial(styleganxl.GeneratorXL, _xl), layers=styleganxl.layer_names(_xl),
+    latent=Latent(dim=_xl.stem.z_dim, truncation=0.7, num_classes=_xl.num_classes, space="w"),
+    generate=styleganxl.generate, load_weights=load_generator,
+    source=Source(((UrlFile("imagenet256.pkl", _XL_URL, subdir="stylegan_xl"),),)),
+    weights_hint="StyleGAN-XL's network pickle imagenet256.pkl (G_ema)",
+    class_names=imagenet_classes, tags=("paper",)))

@@ -10,7 +10,11 @@ global the pickle names is looked up in a short allow-list instead of being impo
 - tensors are rebuilt from their storages (`torch.load(weights_only=True)` on each storage's
   bytes), parameters become plain tensors;
 - containers (OrderedDict, set, dnnlib's EasyDict as a dict) and NumPy scalars, dtypes and
-  arrays are rebuilt by safe constructors.
+  arrays are rebuilt by safe constructors;
+- objects of plain (non-persistent) model classes, which pickle by class name, become
+  `ModuleRecord`s of their state: torch's own modules (StyleGAN-XL's class embedding is an
+  `nn.Embedding`) and the timm and projected-discriminator modules of StyleGAN-XL's `D`. The
+  class is never imported: the record is a stand-in that only keeps the pickled state.
 
 Any other global (`os.system`, `builtins.eval`, an arbitrary class) stops the load with
 `pickle.UnpicklingError` before anything is called.
@@ -60,6 +64,26 @@ class PersistentObject:
             if isinstance(module, PersistentObject):
                 out.update(module.tensors(f"{prefix}{key}."))
         return out
+
+
+class ModuleRecord(PersistentObject):
+    """An object of a plain model class (e.g. torch.nn.Embedding) pickled by class name:
+    a record of its state; `record_of` names the class, which is never imported or run."""
+
+    record_of = "?"
+
+    def __new__(cls, *args, **kwargs):
+        return object.__new__(cls)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__({"class_name": self.record_of})
+
+    def __setstate__(self, state: Any) -> None:
+        super().__init__({"class_name": self.record_of,
+                          "state": state if isinstance(state, dict) else {}})
+
+
+_RECORDED_MODULES = ("torch.nn.modules.", "timm.", "pg_modules.", "feature_networks.")
 
 
 class _EasyDict(dict):
@@ -121,6 +145,8 @@ class RestrictedUnpickler(pickle.Unpickler):
     """An unpickler that resolves globals from `_ALLOWED` only and refuses everything else."""
 
     def find_class(self, module: str, name: str) -> Any:
+        if module.startswith(_RECORDED_MODULES):
+            return type(name, (ModuleRecord,), {"record_of": f"{module}.{name}"})
         try:
             return _ALLOWED[(module, name)]
         except KeyError:
