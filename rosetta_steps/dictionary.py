@@ -29,8 +29,8 @@ from .cli import UserError, parse_weights, run
 from .devices import add_device_options, resolve_device, set_threads
 from .dictionary_page import render_dictionary
 from .heatmaps import Samples, Unit, image_urls, load_models, render_heatmaps, unit_stats
-from .rosetta import CONCEPT_COLUMNS, read_best_buddies
-from .stores import atomic_output, layer_names, open_match_store, read_table
+from .rosetta import read_best_buddies, read_concept_table
+from .stores import atomic_output, layer_names, open_match_store
 
 PER_IMAGE = 4  # images offered in the per-image view (Fig. 2)
 
@@ -59,8 +59,7 @@ class Concept:
 
 def read_concepts(path: str | Path) -> list[Concept]:
     """The concept CSV of the rosetta step, as concepts in their order (1 = largest)."""
-    table = read_table(path, "concept table", "rosetta", CONCEPT_COLUMNS,
-                       {"layer": str, "model": str})
+    table = read_concept_table(path)
     if not set(table["role"]) <= {"gan", "disc"}:
         raise UserError(f"concept table {path} has roles other than gan and disc")
     out = []

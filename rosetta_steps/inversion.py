@@ -10,16 +10,22 @@ mining, the two maps are bilinearly resized (align_corners=False) to the larger 
 
     loss(z) = rec_weight * L_rec(G(z), I) + alpha * L_reg(z) - act_weight * L_act(z, I)
 
-is Eq. 7; with rec_weight 0 and act_weight 1 it is Eq. 5. Adam with the learning rate of
-`learning_rate`: ramped up linearly over the first 5% of the steps, down to zero by a cosine
-over the last 25% (the paper's schedule, from the StyleGAN projector).
+is Eq. 7; with rec_weight 0 and act_weight 1 it is Eq. 5. Eq. 6 is not bounded: the
+optimiser can raise it by inflating G's maps wherever the target is above its mean, which
+ruins the image when nothing else holds it (measured on the shapes zoo's edits: L_act went
+from 0.6 to 8 and the pictures burnt out). `similarity="distance"` replaces it with the
+negative mean squared difference of the same normalised maps, whose best is the target.
+
+Adam with the learning rate of `learning_rate`: ramped up linearly over the first 5% of the
+steps, down to zero by a cosine over the last 25% (the paper's schedule, from the StyleGAN
+projector).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 import torch
@@ -29,6 +35,9 @@ from tqdm import tqdm
 
 from .cli import UserError
 from .heatmaps import Unit, unit_stats
+from .models import ModelSpec
+from .rosetta import read_best_buddies
+from .stores import open_match_store
 
 
 @dataclass(frozen=True)
@@ -66,25 +75,56 @@ def rosetta_pairs(concepts: pd.DataFrame, buddies: pd.DataFrame, store: xr.Datas
     return pairs
 
 
-def _normalised(maps: Mapping[str, torch.Tensor], layers: Sequence[str],
-                channels: Sequence[int], mean: Sequence[float], std: Sequence[float]
-                ) -> list[torch.Tensor]:
-    """[batch, h, w] maps of the listed units, centred and scaled by the mining statistics;
-    a unit with zero std contributes zeros (it correlates 0, as in mining)."""
-    out = []
-    for layer, channel, m, s in zip(layers, channels, mean, std, strict=True):
-        if layer not in maps:
-            raise UserError(f"no maps of layer {layer!r}; have {', '.join(maps)}")
-        x = maps[layer][:, channel]
-        out.append((x - m) / s if s > 0 else torch.zeros_like(x))
-    return out
+def disc_guidance(concepts: pd.DataFrame, name: str, loaded: tuple, images: torch.Tensor,
+             bestbuddies: str, matches: str) -> tuple[list[Pair], dict[str, torch.Tensor]]:
+    """One D's Rosetta pairs and its maps of the targets; its layers are named `D/layer` so
+    that several Ds can guide one inversion together."""
+    spec, model = loaded
+    found = rosetta_pairs(concepts, read_best_buddies(bestbuddies), open_match_store(matches))
+    with torch.no_grad():
+        maps = spec.run(model, spec.preprocess(images))[1]
+    return ([replace(p, target_layer=f"{name}/{p.target_layer}") for p in found],
+            {f"{name}/{layer}": m for layer, m in maps.items()})
+
+
+def _normalised(maps: Mapping[str, torch.Tensor], layer: str, channels: Sequence[int],
+                mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """[batch, units, h, w]: the listed channels of a layer, centred and scaled by the mining
+    statistics; a unit with zero std contributes zeros (it correlates 0, as in mining)."""
+    if layer not in maps:
+        raise UserError(f"no maps of layer {layer!r}; have {', '.join(maps)}")
+    x = maps[layer]
+    m = torch.tensor(mean, dtype=x.dtype, device=x.device)[:, None, None]
+    s = torch.tensor(std, dtype=x.dtype, device=x.device)[:, None, None]
+    live = s > 0
+    return (x[:, list(channels)] - m) / torch.where(live, s, torch.ones_like(s)) * live
 
 
 def _resized(x: torch.Tensor, size: int) -> torch.Tensor:
     if x.shape[-1] == size:
         return x
-    return F.interpolate(x[:, None], size=(size, size), mode="bilinear",
-                         align_corners=False)[:, 0]
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def _paired_maps(gan_maps: Mapping[str, torch.Tensor], target_maps: Mapping[str, torch.Tensor],
+                 pairs: Sequence[Pair]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The pairs' two normalised maps, resized to the larger of their sizes: one
+    ([batch, units, s, s], same shape) couple per (G layer, target layer), so that a step
+    costs a few batched operations however many pairs there are."""
+    if not pairs:
+        raise UserError("no Rosetta pairs to invert with: the dictionary has no concepts")
+    groups: dict[tuple[str, str], list[Pair]] = {}
+    for p in pairs:
+        groups.setdefault((p.gan_layer, p.target_layer), []).append(p)
+    out = []
+    for (g_layer, t_layer), group in groups.items():
+        g = _normalised(gan_maps, g_layer, [p.gan_channel for p in group],
+                        [p.gan_mean for p in group], [p.gan_std for p in group])
+        t = _normalised(target_maps, t_layer, [p.target_channel for p in group],
+                        [p.target_mean for p in group], [p.target_std for p in group])
+        size = max(g.shape[-1], t.shape[-1])
+        out.append((_resized(g, size), _resized(t, size)))
+    return out
 
 
 def activation_similarity(gan_maps: Mapping[str, torch.Tensor],
@@ -92,18 +132,23 @@ def activation_similarity(gan_maps: Mapping[str, torch.Tensor],
                           pairs: Sequence[Pair]) -> torch.Tensor:
     """L_act (Eq. 6) of each image, [batch]: the mean over pairs of the pixel mean of the
     product of the two normalised maps, both resized to the larger of their sizes."""
-    if not pairs:
-        raise UserError("no Rosetta pairs to invert with: the dictionary has no concepts")
-    g = _normalised(gan_maps, [p.gan_layer for p in pairs], [p.gan_channel for p in pairs],
-                    [p.gan_mean for p in pairs], [p.gan_std for p in pairs])
-    t = _normalised(target_maps, [p.target_layer for p in pairs],
-                    [p.target_channel for p in pairs], [p.target_mean for p in pairs],
-                    [p.target_std for p in pairs])
-    total = 0.0
-    for gj, tk in zip(g, t, strict=True):
-        size = max(gj.shape[-1], tk.shape[-1])
-        total = total + (_resized(gj, size) * _resized(tk, size)).mean(dim=(1, 2))
-    return total / len(pairs)
+    paired = _paired_maps(gan_maps, target_maps, pairs)
+    return sum((g * t).mean(dim=(2, 3)).sum(dim=1) for g, t in paired) / len(pairs)
+
+
+def activation_distance(gan_maps: Mapping[str, torch.Tensor],
+                        target_maps: Mapping[str, torch.Tensor],
+                        pairs: Sequence[Pair]) -> torch.Tensor:
+    """The mean over pairs of the pixel mean of the squared difference of the same normalised
+    maps as Eq. 6, [batch]. It equals the maps' two mean squares minus twice Eq. 6, so it
+    rewards the same agreement but, unlike Eq. 6, cannot be raised by inflating G's maps:
+    its minimum is the target itself, which is what an edit asks for."""
+    paired = _paired_maps(gan_maps, target_maps, pairs)
+    return sum((g - t).pow(2).mean(dim=(2, 3)).sum(dim=1) for g, t in paired) / len(pairs)
+
+
+SIMILARITIES = {"correlation": activation_similarity,
+                "distance": lambda g, t, p: -activation_distance(g, t, p)}
 
 
 def regulariser(z: torch.Tensor, kind: str) -> torch.Tensor:
@@ -146,10 +191,25 @@ class Settings:
     act_weight: float = 1.0
     rec_weight: float = 0.0
     rec: str = "l2"
+    similarity: str = "correlation"  # L_act: Eq. 6, or "distance" (see activation_distance)
 
 
-# forward(z) -> (images in [-1, 1], {layer: G maps}); the caller binds class and truncation
+# forward(z) -> (images in [-1, 1], {layer: G maps}), with the class and truncation bound
 Forward = Callable[[torch.Tensor], tuple[torch.Tensor, Mapping[str, torch.Tensor]]]
+
+
+def generator_forward(spec: ModelSpec, model: torch.nn.Module, class_index: int | None = None,
+                      truncation: float | None = None) -> Forward:
+    """The `Forward` of a loaded generator (its weights frozen) for one class and truncation."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+
+    def forward(z: torch.Tensor) -> tuple[torch.Tensor, Mapping[str, torch.Tensor]]:
+        y = None if class_index is None else torch.full((len(z),), class_index,
+                                                        dtype=torch.long, device=z.device)
+        return spec.run(model, z, y, truncation)
+
+    return forward
 
 
 def objective(forward: Forward, z: torch.Tensor, pairs: Sequence[Pair],
@@ -157,8 +217,8 @@ def objective(forward: Forward, z: torch.Tensor, pairs: Sequence[Pair],
               settings: Settings) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The loss of Eq. 7 per image, [batch], and its terms (detached)."""
     images, maps = forward(z)
-    act = activation_similarity(maps, target_maps, pairs) if settings.act_weight else \
-        torch.zeros(len(z), device=z.device)
+    act = SIMILARITIES[settings.similarity](maps, target_maps, pairs) if settings.act_weight \
+        else torch.zeros(len(z), device=z.device)
     reg = regulariser(z, settings.reg)
     rec = (reconstruction(images, target_images, settings.rec)
            if settings.rec_weight and target_images is not None
@@ -175,6 +235,9 @@ def invert(forward: Forward, z0: torch.Tensor, pairs: Sequence[Pair],
     latents and the loss terms of every step (means over the batch)."""
     if settings.steps < 1:
         raise UserError(f"inversion steps must be at least 1, got {settings.steps}")
+    if settings.similarity not in SIMILARITIES:
+        raise UserError(f"similarity must be one of {', '.join(SIMILARITIES)}, "
+                        f"got {settings.similarity!r}")
     z = z0.detach().clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=settings.lr)
     target_maps = {k: v.detach() for k, v in target_maps.items()}

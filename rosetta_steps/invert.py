@@ -18,20 +18,19 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from PIL import Image
-from scipy import stats
 from skimage.metrics import structural_similarity
 
 from . import models, shapes
 from .cli import UserError, parse_weights, run
 from .devices import add_device_options, resolve_device, set_threads
-from .inversion import Pair, Settings, invert, rosetta_pairs
-from .rosetta import CONCEPT_COLUMNS, read_best_buddies
+from .inversion import Settings, disc_guidance, generator_forward, invert
+from .measures import interval
+from .rosetta import read_concept_table
 from .sample import to_uint8
 from .samplesheet import grid, side_by_side
-from .stores import atomic_output, open_match_store, read_table
+from .stores import atomic_output
 from .training.data import HELD_OUT_START
 
 BASELINE = "reconstruction only"
@@ -50,26 +49,6 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
                                        use_sample_covariance=False))
 
 
-def interval(values: Sequence[float]) -> dict[str, float]:
-    """Mean and the half-width of its 95% t-interval."""
-    x = np.asarray(values, dtype=np.float64)
-    half = float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))) \
-        if len(x) > 1 else float("nan")
-    return {"mean": float(x.mean()), "ci95": half}
-
-
-def guidance(concepts: pd.DataFrame, name: str, loaded: tuple, images: torch.Tensor,
-             bestbuddies: str, matches: str) -> tuple[list[Pair], dict[str, torch.Tensor]]:
-    """One D's Rosetta pairs and its maps of the targets; its layers are named `D/layer` so
-    that several Ds can guide one inversion together."""
-    spec, model = loaded
-    found = rosetta_pairs(concepts, read_best_buddies(bestbuddies), open_match_store(matches))
-    with torch.no_grad():
-        maps = spec.run(model, spec.preprocess(images))[1]
-    return ([replace(p, target_layer=f"{name}/{p.target_layer}") for p in found],
-            {f"{name}/{layer}": m for layer, m in maps.items()})
-
-
 def inversion_table(gan: str, weights: Mapping[str, str], concepts_csv: str,
                     discs: Sequence[str], bestbuddies: Sequence[str], matches: Sequence[str],
                     n: int, seed: int, settings: Settings, beta: float, device: str = "cpu"
@@ -81,18 +60,12 @@ def inversion_table(gan: str, weights: Mapping[str, str], concepts_csv: str,
         raise UserError("give one best-buddy table and one match store per D, in D order")
     dev = resolve_device(device)
     g_spec, g_model = models.load(gan, weights.get(gan), dev)
-    for p in g_model.parameters():
-        p.requires_grad_(False)
-
-    def forward(z: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        return g_spec.run(g_model, z)
-
+    forward = generator_forward(g_spec, g_model)
     real = shapes.render(n, seed, start=HELD_OUT_START).images
     targets = torch.from_numpy(real).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(dev)
     z0 = g_spec.latent.sample(seed, range(HELD_OUT_START, HELD_OUT_START + n)).to(dev)
-    concepts = read_table(concepts_csv, "concept table", "rosetta", CONCEPT_COLUMNS,
-                          {"layer": str, "model": str})
-    per_disc = {d: guidance(concepts, d, models.load(d, weights.get(d), dev), targets, b, m)
+    concepts = read_concept_table(concepts_csv)
+    per_disc = {d: disc_guidance(concepts, d, models.load(d, weights.get(d), dev), targets, b, m)
                 for d, b, m in zip(discs, bestbuddies, matches, strict=True)}
     methods = {BASELINE: []} | {f"+ Rosetta ({d})": [d] for d in discs}
     if len(discs) > 1:

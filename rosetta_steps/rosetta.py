@@ -117,6 +117,12 @@ def concepts(tables: Sequence[pd.DataFrame], self_store: str, k: int, rule: str 
     return out.sort_values("concept", kind="stable").reset_index(drop=True)
 
 
+def read_concept_table(path: str | Path) -> pd.DataFrame:
+    """The concept CSV this step writes (CONCEPT_COLUMNS)."""
+    return read_table(path, "concept table", "rosetta", CONCEPT_COLUMNS,
+                      {"layer": str, "model": str})
+
+
 def read_best_buddies(path: str | Path) -> pd.DataFrame:
     table = read_table(path, "best-buddy table", "bestbuddies", COLUMNS,
                        {"gan_layer": str, "disc_layer": str})

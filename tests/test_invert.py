@@ -8,7 +8,8 @@ from scipy import stats
 
 from rosetta_steps.cli import UserError
 from rosetta_steps.inversion import Settings
-from rosetta_steps.invert import interval, inversion_table, psnr, ssim
+from rosetta_steps.invert import inversion_table, psnr, ssim
+from rosetta_steps.measures import interval
 
 
 def test_psnr_follows_its_definition():

@@ -1,0 +1,93 @@
+"""What an edit did to a generated image, measured (the checks of Sec. 4.2's edits).
+
+- Objects are found in the pixels, independently of every model: the shapes world paints its
+  objects in saturated palette colours (chroma, max - min of RGB, about 180 of 255) on a muted
+  background (chroma at most about 60), so a pixel whose chroma exceeds `OBJECT_CHROMA`
+  belongs to an object; `centroid`, `area` and `count` describe such masks. The same edit
+  applied to the mask of the original image says what a perfect edit would give.
+- A concept's activation in an image is the mean over its G units of the pixel mean of the
+  positive part of the unit's z-scored map, with the mining statistics of Eq. 1: how much
+  more than on an average image the concept is present. Removal aims it at zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+from scipy.stats import t as student_t
+
+OBJECT_CHROMA = 100  # of 255: between the background's ~60 and the palette's ~180
+MIN_OBJECT_PIXELS = 4  # smaller specks of colour are not counted as objects
+
+
+def object_mask(images: np.ndarray) -> np.ndarray:
+    """uint8 [n, h, w, 3] -> bool [n, h, w]: the pixels of saturated (object) colour."""
+    x = images.astype(np.int16)
+    return (x.max(axis=-1) - x.min(axis=-1)) > OBJECT_CHROMA
+
+
+def centroid(mask: np.ndarray) -> np.ndarray:
+    """bool [n, h, w] -> [n, 2]: the (x, y) centre in pixels of each mask, NaN when empty."""
+    ys, xs = np.mgrid[:mask.shape[1], :mask.shape[2]]
+    count = mask.sum(axis=(1, 2)).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.stack([(mask * xs).sum(axis=(1, 2)) / count,
+                         (mask * ys).sum(axis=(1, 2)) / count], axis=1)
+
+
+def area(mask: np.ndarray) -> np.ndarray:
+    """bool [n, h, w] -> [n]: the share of each image's pixels in the mask."""
+    return mask.mean(axis=(1, 2))
+
+
+def count(mask: np.ndarray) -> np.ndarray:
+    """bool [n, h, w] -> [n]: connected regions of at least `MIN_OBJECT_PIXELS` pixels."""
+    counts = []
+    for m in mask:
+        labels, n = ndimage.label(m)
+        sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+        counts.append(int((sizes >= MIN_OBJECT_PIXELS).sum()))
+    return np.asarray(counts)
+
+
+def concept_map(maps: Mapping[str, torch.Tensor], units: Sequence[tuple[str, int]],
+                stats: Mapping[tuple[str, int], tuple[float, float]], side: int) -> np.ndarray:
+    """[n, side, side]: the mean of a concept's z-scored unit maps, bilinearly resized."""
+    total = 0.0
+    for layer, channel in units:
+        mean, std = stats[(layer, channel)]
+        x = maps[layer][:, channel:channel + 1].detach().float()
+        z = (x - mean) / std if std > 0 else torch.zeros_like(x)
+        total = total + F.interpolate(z, size=(side, side), mode="bilinear",
+                                      align_corners=False)
+    return (total / len(units))[:, 0].cpu().numpy()
+
+
+def interval(values: Sequence[float]) -> dict[str, float | None]:
+    """Mean and the half-width of its 95% t-interval (None where there are too few values:
+    JSON has no NaN)."""
+    x = np.asarray(values, dtype=np.float64)
+    mean = float(x.mean()) if len(x) else None
+    half = float(student_t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))) \
+        if len(x) > 1 else None
+    return {"mean": mean, "ci95": half}
+
+
+def concept_activation(maps: Mapping[str, torch.Tensor],
+                       concepts: Mapping[int, Sequence[tuple[str, int]]],
+                       stats: Mapping[tuple[str, int], tuple[float, float]]) -> np.ndarray:
+    """[n, len(concepts)]: each concept's activation in each image (see the module doc)."""
+    columns = []
+    for units in concepts.values():
+        total = 0.0
+        for layer, channel in units:
+            mean, std = stats[(layer, channel)]
+            x = maps[layer][:, channel].detach().double()
+            z = (x - mean) / std if std > 0 else torch.zeros_like(x)
+            total = total + z.clamp(min=0).mean(dim=(1, 2))
+        columns.append(total / len(units))
+    return torch.stack(columns, dim=1).cpu().numpy()
