@@ -32,6 +32,7 @@ pytestmark = pytest.mark.slow
 DISCS = ["shapes-cnn-sup", "shapes-cnn-ssl"]
 SHARD = "results/match/shapes-gan/all/shapes-cnn-sup/shards/000032-000064.zarr"
 PAIR = "results/match/shapes-gan/all/shapes-cnn-sup/matches.zarr"
+INVERSIONS = {"edit": 5, "neurons": 1, "ood": 1}  # every job that reads the concept table
 
 
 def _dvc_stages_module():
@@ -64,7 +65,12 @@ def test_run_builds_everything_and_a_second_run_does_nothing(built):
     assert list(table["methods"]) == ["reconstruction only", "+ Rosetta (shapes-cnn-sup)",
                                       "+ Rosetta (shapes-cnn-ssl)", "+ Rosetta (all)"]
     assert all(m["pairs"] > 0 for name, m in table["methods"].items() if "Rosetta" in name)
-    assert (built / "results/inversion/shapes/table1.png").exists()
+    for sheet in ("table1", "neurons", "ood"):
+        assert (built / f"results/inversion/shapes/{sheet}.png").exists(), sheet
+    for name in ("shift", "zoom", "copy_paste", "remove", "add"):
+        assert (built / f"results/edits/shapes/{name}.png").exists(), name
+        measured = json.loads((built / f"results/metrics/edits/shapes/{name}.json").read_text())
+        assert measured["edit"] == name and measured["images"] == 2
     assert job_counts(built) == {}
 
 
@@ -78,11 +84,11 @@ def test_the_same_command_writes_the_same_bytes(built, tmp_path):
 
 @pytest.mark.parametrize("change, expected", [
     ("k", {"bestbuddies": 2, "rosetta": 1, "dictionary_page": 1, "pairwise_page": 2,
-           "inversion_table": 1}),
+           "inversion_table": 1, **INVERSIONS}),
     ("disc", {"train": 1, "match": 2, "reduce": 1, "bestbuddies": 1, "rosetta": 1,
-              "dictionary_page": 1, "pairwise_page": 1, "inversion_table": 1}),
+              "dictionary_page": 1, "pairwise_page": 1, "inversion_table": 1, **INVERSIONS}),
     ("images", {"sample": 1, "match": 3, "reduce": 3, "bestbuddies": 2, "rosetta": 1,
-                "dictionary_page": 1, "pairwise_page": 2, "inversion_table": 1}),
+                "dictionary_page": 1, "pairwise_page": 2, "inversion_table": 1, **INVERSIONS}),
 ])
 def test_a_change_reruns_exactly_what_it_affects(built, change, expected):
     params = tiny_params(DISCS)
@@ -190,6 +196,12 @@ def test_bad_settings_stop_with_one_line(built, tmp_path):
     write_params(project, params)
     out = snakemake(project, "--dry-run", check=False)
     assert out.returncode != 0 and "so name a dictionary of the shapes zoo" in out.stderr
+
+    params = tiny_params(DISCS)
+    params["edits"]["dictionary"] = "nope"
+    write_params(project, params)
+    out = snakemake(project, "--dry-run", check=False)
+    assert out.returncode != 0 and "edits.dictionary: no dictionary 'nope'" in out.stderr
 
     out = snakemake(built, "results/dictionary/nope.html", check=False)
     assert out.returncode != 0 and "no dictionary 'nope'" in out.stderr + out.stdout

@@ -14,19 +14,20 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-CODE = ("Snakefile", "workflow", "rosetta_steps")
+CODE = ("Snakefile", "workflow", "rosetta_steps", "data")
 IGNORE = shutil.ignore_patterns("__pycache__", "*.egg-info")
 
 
 def tiny_params(discs: list[str], images: int = 64) -> dict:
-    """params.yaml with the zoo at a few training steps, a 64-image dictionary and a 2-image,
-    3-step inversion table."""
+    """params.yaml with the zoo at a few training steps, a 64-image dictionary, and 2-image,
+    3-step inversions and edits."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params.update(batch_size=16, shard_size=32, k=3, examples=2, device="cpu")
     for settings in params["zoo"]["models"].values():
         settings.update(steps=3, batch_size=8, pool=64, eval_images=32)
     params["dictionaries"]["shapes"].update(discs=list(discs), images=images)
     params["inversion"].update(images=2, steps=3)
+    params["edits"].update(images=2, steps=3)
     return params
 
 

@@ -33,13 +33,14 @@ def check_config(config: dict) -> None:
         if d["gan"] in d["discs"]:
             errors.append(f"params.yaml: dictionaries.{name}: the generator {d['gan']} is also "
                           "listed among its discs")
-    inversion = config.get("inversion", {}).get("dictionary") if not errors else None
-    if inversion is not None and inversion not in config["dictionaries"]:
-        errors.append(f"params.yaml: inversion.dictionary: no dictionary {inversion!r}")
-    elif inversion is not None and \
-            config["dictionaries"][inversion]["gan"] not in config["zoo"]["models"]:
-        errors.append("params.yaml: inversion.dictionary: its targets are shapes-world images, "
-                      f"so name a dictionary of the shapes zoo, not {inversion!r}")
+    for block in ("inversion", "edits") if not errors else ():
+        name = config[block]["dictionary"]
+        if name not in config["dictionaries"]:
+            errors.append(f"params.yaml: {block}.dictionary: no dictionary {name!r}")
+        elif block == "inversion" and \
+                config["dictionaries"][name]["gan"] not in config["zoo"]["models"]:
+            errors.append("params.yaml: inversion.dictionary: its targets are shapes-world "
+                          f"images, so name a dictionary of the shapes zoo, not {name!r}")
     if errors:
         sys.exit("\n".join(errors))
 
@@ -161,6 +162,12 @@ def param_keys(rule: str, w: dict) -> list:
         "pairwise_page": lambda: ["examples", "device"],
         "inversion_table": lambda: ["seed", "device", "threads", "inversion",
                                     f"dictionaries.{config['inversion']['dictionary']}"],
+        "neurons": lambda: ["seed", "device", "threads", "inversion",
+                            f"dictionaries.{config['inversion']['dictionary']}"],
+        "ood": lambda: ["seed", "device", "threads", "inversion",
+                        f"dictionaries.{config['inversion']['dictionary']}"],
+        "edit": lambda: ["seed", "device", "threads", "edits",
+                         f"dictionaries.{config['edits']['dictionary']}"],
     }.get(rule, list)()
 
 
