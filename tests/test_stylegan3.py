@@ -288,3 +288,33 @@ def test_registered_stylegan3_generates_at_its_real_configuration(name):
         (s.name, s.channels, s.size) for s in spec.layer_specs()]
     last = maps[spec.layers[-1]]  # ToRGB: the image before output scale and clamp
     torch.testing.assert_close(images, (last * 0.25).clamp(-1, 1))
+
+
+def test_plain_model_classes_become_records_and_others_are_refused(tmp_path):
+    """StyleGAN-XL's pickle also holds its projected discriminator (timm networks), pickled
+    by class name: such objects are rebuilt as inert records, their classes never imported;
+    a class of any other module is still refused."""
+    import sys
+    import types
+
+    from rosetta_steps.models.unpickle import ModuleRecord, load_network_pickle
+    for module, expect in (("timm.models.fake_net", None), ("mypkg_nets", "refusing")):
+        fake = types.ModuleType(module)
+        net = type("Net", (), {"__module__": module})
+        fake.Net = net
+        sys.modules[module] = fake
+        try:
+            obj = net()
+            obj.width = 7
+            path = tmp_path / f"{module}.pkl"
+            path.write_bytes(pickle.dumps({"D": obj}, protocol=4))
+        finally:
+            del sys.modules[module]
+        if expect is None:
+            record = load_network_pickle(path)["D"]
+            assert isinstance(record, ModuleRecord) and record.class_name == f"{module}.Net"
+            assert record.state["width"] == 7
+        else:
+            with pytest.raises(pickle.UnpicklingError, match=f"refusing to load {module}.Net"):
+                load_network_pickle(path)
+        assert module not in sys.modules  # the record's class was never imported

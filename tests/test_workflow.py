@@ -268,8 +268,8 @@ def test_conda_env_has_the_steps_dependencies_of_pyproject():
 def test_styleganxl_runs_through_the_same_steps(tmp_path):
     """StyleGAN-XL ImageNet 256 (class briard) at its real configuration and random weights
     against ResNet-50, 2 images, from sampling to the pair's page: the shipped briard_xl
-    dictionary, scaled down. (Its forward pass costs about 15 s an image on two CPU cores,
-    so the jobs get both.)"""
+    dictionary, scaled down. (G runs in sample, match and the page, at about 30 s an image
+    on one CPU core, so the jobs get two threads; the test takes about 5 minutes.)"""
     params = {**tiny_params(DISCS), "threads": 2}
     params["models"].update({"styleganxl-imagenet256": {"weights": "random", "truncation": 0.5},
                              "resnet50": {"weights": "random"}})
