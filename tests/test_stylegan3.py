@@ -276,7 +276,7 @@ def test_missing_weights_name_the_download_and_the_expected_file(monkeypatch, tm
 @pytest.mark.parametrize("name", ["stylegan3-afhq"])
 def test_registered_stylegan3_generates_at_its_real_configuration(name):
     """One image at full size with random weights (about 1 minute on two CPU cores: the
-    alias-free layers filter 2x-upsampled maps up to 1044 px). FFHQ's 1024 px run takes 2.5
+    alias-free layers filter 2x-upsampled maps). FFHQ's 1024 px run takes 2.5
     minutes and is left out to keep the suite's budget; its layer shapes are checked without
     a forward pass. StyleGAN-XL's real-size run is the workflow test's."""
     spec, model = models.load(name, "random")
