@@ -34,7 +34,14 @@ from . import edits, models
 from .cli import UserError, run
 from .devices import add_device_options, resolve_device, set_threads
 from .heatmaps import Z_RANGE, turbo, unit_stats
-from .inversion import Pair, Settings, generator_forward, invert
+from .inversion import (
+    Pair,
+    Settings,
+    add_optimiser_options,
+    generator_forward,
+    invert,
+    settings_from,
+)
 from .measures import (
     area,
     centroid,
@@ -221,11 +228,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--matches", required=True, help="the G-vs-G match store")
     parser.add_argument("--edit", required=True, choices=EDITS)
     parser.add_argument("--images", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--lr", type=float, default=0.05)
-    parser.add_argument("--alpha", type=float, default=0.1, help="latent regulariser weight")
-    parser.add_argument("--reg", choices=("l1", "l2"), default="l2")
+    add_optimiser_options(parser, steps=300, lr=0.05)
     parser.add_argument("--shift", type=float, default=0.25, help="share of the map width")
     parser.add_argument("--zoom", type=float, default=2.0)
     parser.add_argument("--scale", type=float, default=2.0, help="add: factor on the maps")
@@ -236,8 +239,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--sheet", type=Path, required=True, help="PNG to write")
     args = parser.parse_args(argv)
     set_threads(args.threads)
-    settings = Settings(steps=args.steps, lr=args.lr, alpha=args.alpha, reg=args.reg,
-                        similarity="distance")
+    settings = settings_from(args, similarity="distance")
     options = EditOptions(args.shift, args.zoom, args.scale, args.concept)
     metrics, sheet = edit_images(args.gan, args.weights, args.concepts, args.matches,
                                  args.edit, args.images, args.seed, settings, options,

@@ -23,6 +23,7 @@ projector).
 
 from __future__ import annotations
 
+import argparse
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -192,6 +193,21 @@ class Settings:
     rec_weight: float = 0.0
     rec: str = "l2"
     similarity: str = "correlation"  # L_act: Eq. 6, or "distance" (see activation_distance)
+
+
+def add_optimiser_options(parser: argparse.ArgumentParser, steps: int = 500,
+                          lr: float = 0.1) -> None:
+    """The options of the latent optimisation shared by the inverting steps (`settings_from`
+    turns them into `Settings`)."""
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=steps)
+    parser.add_argument("--lr", type=float, default=lr)
+    parser.add_argument("--alpha", type=float, default=0.1, help="latent regulariser weight")
+    parser.add_argument("--reg", choices=("l1", "l2"), default="l2")
+
+
+def settings_from(args: argparse.Namespace, **extra) -> Settings:
+    return Settings(steps=args.steps, lr=args.lr, alpha=args.alpha, reg=args.reg, **extra)
 
 
 # forward(z) -> (images in [-1, 1], {layer: G maps}), with the class and truncation bound

@@ -25,7 +25,14 @@ from skimage.metrics import structural_similarity
 from . import models, shapes
 from .cli import UserError, parse_weights, run
 from .devices import add_device_options, resolve_device, set_threads
-from .inversion import Settings, disc_guidance, generator_forward, invert
+from .inversion import (
+    Settings,
+    add_optimiser_options,
+    disc_guidance,
+    generator_forward,
+    invert,
+    settings_from,
+)
 from .measures import interval
 from .rosetta import read_concept_table
 from .sample import to_uint8
@@ -106,18 +113,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--bestbuddies", nargs="+", required=True, help="one per D, in order")
     parser.add_argument("--matches", nargs="+", required=True, help="one per D, in order")
     parser.add_argument("--images", type=int, default=32, help="held-out target images")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=500)
-    parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--alpha", type=float, default=0.1, help="latent regulariser weight")
-    parser.add_argument("--reg", choices=("l1", "l2"), default="l2")
+    add_optimiser_options(parser)
     parser.add_argument("--beta", type=float, default=1.0, help="Rosetta guidance weight")
     add_device_options(parser)
     parser.add_argument("--metrics", type=Path, required=True, help="JSON to write")
     parser.add_argument("--sheet", type=Path, required=True, help="PNG to write")
     args = parser.parse_args(argv)
     set_threads(args.threads)
-    settings = Settings(steps=args.steps, lr=args.lr, alpha=args.alpha, reg=args.reg)
+    settings = settings_from(args)
     metrics, sheet = inversion_table(args.gan, parse_weights(args.weights), args.concepts,
                                      args.discs, args.bestbuddies, args.matches, args.images,
                                      args.seed, settings, args.beta, args.device)

@@ -23,7 +23,15 @@ from . import models, shapes
 from .cli import UserError, parse_weights, run
 from .devices import add_device_options, resolve_device, set_threads
 from .heatmaps import Z_RANGE, turbo
-from .inversion import Pair, Settings, disc_guidance, generator_forward, invert
+from .inversion import (
+    Pair,
+    Settings,
+    add_optimiser_options,
+    disc_guidance,
+    generator_forward,
+    invert,
+    settings_from,
+)
 from .rosetta import read_concept_table
 from .sample import to_uint8
 from .samplesheet import grid, side_by_side
@@ -110,16 +118,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--starts", type=int, default=3, help="random starts per neuron")
     parser.add_argument("--candidates", type=int, default=64,
                         help="held-out images to pick each neuron's target from")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=500)
-    parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--alpha", type=float, default=0.1, help="latent regulariser weight")
-    parser.add_argument("--reg", choices=("l1", "l2"), default="l2")
+    add_optimiser_options(parser)
     add_device_options(parser)
     parser.add_argument("--sheet", type=Path, required=True, help="PNG to write")
     args = parser.parse_args(argv)
     set_threads(args.threads)
-    settings = Settings(steps=args.steps, lr=args.lr, alpha=args.alpha, reg=args.reg)
+    settings = settings_from(args)
     sheet = neuron_sheet(args.gan, parse_weights(args.weights), args.concepts, args.disc,
                          args.bestbuddies, args.matches, args.starts, args.candidates,
                          args.seed, settings, args.device)

@@ -23,7 +23,14 @@ from PIL import Image
 from . import models
 from .cli import UserError, parse_weights, run
 from .devices import add_device_options, resolve_device, set_threads
-from .inversion import Settings, disc_guidance, generator_forward, invert
+from .inversion import (
+    Settings,
+    add_optimiser_options,
+    disc_guidance,
+    generator_forward,
+    invert,
+    settings_from,
+)
 from .rosetta import read_concept_table
 from .sample import to_uint8
 from .samplesheet import grid, side_by_side
@@ -92,16 +99,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--bestbuddies", nargs="+", required=True, help="one per D, in order")
     parser.add_argument("--matches", nargs="+", required=True, help="one per D, in order")
     parser.add_argument("--targets", nargs="+", type=Path, required=True, help="images")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=500)
-    parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--alpha", type=float, default=0.1, help="latent regulariser weight")
-    parser.add_argument("--reg", choices=("l1", "l2"), default="l2")
+    add_optimiser_options(parser)
     add_device_options(parser)
     parser.add_argument("--sheet", type=Path, required=True, help="PNG to write")
     args = parser.parse_args(argv)
     set_threads(args.threads)
-    settings = Settings(steps=args.steps, lr=args.lr, alpha=args.alpha, reg=args.reg)
+    settings = settings_from(args)
     sheet = ood_sheet(args.gan, parse_weights(args.weights), args.concepts, args.discs,
                       args.bestbuddies, args.matches, args.targets, args.seed, settings,
                       args.device)
