@@ -131,13 +131,19 @@ def test_registered_generators_hook_the_original_layers_at_full_size():
     assert [s.name for s in afhq][-3:] == ["synthesis.L12_532_128", "synthesis.L13_512_128",
                                            "synthesis.L14_512_3"]
     assert sum(s.channels for s in afhq) == 10973
+    stem = models.get("styleganxl-imagenet16").layer_specs()  # names users of the release see
+    assert [s.name for s in stem][1:4] == ["synthesis.input", "synthesis.L0_36_1024",
+                                           "synthesis.L1_36_1024"]
+    assert [s.name for s in stem][-2:] == ["synthesis.L9_16_1024", "synthesis.L10_16_3"]
     xl = models.get("styleganxl-imagenet256").layer_specs()
     assert [(s.name, s.channels, s.size) for s in xl][:3] == [
-        ("synthesis", 3, 256), ("synthesis.input", 512, 36), ("synthesis.L0_36_512", 512, 36)]
+        ("synthesis", 3, 256), ("synthesis.input", 1024, 36), ("synthesis.L0_36_1024", 1024, 36)]
     names = [s.name for s in xl]
-    assert names[10:12] == ["synthesis.L8_36_512", "synthesis.L10_36_512"]  # L9 cut with stem
-    assert names[-2:] == ["synthesis.L31_256_128", "synthesis.L32_256_3"] and len(xl) == 34
-    for name in ("stylegan3-ffhq", "stylegan3-afhq", "styleganxl-imagenet256"):
+    assert names[9:11] == ["synthesis.L7_36_1024", "synthesis.L9_36_1024"]  # L8 cut with stem
+    assert names[-2:] == ["synthesis.L30_256_256", "synthesis.L31_256_3"] and len(xl) == 33
+    assert sum(s.channels for s in xl) == 26434
+    for name in ("stylegan3-ffhq", "stylegan3-afhq", "styleganxl-imagenet16",
+                 "styleganxl-imagenet256"):
         spec = models.get(name)
         with torch.device("meta"):
             hookable = [n for n, _ in spec.build().named_modules()
@@ -273,16 +279,16 @@ def test_missing_weights_name_the_download_and_the_expected_file(monkeypatch, tm
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["stylegan3-afhq"])
-def test_registered_stylegan3_generates_at_its_real_configuration(name):
-    """One image at full size with random weights (about 1 minute on two CPU cores: the
-    alias-free layers filter 2x-upsampled maps). FFHQ's 1024 px run takes 2.5
-    minutes and is left out to keep the suite's budget; its layer shapes are checked without
-    a forward pass. StyleGAN-XL's real-size run is the workflow test's."""
+@pytest.mark.parametrize("name,res", [("stylegan3-afhq", 512), ("styleganxl-imagenet256", 256)])
+def test_registered_generators_generate_at_their_real_configuration(name, res):
+    """One image at full size with random weights (about 40 s for AFHQ and 50 s for
+    StyleGAN-XL on two CPU cores: the alias-free layers filter 2x-upsampled maps). FFHQ's
+    1024 px run takes 2.5 minutes and is left out to keep the suite's budget; its layer
+    shapes are checked without a forward pass."""
     spec, model = models.load(name, "random")
+    y = torch.tensor([spec.class_index("briard")]) if spec.latent.num_classes else None
     with torch.no_grad():
-        images, maps = spec.run(model, spec.latent.sample(0, range(1)))
-    res = int(name == "stylegan3-ffhq") * 512 + 512
+        images, maps = spec.run(model, spec.latent.sample(0, range(1)), y)
     assert images.shape == (1, 3, res, res) and torch.isfinite(images).all()
     assert images.min() >= -1 and images.max() <= 1 and images.std() > 0
     assert [(k, m.shape[1], m.shape[-1]) for k, m in maps.items()] == [

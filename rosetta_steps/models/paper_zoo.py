@@ -132,14 +132,19 @@ for _name, _res, _data, _pkl in (
         source=Source(((UrlFile(_pkl, _NGC + _pkl),),)),
         weights_hint=f"NVIDIA's network pickle {_pkl} (G_ema)", tags=("paper",)))
 
-_XL_URL = "https://s3.eu-central-1.amazonaws.com/avg-projects/stylegan_xl/models/imagenet256.pkl"
-_xl = styleganxl.StyleGANXLConfig()
-register(ModelSpec(
-    name="styleganxl-imagenet256", kind=GENERATOR,
-    objective="class-conditional StyleGAN-XL on ImageNet, 256 px",
-    build=partial(styleganxl.GeneratorXL, _xl), layers=styleganxl.layer_names(_xl),
-    latent=Latent(dim=_xl.stem.z_dim, truncation=0.7, num_classes=_xl.num_classes, space="w"),
-    generate=styleganxl.generate, load_weights=load_generator,
-    source=Source(((UrlFile("imagenet256.pkl", _XL_URL, subdir="stylegan_xl"),),)),
-    weights_hint="StyleGAN-XL's network pickle imagenet256.pkl (G_ema)",
-    class_names=imagenet_classes, tags=("paper",)))
+# StyleGAN-XL's ImageNet models: the paper's 256 px one and the published lower-resolution
+# stages of the same progressive growing (a cheaper generator with the same code path)
+_XL_URL = "https://s3.eu-central-1.amazonaws.com/avg-projects/stylegan_xl/models/"
+for _res in (16, 32, 64, 128, 256):
+    _xl = styleganxl.StyleGANXLConfig(resolution=_res)
+    register(ModelSpec(
+        name=f"styleganxl-imagenet{_res}", kind=GENERATOR,
+        objective=f"class-conditional StyleGAN-XL on ImageNet, {_res} px",
+        build=partial(styleganxl.GeneratorXL, _xl), layers=styleganxl.layer_names(_xl),
+        latent=Latent(dim=_xl.stem.z_dim, truncation=0.7, num_classes=_xl.num_classes,
+                      space="w"),
+        generate=styleganxl.generate, load_weights=load_generator,
+        source=Source(((UrlFile(f"imagenet{_res}.pkl", f"{_XL_URL}imagenet{_res}.pkl",
+                                subdir="stylegan_xl"),),)),
+        weights_hint=f"StyleGAN-XL's network pickle imagenet{_res}.pkl (G_ema)",
+        class_names=imagenet_classes, tags=("paper",) if _res == 256 else ()))

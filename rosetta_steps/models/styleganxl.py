@@ -3,17 +3,20 @@ SIGGRAPH 2022), the class-conditional ImageNet generator, written for this proje
 StyleGAN3 layers of `stylegan3`.
 
 The architecture of the paper: StyleGAN3-T's synthesis network (3 x 3 convolutions, separable
-filters) grown progressively. A 16 x 16 stem of 11 layers is trained first; each
-superresolution stage then cuts off the stem's critically sampled layers (the last two and
-ToRGB) and appends 7 layers and a ToRGB that double the resolution, their cutoffs and
+filters) grown progressively. A 16 x 16 stem of 11 layers (10 and ToRGB) is trained first;
+each superresolution stage then cuts off the stem's critically sampled layers (the last two
+and ToRGB) and appends 7 layers and a ToRGB that double the resolution, their cutoffs and
 stopbands continuing geometrically from the last kept layer to the new Nyquist limit (Sec. 3.3
-of the paper). ImageNet 256 is the stem and four stages (32, 64, 128, 256): 31 layers and
-ToRGB, channels min(32768 / (2 cutoff), 512), i.e. about 66 M parameters, three times
-StyleGAN3's as the paper says (the channel settings of the released file are not published
-apart from it; the loader checks every layer name and tensor shape against this plan).
+of the paper). The settings are the authors' README commands, which they state are the
+standard ImageNet ones (`--cfg stylegan3-t --syn_layers 10 --head_layers 7`, default
+`--cbase 32768 --cmax 512`, doubled by their train.py for StyleGAN-XL): channels
+min(65536 / (2 cutoff), 1024), so the stem's layers are `L0_36_1024` .. `L10_16_3` as users
+of the released code report, and ImageNet 256 (the stem and four stages) has 31 layers and
+ToRGB, 32 w inputs. The file's settings are not published apart from these; the loader checks
+every layer name and tensor shape against this plan and names the first that differs.
 
 The mapping network takes z of 64 dimensions and the class: the class picks a row of a
-fixed ImageNet embedding (1000 x 1280, from EfficientNet-lite0's classifier), projected to 64
+fixed ImageNet embedding (1000 x 320, the authors' `tf_efficientnet_lite0.pkl`), projected to 64
 dimensions by a leaky-ReLU layer, normalised and concatenated with the normalised z, then two
 leaky-ReLU layers give w. The moving average of w is kept per class, so truncation pulls w
 towards its class's centre: w_avg[class] + psi (w - w_avg[class]) (the original's uni-modal
@@ -44,10 +47,10 @@ from .stylegan3 import (
 
 
 def _imagenet_stem() -> StyleGAN3Config:
-    # StyleGAN-XL's train.py: --cfg stylegan3-t, z of 64, 2 mapping layers; channel base
-    # and max after its doubling, at the size the paper gives (3x StyleGAN3's parameters)
-    return StyleGAN3Config(resolution=16, z_dim=64, num_layers=11, channel_base=32768,
-                           channel_max=512, conv_kernel=3, radial=False)
+    # StyleGAN-XL's train.py: --cfg stylegan3-t, z of 64, 2 mapping layers, channel base and
+    # max doubled from their defaults, --syn_layers 10 in the authors' commands
+    return StyleGAN3Config(resolution=16, z_dim=64, num_layers=10, channel_base=65536,
+                           channel_max=1024, conv_kernel=3, radial=False)
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class StyleGANXLConfig:
     stem: StyleGAN3Config = field(default_factory=_imagenet_stem)
     head_layers: int = 7
     num_classes: int = 1000
-    embed_dim: int = 1280
+    embed_dim: int = 320
 
     def __post_init__(self) -> None:
         ratio = self.resolution // self.stem.resolution
