@@ -37,6 +37,7 @@ from tqdm import tqdm
 from .cli import UserError
 from .heatmaps import Unit, unit_stats
 from .models import ModelSpec
+from .perceptual import lpips_distance
 from .rosetta import read_best_buddies
 from .stores import open_match_store
 
@@ -162,13 +163,16 @@ def regulariser(z: torch.Tensor, kind: str) -> torch.Tensor:
 
 
 def reconstruction(images: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
-    """L_rec of each image, [batch]: pixel L1 or L2 (mean over pixels and channels)."""
+    """L_rec of each image, [batch]: pixel L1 or L2 (mean over pixels and channels), or
+    LPIPS (`perceptual`, when AlexNet's weights are cached)."""
+    if kind == "lpips":
+        return lpips_distance(images, target)
     diff = (images - target).flatten(1)
     if kind == "l2":
         return diff.pow(2).mean(dim=1)
     if kind == "l1":
         return diff.abs().mean(dim=1)
-    raise UserError(f"reconstruction loss must be l1 or l2, got {kind!r}")
+    raise UserError(f"reconstruction loss must be l1, l2 or lpips, got {kind!r}")
 
 
 def learning_rate(step: int, steps: int, base: float, rampup: float = 0.05,

@@ -1,12 +1,13 @@
 """`python -m rosetta_steps.invert`: the paper's Table 1 on held-out real shapes-world images.
 
 Each target image is inverted into the generator from the same seeded start latents, once
-with reconstruction alone (pixel loss, the baseline) and once more with Rosetta guidance
-added (Eq. 7): from each discriminative model's pairs, and from all of them together. The
-step reports PSNR and SSIM of every method with 95% confidence intervals, and the paired
-difference of each guided method to the baseline (same targets, same starts), so whether
-guidance helps is measured, not assumed. It writes the metrics (JSON) and a sheet of the
-targets next to every method's inversions (PNG).
+with reconstruction alone (the baseline: pixel L2 by default, or L1 or LPIPS) and once more
+with Rosetta guidance added (Eq. 7): from each discriminative model's pairs, and from all of
+them together. The step reports PSNR, SSIM and, when AlexNet's weights are cached, LPIPS
+(`perceptual`) of every method with 95% confidence intervals, and the paired difference of
+each guided method to the baseline (same targets, same starts), so whether guidance helps is
+measured, not assumed. It writes the metrics (JSON) and a sheet of the targets next to every
+method's inversions (PNG).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch
 from PIL import Image
 from skimage.metrics import structural_similarity
 
-from . import models, shapes
+from . import models, perceptual, shapes
 from .cli import UserError, parse_weights, run
 from .devices import add_device_options, resolve_device, set_threads
 from .inversion import (
@@ -56,6 +57,23 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
                                        use_sample_covariance=False))
 
 
+def to_unit_range(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 [n, h, w, 3] images as a [n, 3, h, w] tensor in [-1, 1]."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(device)
+
+
+def image_metrics(out: np.ndarray, real: np.ndarray) -> dict[str, list[float]]:
+    """PSNR, SSIM and (when AlexNet's weights are cached) LPIPS of each uint8 image to its
+    target."""
+    scores = {"psnr": [psnr(a, b) for a, b in zip(out, real, strict=True)],
+              "ssim": [ssim(a, b) for a, b in zip(out, real, strict=True)]}
+    if perceptual.available():
+        with torch.no_grad():
+            scores["lpips"] = perceptual.lpips_distance(to_unit_range(out),
+                                                        to_unit_range(real)).tolist()
+    return scores
+
+
 def inversion_table(gan: str, weights: Mapping[str, str], concepts_csv: str,
                     discs: Sequence[str], bestbuddies: Sequence[str], matches: Sequence[str],
                     n: int, seed: int, settings: Settings, beta: float, device: str = "cpu"
@@ -65,11 +83,13 @@ def inversion_table(gan: str, weights: Mapping[str, str], concepts_csv: str,
         raise UserError(f"need at least 2 images for confidence intervals, got {n}")
     if not len(discs) == len(bestbuddies) == len(matches):
         raise UserError("give one best-buddy table and one match store per D, in D order")
+    if settings.rec == "lpips":
+        perceptual.require()
     dev = resolve_device(device)
     g_spec, g_model = models.load(gan, weights.get(gan), dev)
     forward = generator_forward(g_spec, g_model)
     real = shapes.render(n, seed, start=HELD_OUT_START).images
-    targets = torch.from_numpy(real).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(dev)
+    targets = to_unit_range(real, dev)
     z0 = g_spec.latent.sample(seed, range(HELD_OUT_START, HELD_OUT_START + n)).to(dev)
     concepts = read_concept_table(concepts_csv)
     per_disc = {d: disc_guidance(concepts, d, models.load(d, weights.get(d), dev), targets, b, m)
@@ -86,17 +106,17 @@ def inversion_table(gan: str, weights: Mapping[str, str], concepts_csv: str,
         with torch.no_grad():
             out = to_uint8(forward(z)[0])
         images[method] = out
-        results[method] = {"psnr": [psnr(a, b) for a, b in zip(out, real, strict=True)],
-                           "ssim": [ssim(a, b) for a, b in zip(out, real, strict=True)],
-                           "pairs": len(pairs)}
+        results[method] = image_metrics(out, real)
+        results[method]["pairs"] = len(pairs)
     metrics = {"images": n, "seed": seed, "steps": settings.steps, "lr": settings.lr,
-               "alpha": settings.alpha, "beta": beta, "methods": {}}
+               "alpha": settings.alpha, "beta": beta, "rec": settings.rec, "methods": {}}
+    if not perceptual.available():
+        metrics["lpips"] = f"not measured: no {perceptual.alexnet_weights()}"
     for method, r in results.items():
-        entry = {"pairs": r["pairs"], "psnr": interval(r["psnr"]), "ssim": interval(r["ssim"])}
+        entry = {"pairs": r.pop("pairs")} | {k: interval(v) for k, v in r.items()}
         if method != BASELINE:
-            base = results[BASELINE]
-            entry["psnr_gain"] = interval(np.subtract(r["psnr"], base["psnr"]))
-            entry["ssim_gain"] = interval(np.subtract(r["ssim"], base["ssim"]))
+            entry |= {f"{k}_gain": interval(np.subtract(v, results[BASELINE][k]))
+                      for k, v in r.items()}
         metrics["methods"][method] = entry
     shown = min(n, 8)
     sheet = side_by_side({name: grid(im[:shown], cols=1) for name, im in images.items()})
@@ -114,13 +134,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--matches", nargs="+", required=True, help="one per D, in order")
     parser.add_argument("--images", type=int, default=32, help="held-out target images")
     add_optimiser_options(parser)
+    parser.add_argument("--rec", choices=("l1", "l2", "lpips"), default="l2",
+                        help="reconstruction loss (lpips: needs AlexNet's cached weights)")
     parser.add_argument("--beta", type=float, default=1.0, help="Rosetta guidance weight")
     add_device_options(parser)
     parser.add_argument("--metrics", type=Path, required=True, help="JSON to write")
     parser.add_argument("--sheet", type=Path, required=True, help="PNG to write")
     args = parser.parse_args(argv)
     set_threads(args.threads)
-    settings = settings_from(args)
+    settings = settings_from(args, rec=args.rec)
     metrics, sheet = inversion_table(args.gan, parse_weights(args.weights), args.concepts,
                                      args.discs, args.bestbuddies, args.matches, args.images,
                                      args.seed, settings, args.beta, args.device)
@@ -129,8 +151,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     with atomic_output(args.metrics) as tmp:
         tmp.write_text(json.dumps(metrics, indent=2) + "\n")
     for method, m in metrics["methods"].items():
+        lpips = f"   LPIPS {m['lpips']['mean']:.3f} ± {m['lpips']['ci95']:.3f}" \
+            if "lpips" in m else ""
         print(f"{method:<28} PSNR {m['psnr']['mean']:6.2f} ± {m['psnr']['ci95']:.2f}   "
-              f"SSIM {m['ssim']['mean']:.3f} ± {m['ssim']['ci95']:.3f}")
+              f"SSIM {m['ssim']['mean']:.3f} ± {m['ssim']['ci95']:.3f}{lpips}")
 
 
 if __name__ == "__main__":

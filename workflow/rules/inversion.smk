@@ -1,6 +1,7 @@
 # Rosetta-guided inversion (Sec. 4.1): the paper's Table 1 on held-out real images of the shapes
-# world, for params.yaml's `inversion.dictionary`: PSNR and SSIM of reconstruction alone against
-# reconstruction plus Rosetta guidance from each D and from all, with a sheet to look at.
+# world, for params.yaml's `inversion.dictionary`: PSNR, SSIM (and LPIPS when AlexNet's weights
+# are cached) of reconstruction alone against reconstruction plus Rosetta guidance from each D
+# and from all, with a sheet to look at.
 
 INVERTED = config["inversion"]["dictionary"]
 
@@ -38,7 +39,8 @@ rule inversion_table:
         " --matches {input.matches} --images {params.settings[images]} --seed {params.seed}"
         " --steps {params.settings[steps]} --lr {params.settings[lr]}"
         " --alpha {params.settings[alpha]} --reg {params.settings[reg]}"
-        " --beta {params.settings[beta]} --device {params.device} --threads {params.threads}"
+        " --rec {params.settings[rec]} --beta {params.settings[beta]}"
+        " --device {params.device} --threads {params.threads}"
         " --metrics {output.metrics} --sheet {output.sheet}"
         " > {log} 2>&1 || (tail -n 1 {log} >&2; exit 1)"
 

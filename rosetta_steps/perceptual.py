@@ -1,0 +1,59 @@
+"""LPIPS (Zhang et al., "The Unreasonable Effectiveness of Deep Features as a Perceptual
+Metric", CVPR 2018): the perceptual distance of the paper's Table 1 and an optional
+reconstruction loss of Eq. 7, through the `lpips` package (AlexNet, v0.1 linear weights).
+
+The package ships its learned linear layers; AlexNet's ImageNet weights are torchvision's
+file, which nothing here downloads. LPIPS is therefore available exactly when that file is in
+torch's cache (`$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth`); without it the
+metric is left out and asking for the loss is a one-line user error.
+"""
+
+from __future__ import annotations
+
+import warnings
+from functools import cache
+from pathlib import Path
+
+import torch
+
+from .cli import UserError
+from .models.weights import torch_checkpoints_dir
+
+ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's AlexNet_Weights.IMAGENET1K_V1
+
+
+def alexnet_weights() -> Path:
+    """Where torchvision keeps AlexNet's ImageNet weights (read at each call)."""
+    return torch_checkpoints_dir() / ALEXNET_FILE
+
+
+def available() -> bool:
+    return alexnet_weights().is_file()
+
+
+@cache
+def _network(path: Path, device: str) -> torch.nn.Module:
+    import lpips
+    with warnings.catch_warnings():  # lpips asks torchvision by its deprecated `pretrained=`
+        warnings.simplefilter("ignore", UserWarning)
+        net = lpips.LPIPS(net="alex", verbose=False)  # torchvision reads `path` from its cache
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net.eval().to(device)
+
+
+def require() -> Path:
+    """AlexNet's weights file, or a one-line user error saying how to get it."""
+    path = alexnet_weights()
+    if not path.is_file():
+        raise UserError(f"LPIPS needs torchvision's AlexNet weights at {path}: run "
+                        "torchvision.models.alexnet(weights='IMAGENET1K_V1') on a connected "
+                        "machine and copy the file there, or use an l1/l2 loss")
+    return path
+
+
+def lpips_distance(images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """LPIPS of each image to its target, [batch]; both [batch, 3, h, w] in [-1, 1].
+    Differentiable in `images`."""
+    net = _network(require(), str(images.device))
+    return net(images, targets.to(images.dtype)).flatten()
