@@ -34,6 +34,7 @@ import torch.nn.functional as F
 import xarray as xr
 from tqdm import tqdm
 
+from . import models
 from .cli import UserError
 from .heatmaps import Unit, unit_stats
 from .models import ModelSpec
@@ -87,6 +88,33 @@ def disc_guidance(concepts: pd.DataFrame, name: str, loaded: tuple, images: torc
         maps = spec.run(model, spec.preprocess(images))[1]
     return ([replace(p, target_layer=f"{name}/{p.target_layer}") for p in found],
             {f"{name}/{layer}": m for layer, m in maps.items()})
+
+
+def add_guidance_options(parser: argparse.ArgumentParser) -> None:
+    """The inputs of guidance by several Ds (the invert and ood steps): G, the Ds, their
+    weights, the concept table, and one best-buddy table and one match store per D."""
+    parser.add_argument("--gan", required=True, help="generator name")
+    parser.add_argument("--discs", nargs="+", required=True, help="discriminative models")
+    parser.add_argument("--weights", action="append", help="NAME=PATH, once per model")
+    parser.add_argument("--concepts", required=True, help="the rosetta step's concept table")
+    parser.add_argument("--bestbuddies", nargs="+", required=True, help="one per D, in order")
+    parser.add_argument("--matches", nargs="+", required=True, help="one per D, in order")
+
+
+def check_guidance_inputs(discs: Sequence[str], bestbuddies: Sequence[str],
+                          matches: Sequence[str]) -> None:
+    if not len(discs) == len(bestbuddies) == len(matches):
+        raise UserError("give one best-buddy table and one match store per D, in D order")
+
+
+def guidance_by_disc(concepts: pd.DataFrame, discs: Sequence[str], weights: Mapping[str, str],
+                     bestbuddies: Sequence[str], matches: Sequence[str], images: torch.Tensor
+                     ) -> dict[str, tuple[list[Pair], dict[str, torch.Tensor]]]:
+    """`disc_guidance` of every D on the target images (each D loaded on their device)."""
+    check_guidance_inputs(discs, bestbuddies, matches)
+    return {d: disc_guidance(concepts, d, models.load(d, weights.get(d), images.device),
+                             images, b, m)
+            for d, b, m in zip(discs, bestbuddies, matches, strict=True)}
 
 
 def _normalised(maps: Mapping[str, torch.Tensor], layer: str, channels: Sequence[int],

@@ -28,9 +28,11 @@ from .cli import UserError, parse_weights, run
 from .devices import add_device_options, resolve_device, set_threads
 from .inversion import (
     Settings,
+    add_guidance_options,
     add_optimiser_options,
-    disc_guidance,
+    check_guidance_inputs,
     generator_forward,
+    guidance_by_disc,
     invert,
     settings_from,
 )
@@ -81,8 +83,7 @@ def inversion_table(gan: str, weights: Mapping[str, str], concepts_csv: str,
     """Invert `n` held-out real images by every method; returns (metrics, sheet)."""
     if n < 2:
         raise UserError(f"need at least 2 images for confidence intervals, got {n}")
-    if not len(discs) == len(bestbuddies) == len(matches):
-        raise UserError("give one best-buddy table and one match store per D, in D order")
+    check_guidance_inputs(discs, bestbuddies, matches)
     if settings.rec == "lpips":
         perceptual.require()
     dev = resolve_device(device)
@@ -92,8 +93,7 @@ def inversion_table(gan: str, weights: Mapping[str, str], concepts_csv: str,
     targets = to_unit_range(real, dev)
     z0 = g_spec.latent.sample(seed, range(HELD_OUT_START, HELD_OUT_START + n)).to(dev)
     concepts = read_concept_table(concepts_csv)
-    per_disc = {d: disc_guidance(concepts, d, models.load(d, weights.get(d), dev), targets, b, m)
-                for d, b, m in zip(discs, bestbuddies, matches, strict=True)}
+    per_disc = guidance_by_disc(concepts, discs, weights, bestbuddies, matches, targets)
     methods = {BASELINE: []} | {f"+ Rosetta ({d})": [d] for d in discs}
     if len(discs) > 1:
         methods["+ Rosetta (all)"] = list(discs)
@@ -126,12 +126,7 @@ def inversion_table(gan: str, weights: Mapping[str, str], concepts_csv: str,
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m rosetta_steps.invert",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--gan", required=True, help="generator name")
-    parser.add_argument("--discs", nargs="+", required=True, help="discriminative models")
-    parser.add_argument("--weights", action="append", help="NAME=PATH, once per model")
-    parser.add_argument("--concepts", required=True, help="the rosetta step's concept table")
-    parser.add_argument("--bestbuddies", nargs="+", required=True, help="one per D, in order")
-    parser.add_argument("--matches", nargs="+", required=True, help="one per D, in order")
+    add_guidance_options(parser)
     parser.add_argument("--images", type=int, default=32, help="held-out target images")
     add_optimiser_options(parser)
     parser.add_argument("--rec", choices=("l1", "l2", "lpips"), default="l2",

@@ -25,9 +25,11 @@ from .cli import UserError, parse_weights, run
 from .devices import add_device_options, resolve_device, set_threads
 from .inversion import (
     Settings,
+    add_guidance_options,
     add_optimiser_options,
-    disc_guidance,
+    check_guidance_inputs,
     generator_forward,
+    guidance_by_disc,
     invert,
     settings_from,
 )
@@ -63,8 +65,7 @@ def ood_sheet(gan: str, weights: Mapping[str, str], concepts_csv: str, discs: Se
     """Invert each target by pixels and by the Rosetta maps of all `discs`; the sheet."""
     if not targets:
         raise UserError("no target images given")
-    if not len(discs) == len(bestbuddies) == len(matches):
-        raise UserError("give one best-buddy table and one match store per D, in D order")
+    check_guidance_inputs(discs, bestbuddies, matches)
     dev = resolve_device(device)
     spec, model = models.load(gan, weights.get(gan), dev)
     forward = generator_forward(spec, model)
@@ -74,9 +75,8 @@ def ood_sheet(gan: str, weights: Mapping[str, str], concepts_csv: str, discs: Se
     images = read_targets(targets, size).to(dev)
     concepts = read_concept_table(concepts_csv)
     pairs, maps = [], {}
-    for d, b, m in zip(discs, bestbuddies, matches, strict=True):
-        found, found_maps = disc_guidance(concepts, d, models.load(d, weights.get(d), dev),
-                                          images, b, m)
+    for found, found_maps in guidance_by_disc(concepts, discs, weights, bestbuddies, matches,
+                                              images).values():
         pairs += found
         maps |= found_maps
     by_pixels, _ = invert(forward, z0, [], {}, replace(settings, act_weight=0.0, rec_weight=1.0),
@@ -92,12 +92,7 @@ def ood_sheet(gan: str, weights: Mapping[str, str], concepts_csv: str, discs: Se
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m rosetta_steps.ood",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--gan", required=True, help="generator name")
-    parser.add_argument("--discs", nargs="+", required=True, help="discriminative models")
-    parser.add_argument("--weights", action="append", help="NAME=PATH, once per model")
-    parser.add_argument("--concepts", required=True, help="the rosetta step's concept table")
-    parser.add_argument("--bestbuddies", nargs="+", required=True, help="one per D, in order")
-    parser.add_argument("--matches", nargs="+", required=True, help="one per D, in order")
+    add_guidance_options(parser)
     parser.add_argument("--targets", nargs="+", type=Path, required=True, help="images")
     add_optimiser_options(parser)
     add_device_options(parser)
