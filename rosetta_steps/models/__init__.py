@@ -2,13 +2,14 @@
 
 `get(name)` gives a model's `ModelSpec`, `load(name, weights)` builds it with its weights, and
 `ModelSpec.run` returns the maps of its hooked layers. The shapes zoo (`zoo`), the paper's zoo
-(`paper_zoo`) and any timm or open_clip model by name (`generic`: `timm:ARCH`,
-`open_clip:ARCH/TAG`) are registered. `python -m rosetta_steps.models list` prints the zoo and
+(`paper_zoo`, imported on first need: steps on the shapes zoo do not depend on its code) and
+any timm or open_clip model by name (`generic`: `timm:ARCH`, `open_clip:ARCH/TAG`) are
+registered. `python -m rosetta_steps.models list` prints the zoo and
 whether each model's weights are present; `fetch NAME...` downloads them.
 """
 
 from . import zoo  # noqa: F401, I001  (registers the shapes zoo first: it leads `names()`)
-from . import generic, paper_zoo  # noqa: F401  (the paper's zoo, timm: and open_clip: names)
+from . import generic  # noqa: F401  (timm: and open_clip: names)
 from .hooks import capture, tokens_to_map
 from .registry import (
     DISCRIMINATIVE,
@@ -20,8 +21,12 @@ from .registry import (
     load,
     names,
     register,
+    register_provider,
     register_resolver,
 )
 
+register_provider(f"{__name__}.paper_zoo")
+
 __all__ = ["DISCRIMINATIVE", "GENERATOR", "Latent", "ModelSpec", "Preprocess", "capture", "get",
-           "load", "names", "register", "register_resolver", "tokens_to_map"]
+           "load", "names", "register", "register_provider", "register_resolver",
+           "tokens_to_map"]

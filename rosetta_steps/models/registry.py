@@ -14,6 +14,7 @@ or the path "random" gives random weights for any model (tests, shape checks).
 
 from __future__ import annotations
 
+import importlib
 import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -193,6 +194,7 @@ def _layer_specs(spec: ModelSpec) -> tuple[LayerSpec, ...]:
 _REGISTRY: dict[str, ModelSpec] = {}
 _RESOLVERS: dict[str, Callable[[str], ModelSpec]] = {}  # "timm:" -> spec of "timm:NAME"
 _RESOLVED: dict[str, ModelSpec] = {}
+_PROVIDERS: list[str] = []  # modules that register models, imported on first need
 
 
 def register(spec: ModelSpec) -> ModelSpec:
@@ -208,8 +210,24 @@ def register_resolver(prefix: str, resolver: Callable[[str], ModelSpec]) -> None
     _RESOLVERS[prefix] = resolver
 
 
+def register_provider(module: str) -> None:
+    """Import `module`, which registers models, only when first needed (a name not yet
+    registered, or `names()`): a step that uses other models then neither imports it nor
+    depends on its source, so the workflow does not rerun it when that source changes."""
+    _PROVIDERS.append(module)
+
+
+def _import_providers() -> bool:
+    """Import the pending providers; whether there were any."""
+    pending = bool(_PROVIDERS)
+    while _PROVIDERS:
+        importlib.import_module(_PROVIDERS.pop(0))
+    return pending
+
+
 def names() -> list[str]:
     """Every registered model name, in registration order."""
+    _import_providers()
     return list(_REGISTRY)
 
 
@@ -222,6 +240,8 @@ def get(name: str) -> ModelSpec:
             if name not in _RESOLVED:
                 _RESOLVED[name] = resolver(name)
             return _RESOLVED[name]
+    if _import_providers():
+        return get(name)
     prefixes = "".join(f", {p}NAME" for p in _RESOLVERS)
     raise UserError(f"unknown model {name!r}; known models: {', '.join(names())}{prefixes}")
 

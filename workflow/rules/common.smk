@@ -3,6 +3,7 @@
 
 import ast
 import sys
+from functools import cache
 from pathlib import Path
 
 import jsonschema
@@ -13,6 +14,8 @@ PACKAGE = Path("rosetta_steps")
 # Page templates are package data, not imports, so code() cannot see them.
 TEMPLATES = sorted(str(p) for p in (PACKAGE / "templates").iterdir())
 ZOO_DIR = "results/zoo/shapes"
+# Registered on first need (rosetta_steps.models.register_provider): not an import of the steps.
+PAPER_ZOO = "rosetta_steps.models.paper_zoo"
 ENV = "../envs/rosetta.yaml"  # relative to the rule files; used with `--sdm conda`
 
 
@@ -171,9 +174,24 @@ def param_keys(rule: str, w: dict) -> list:
     }.get(rule, list)()
 
 
-def code(module: str) -> list:
-    """The source files of a step module and of every package module it imports, so that a
-    code change reruns exactly the jobs whose steps it can affect."""
+def code(module: str, *models: str) -> list:
+    """The source files of a step module and of every package module it imports, and those
+    of the paper's zoo when the job uses one of its models (any model that is neither the
+    shapes zoo's nor a timm:/open_clip: name), so that a code change reruns exactly the jobs
+    whose steps it can affect."""
+    paper = any(m not in config["zoo"]["models"] and not m.startswith(("timm:", "open_clip:"))
+                for m in models)
+    return sorted(_closure(module) | (_closure(PAPER_ZOO) if paper else frozenset()))
+
+
+def models_of(name: str) -> list:
+    """The generator and the discriminative models of a dictionary."""
+    return sorted({m for gan, _, disc in pairs(name) for m in (gan, disc)})
+
+
+@cache
+def _closure(module: str) -> frozenset:
+    """The files of `module` and of the package modules it imports, transitively."""
     seen, todo = set(), [module]
     while todo:
         name = todo.pop()
@@ -196,4 +214,4 @@ def code(module: str) -> list:
         parent = name.rpartition(".")[0]
         if parent:
             todo.append(parent)
-    return sorted(str(p) for p in seen)
+    return frozenset(str(p) for p in seen)

@@ -7,7 +7,7 @@ INVERTED = config["inversion"]["dictionary"]
 
 rule inversion_table:
     input:
-        code=code("rosetta_steps.invert"),
+        code=code("rosetta_steps.invert", *models_of(INVERTED)),
         concepts=f"results/rosetta/{INVERTED}.csv",
         bestbuddies=[bestbuddies_path(*p) for p in pairs(INVERTED)[:-1]],
         matches=[matches_path(*p) for p in pairs(INVERTED)[:-1]],
@@ -54,7 +54,7 @@ EDITS = ["shift", "zoom", "copy_paste", "remove", "add"]
 
 rule edit:
     input:
-        code=code("rosetta_steps.edit"),
+        code=code("rosetta_steps.edit", dictionary(EDITED)["gan"]),
         concepts=f"results/rosetta/{EDITED}.csv",
         matches=matches_path(*pairs(EDITED)[-1]),
         weights=weights_files(dictionary(EDITED)["gan"]),
@@ -103,7 +103,7 @@ OOD_TARGETS = sorted(str(p) for p in Path("data/ood").glob("*.png"))
 
 rule neurons:
     input:
-        code=code("rosetta_steps.neurons"),
+        code=code("rosetta_steps.neurons", *models_of(INVERTED)),
         concepts=f"results/rosetta/{INVERTED}.csv",
         bestbuddies=bestbuddies_path(*pairs(INVERTED)[0]),
         matches=matches_path(*pairs(INVERTED)[0]),
@@ -139,7 +139,7 @@ rule neurons:
 
 rule ood:
     input:
-        code=code("rosetta_steps.ood"),
+        code=code("rosetta_steps.ood", *models_of(INVERTED)),
         concepts=f"results/rosetta/{INVERTED}.csv",
         bestbuddies=[bestbuddies_path(*p) for p in pairs(INVERTED)[:-1]],
         matches=[matches_path(*p) for p in pairs(INVERTED)[:-1]],

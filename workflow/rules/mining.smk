@@ -6,7 +6,7 @@ SHARD = r"\d{6}-\d{6}"
 
 rule sample:
     input:
-        code=code("rosetta_steps.sample"),
+        code=lambda w: code("rosetta_steps.sample", w.gan),
         weights=lambda w: weights_files(w.gan),
     output:
         directory("results/samples/{gan}/{subset}/{shard}.zarr"),
@@ -38,7 +38,7 @@ rule sample:
 
 rule match:
     input:
-        code=code("rosetta_steps.match"),
+        code=lambda w: code("rosetta_steps.match", w.gan, w.disc),
         weights=lambda w: weights_files(w.gan) + ([] if w.disc == w.gan else weights_files(w.disc)),
     output:
         directory("results/match/{gan}/{subset}/{disc}/shards/{shard}.zarr"),

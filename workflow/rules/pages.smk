@@ -4,7 +4,7 @@
 
 rule dictionary_page:
     input:
-        code=code("rosetta_steps.dictionary"),
+        code=lambda w: code("rosetta_steps.dictionary", *models_of(w.name)),
         templates=TEMPLATES,
         concepts="results/rosetta/{name}.csv",
         samples=lambda w: samples_of(*pairs(w.name)[0][:2]),
@@ -37,7 +37,7 @@ rule dictionary_page:
 
 rule pairwise_page:
     input:
-        code=code("rosetta_steps.pairwise"),
+        code=lambda w: code("rosetta_steps.pairwise", w.gan, w.disc),
         templates=TEMPLATES,
         matches="results/match/{gan}/{subset}/{disc}/matches.zarr",
         bestbuddies="results/bestbuddies/{gan}/{subset}/{disc}.csv",
