@@ -11,7 +11,7 @@ of the paper). The settings are the authors' README commands, which they state a
 standard ImageNet ones (`--cfg stylegan3-t --syn_layers 10 --head_layers 7`, default
 `--cbase 32768 --cmax 512`, doubled by their train.py for StyleGAN-XL): channels
 min(65536 / (2 cutoff), 1024), so the stem's layers are `L0_36_1024` .. `L10_16_3` as users
-of the released code report, and ImageNet 256 (the stem and four stages) has 31 layers and
+of the released code report, and ImageNet 256 (the stem and four stages) has 30 layers and
 ToRGB, 32 w inputs. The file's settings are not published apart from these; the loader checks
 every layer name and tensor shape against this plan and names the first that differs.
 
