@@ -4,7 +4,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # torchvision on PyPI links against PyPI's own torch build; a machine-wide pip config that
 # points at a local '+cpu' torch wheel would pair them wrongly (torchvision's operators fail
-# to load), so installs here use the package registry alone.
+# to load), so installs here use the package registry alone. Large wheels (torch, CUDA
+# libraries) resume after a dropped connection instead of failing the install.
 export PIP_CONFIG_FILE := /dev/null
 export PIP_FIND_LINKS :=
 
@@ -15,7 +16,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --resume-retries 10 -e ".[dev]"
 	touch $(STAMP)
 
 lint: install
