@@ -4,8 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # torchvision on PyPI links against PyPI's own torch build; a machine-wide pip config that
 # points at a local '+cpu' torch wheel would pair them wrongly (torchvision's operators fail
-# to load), so installs here use the package registry alone. Large wheels (torch, CUDA
-# libraries) resume after a dropped connection instead of failing the install.
+# to load), so installs here use the package registry alone.
 export PIP_CONFIG_FILE := /dev/null
 export PIP_FIND_LINKS :=
 
@@ -16,7 +15,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet --resume-retries 10 -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
 lint: install
