@@ -3,10 +3,12 @@
 Both run on the same activations in one process: BigGAN-deep-like generator layers (4x4 ...
 128x128) against ResNet-50-like layers (56, 28, 14, 7). The original algorithm, as in the
 paper's code: a statistics pass, then per batch normalise, upsample every layer pair to the
-larger size, take the cosine of the normalised maps, and average over batches. Exactness is
-measured against a float64 two-pass reference of Eq. 2 (upsample, centre, correlate).
-Model forward passes are excluded: the original needs two passes over the models, this
-implementation one, so the real end-to-end ratio is larger still.
+larger size, take the cosine of the normalised maps, and average over batches. Its float64
+means make it run in float64; it is also timed in float32, so that each precision of this
+implementation has a like-for-like baseline. Activations are NCHW-contiguous, as the models
+and the sample stores give them. Exactness is measured against a float64 two-pass reference
+of Eq. 2 (upsample, centre, correlate). Model forward passes are excluded: the original needs
+two passes over the models, this implementation one, so the real end-to-end ratio is larger.
 
     python bench/bench_correlation.py [--images 16] [--batch 8] [--width 1] [--device cpu]
 """
@@ -42,7 +44,8 @@ def make_batches(n: int, batch: int, width: int, seed: int = 0):
                 base = F.interpolate(fields, size=(s, s), mode="bilinear", align_corners=False)
                 mix = torch.randn(c, 8, generator=gen)
                 x = torch.einsum("bfhw,cf->bchw", base, mix)
-                acts[name] = torch.relu(x + 0.5 * torch.randn(x.shape, generator=gen) + 0.2)
+                x = torch.relu(x + 0.5 * torch.randn(x.shape, generator=gen) + 0.2)
+                acts[name] = x.contiguous()  # NCHW, as the models and the sample stores give
             return acts
 
         out.append((side(GAN), side(DISC)))
@@ -55,14 +58,28 @@ def upsampled(x: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
 
 
-def original(batches, device: str) -> torch.Tensor:
-    """Statistics pass, then per-batch cosine of normalised, upsampled maps, averaged."""
-    stats = {}
-    for side in (0, 1):
-        for name in batches[0][side]:
-            x = torch.cat([b[side][name] for b in batches]).to(device).transpose(0, 1)
-            x = x.reshape(x.shape[0], -1)
-            stats[name] = (x.mean(1).view(1, -1, 1, 1), x.std(1).view(1, -1, 1, 1) + 1e-8)
+def original(batches, device: str, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """The original code's algorithm (match_utils/stats.py and matching.py of the paper's
+    repository), rewritten: per-batch mean (float64) and std per unit, averaged over batches
+    (mean of means, root mean square of stds); then per batch and per pair of layers,
+    normalise both maps, upsample both to the larger size, take the cosine of the normalised
+    maps (NaN -> 0), and average the per-batch tables. The original's float64 means promote
+    the normalised maps, and so the whole matching, to float64; `dtype=torch.float32` casts
+    the statistics down to time the same algorithm in float32."""
+    per_batch: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+    for acts in (a for batch in batches for a in batch):
+        for name, x in acts.items():
+            x = x.to(device).transpose(0, 1).reshape(x.shape[1], -1)
+            per_batch.setdefault(name, []).append((x.mean(1, dtype=torch.float64), x.std(1)))
+    stats = {name: ((sum(m for m, _ in ms) / len(ms)).to(dtype).view(1, -1, 1, 1),
+                    (sum(s**2 for _, s in ms) / len(ms)).sqrt().view(1, -1, 1, 1))
+             for name, ms in per_batch.items()}
+
+    def normalised(x: torch.Tensor, name: str, size: int) -> torch.Tensor:
+        mean, std = stats[name]
+        return F.interpolate((x.to(device) - mean) / (std + 1e-5), size=(size, size),
+                             mode="bilinear", align_corners=False)
+
     total = None
     for g_acts, d_acts in batches:
         blocks = []
@@ -70,11 +87,12 @@ def original(batches, device: str) -> torch.Tensor:
             row = []
             for dname, d in d_acts.items():
                 size = max(g.shape[-1], d.shape[-1])
-                gn = upsampled((g.to(device) - stats[gname][0]) / stats[gname][1], size)
-                dn = upsampled((d.to(device) - stats[dname][0]) / stats[dname][1], size)
-                row.append(torch.einsum("bixy,bjxy->ij", gn, dn) / (gn.shape[0] * size * size))
+                gn, dn = normalised(g, gname, size), normalised(d, dname, size)
+                prod = torch.einsum("bixy,bjxy->ij", gn, dn)
+                norms = torch.outer(torch.einsum("bixy->i", gn**2), torch.einsum("bjxy->j", dn**2))
+                row.append(torch.nan_to_num(prod / norms.sqrt(), nan=0.0))
             blocks.append(torch.cat(row, dim=1))
-        block = torch.cat(blocks)
+        block = torch.cat(blocks).float()
         total = block if total is None else total + block
     return total / len(batches)
 
@@ -144,15 +162,18 @@ def main() -> None:
         return acc.correlation()
 
     ours(torch.float64), original(batches[:1], args.device)  # warm-up: allocator, kernels
-    old, t_old = timed(lambda: original(batches, args.device))
-    runs = {"original algorithm": (old, t_old)}
-    for dtype in (torch.float64, torch.float32):
-        runs[f"this, {str(dtype)[6:]} GEMMs"] = timed(lambda dtype=dtype: ours(dtype))
+    runs = {}
+    for who, fn in (("original", lambda dtype: original(batches, args.device, dtype)),
+                    ("this", ours)):
+        for dtype in (torch.float64, torch.float32):
+            runs[who, dtype] = timed(lambda fn=fn, dtype=dtype: fn(dtype))
     ref = None if args.no_reference else reference(batches).to(args.device)  # float64 Eq. 2
-    for name, (corr, seconds) in runs.items():
+    base = [runs["original", dtype][1] for dtype in (torch.float64, torch.float32)]
+    print(f"{'':<20} {'time':>8}   speed-up vs original in float64 (as published) | float32")
+    for (who, dtype), (corr, seconds) in runs.items():
         error = "" if ref is None else f"   max |error| {(corr.double() - ref).abs().max():.1e}"
-        print(f"{name:<24} {seconds:8.2f} s   speed-up {t_old / seconds:6.1f}x{error}")
-
+        print(f"{who + ', ' + str(dtype)[6:]:<20} {seconds:6.2f} s   {base[0] / seconds:6.1f}x"
+              f" | {base[1] / seconds:5.1f}x{error}")
 
 if __name__ == "__main__":
     main()

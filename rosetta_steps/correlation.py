@@ -17,13 +17,14 @@ correlates 0. States of disjoint image shards merge exactly (`merge`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from .resize import project_down, upsample_matrix, upsampled_sums
+from .resize import gram_factor, project_down, upsample_matrix, upsampled_sums
 
 STATE = torch.float64
 
@@ -52,10 +53,29 @@ def layer_specs(acts: Mapping[str, torch.Tensor], what: str = "activations") -> 
 
 def _first_shift(x: torch.Tensor) -> torch.Tensor:
     """Per-unit shift from the first batch [units, batch, s, s]: its mean, or for a unit that is
-    constant there its exact value (so a constant unit becomes exactly 0)."""
+    constant there its exact value (so a constant unit becomes exactly 0). Any shift is exact
+    as long as it is the value subtracted, so it is rounded to the working dtype."""
     flat = x.reshape(x.shape[0], -1)
     constant = flat.amax(dim=1) == flat.amin(dim=1)
-    return torch.where(constant, flat[:, 0], flat.mean(dim=1, dtype=STATE).to(x.dtype)).to(STATE)
+    mean = (flat.sum(dim=1) / flat.shape[1]).to(x.dtype)
+    return torch.where(constant, flat[:, 0], mean).to(STATE)
+
+
+class _Scratch:
+    """Buffers reused from batch to batch, by role: on CPU a fresh large tensor is paged in on
+    first touch, which costs more than the arithmetic done on it. A role's buffer grows to the
+    largest shape asked for, so temporaries of different shapes share one role."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.storage: dict[tuple, torch.Tensor] = {}
+
+    def __call__(self, role: tuple, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        numel = math.prod(shape)
+        t = self.storage.get(role)
+        if t is None or t.numel() < numel or t.dtype != dtype:
+            t = self.storage[role] = torch.empty(numel, dtype=dtype, device=self.device)
+        return t[:numel].view(shape)
 
 
 class _Side:
@@ -63,19 +83,25 @@ class _Side:
 
     Internally units are kept in "group order": by map size, then in the order given, so that
     each size is a contiguous range (`ranges`) and blocks are updated in place. `order` maps
-    group order to the given unit order; state dicts use the given order.
+    group order to the given unit order and `layers[size]` lists, per layer of that size, its
+    slice within the size's group and its slice in the given order.
     """
 
-    def __init__(self, specs: list[LayerSpec], partner_sizes: list[int], device: torch.device):
+    def __init__(self, name: str, specs: list[LayerSpec], partner_sizes: list[int],
+                 device: torch.device):
+        self.name = name
         self.specs = specs
         self.sizes = sorted({s.size for s in specs})
         self.partner_sizes = partner_sizes
         starts = torch.tensor([0, *(s.channels for s in specs)]).cumsum(0).tolist()
-        order, self.ranges = [], {}
+        order, self.ranges, self.layers = [], {}, {}
         for size in self.sizes:
-            first = len(order)
+            first, self.layers[size] = len(order), []
             for i, spec in enumerate(specs):
                 if spec.size == size:
+                    self.layers[size].append((spec, slice(len(order) - first,
+                                                          len(order) - first + spec.channels),
+                                              slice(starts[i], starts[i + 1])))
                     order += range(starts[i], starts[i + 1])
             self.ranges[size] = slice(first, len(order))
         self.n_units = len(order)
@@ -90,43 +116,54 @@ class _Side:
         self.sum = torch.zeros(self.n_units, len(partner_sizes), **zeros)
         self.sumsq = torch.zeros(self.n_units, len(partner_sizes), **zeros)
 
-    def grouped(self, acts: Mapping[str, torch.Tensor], first: bool, dtype: torch.dtype
-                ) -> dict[int, torch.Tensor]:
+    def grouped(self, acts: Mapping[str, torch.Tensor], first: bool, dtype: torch.dtype,
+                scratch: _Scratch) -> dict[int, torch.Tensor]:
         """Shifted maps [channels, batch, s, s] per size, the layers of a size concatenated.
 
         Channels first, so that flattening a group for the cross-product GEMM is free; one
-        copy converts device, dtype and layout at once.
+        copy converts device, dtype and layout at once, into a buffer reused between batches.
         """
         out = {}
         batch = next(iter(acts.values())).shape[0]
         for size, r in self.ranges.items():
-            x = torch.empty(r.stop - r.start, batch, size, size, dtype=dtype,
-                            device=self.shift.device)
-            c = 0
-            for spec in self.specs:
-                if spec.size == size:
-                    x[c:c + spec.channels].copy_(acts[spec.name].transpose(0, 1))
-                    c += spec.channels
+            x = scratch((self.name, "group", size), (r.stop - r.start, batch, size, size), dtype)
+            for spec, group, _ in self.layers[size]:
+                x[group].copy_(acts[spec.name].transpose(0, 1))
             if first:
                 self.shift[r] = _first_shift(x)
             out[size] = x.sub_(self.shift[r].to(dtype).view(-1, 1, 1, 1))
         return out
 
-    def add_sums(self, grouped: dict[int, torch.Tensor]) -> None:
+    def add_sums(self, grouped: dict[int, torch.Tensor], scratch: _Scratch) -> None:
+        """Sums at the unit's size and at each partner size; sums of squares at larger
+        partner sizes (the rest come from `add_squares`)."""
         for size, x in grouped.items():
             r = self.ranges[size]
-            flat = x.reshape(x.shape[0], -1)
-            total, squares = flat.sum(dim=1, dtype=STATE), torch.linalg.vecdot(flat, flat).to(STATE)
+            total = x.view(x.shape[0], -1).sum(dim=1).to(STATE)
             self.native_sum[r] += total
-            self.native_sumsq[r] += squares
+            map_sums = None
             for i, p in enumerate(self.partner_sizes):
                 if p > size:
-                    total_p, squares_p = upsampled_sums(x, upsample_matrix(size, p, x.device,
-                                                                           x.dtype))
+                    map_sums = x.sum(dim=1) if map_sums is None else map_sums
+                    total_p, squares_p = upsampled_sums(
+                        x, upsample_matrix(size, p, x.device, x.dtype),
+                        gram_factor(size, p, x.device, x.dtype), map_sums,
+                        scratch(("gram",), x.shape, x.dtype),
+                        scratch(("gram_out",), x.shape, x.dtype))
+                    self.sum[r, i] += total_p.to(STATE)
+                    self.sumsq[r, i] += squares_p.to(STATE)
                 else:
-                    total_p, squares_p = total, squares
-                self.sum[r, i] += total_p
-                self.sumsq[r, i] += squares_p
+                    self.sum[r, i] += total
+
+    def add_squares(self, grouped: dict[int, torch.Tensor]) -> None:
+        """Sums of squares at the unit's size, squaring the maps in place (their last use)."""
+        for size, x in grouped.items():
+            r = self.ranges[size]
+            squares = x.view(x.shape[0], -1).square_().sum(dim=1).to(STATE)
+            self.native_sumsq[r] += squares
+            for i, p in enumerate(self.partner_sizes):
+                if p <= size:
+                    self.sumsq[r, i] += squares
 
     def reshift(self, delta: torch.Tensor, n_images: int) -> None:
         """Re-express the sums around shift - delta: x - (c - delta) = (x - c) + delta."""
@@ -174,12 +211,13 @@ class CorrelationAccumulator:
         self.gan: _Side | None = None
         self.disc: _Side | None = None
         self.cross: torch.Tensor | None = None
+        self._scratch = _Scratch(self.device)
 
     def _init_layout(self, gan_specs: list[LayerSpec], disc_specs: list[LayerSpec]) -> None:
         gan_sizes = sorted({s.size for s in gan_specs})
         disc_sizes = sorted({s.size for s in disc_specs})
-        self.gan = _Side(gan_specs, disc_sizes, self.device)
-        self.disc = _Side(disc_specs, gan_sizes, self.device)
+        self.gan = _Side("gan", gan_specs, disc_sizes, self.device)
+        self.disc = _Side("disc", disc_specs, gan_sizes, self.device)
         self.cross = torch.zeros(self.gan.n_units, self.disc.n_units, dtype=STATE,
                                  device=self.device)
 
@@ -200,10 +238,11 @@ class CorrelationAccumulator:
             raise ValueError(f"batch sizes differ between layers: {sorted(batches)}")
         self._check_layout(gan_specs, disc_specs)
         first = self.n_images == 0
-        g = self.gan.grouped(gan_acts, first, self.dtype)
-        d = self.disc.grouped(disc_acts, first, self.dtype)
-        self.gan.add_sums(g)
-        self.disc.add_sums(d)
+        scratch = self._scratch
+        g = self.gan.grouped(gan_acts, first, self.dtype, scratch)
+        d = self.disc.grouped(disc_acts, first, self.dtype, scratch)
+        self.gan.add_sums(g, scratch)
+        self.disc.add_sums(d, scratch)
         flat: dict[tuple[str, int, int], torch.Tensor] = {}
 
         def at_size(side: str, maps: dict[int, torch.Tensor], s: int, p: int) -> torch.Tensor:
@@ -212,8 +251,11 @@ class CorrelationAccumulator:
             if (side, s, p) not in flat:
                 x = maps[s]
                 if s > p:
-                    x = project_down(x, upsample_matrix(p, s, self.device, self.dtype))
-                flat[side, s, p] = x.reshape(x.shape[0], -1)
+                    shape = (*x.shape[:2], p, p)
+                    x = project_down(x, upsample_matrix(p, s, self.device, self.dtype),
+                                     scratch(("half",), (*x.shape[:2], p, s), x.dtype),
+                                     scratch((side, "down", s, p), shape, x.dtype))
+                flat[side, s, p] = x.view(x.shape[0], -1)
             return flat[side, s, p]
 
         for a, rows in self.gan.ranges.items():
@@ -223,14 +265,17 @@ class CorrelationAccumulator:
                 if self.dtype == STATE:
                     block.addmm_(x, y.T)
                 else:
-                    block += (x @ y.T).to(STATE)
+                    block += torch.mm(x, y.T, out=scratch(("cross",), block.shape, x.dtype))
+        self.gan.add_squares(g)
+        self.disc.add_squares(d)
         self.n_images += batches.pop()
 
     def _blocks(self):
-        """(rows, cols, pixels, gan partner index, disc partner index) per pair of sizes."""
+        """(gan size, disc size, rows, cols, pixels, gan partner index, disc partner index)
+        per pair of sizes."""
         for ib, (b, cols) in enumerate(self.disc.ranges.items()):
             for ia, (a, rows) in enumerate(self.gan.ranges.items()):
-                yield rows, cols, self.n_images * max(a, b) ** 2, ib, ia
+                yield a, b, rows, cols, self.n_images * max(a, b) ** 2, ib, ia
 
     def merge(self, other: CorrelationAccumulator) -> CorrelationAccumulator:
         """Add the statistics of a disjoint shard of images (exact); returns self."""
@@ -243,7 +288,7 @@ class CorrelationAccumulator:
         o = CorrelationAccumulator(self.device)
         o.load_state_dict(other.state_dict())
         dg, dd = o.gan.shift - self.gan.shift, o.disc.shift - self.disc.shift
-        for rows, cols, n, ib, ia in o._blocks():
+        for _, _, rows, cols, n, ib, ia in o._blocks():
             sg, sd = o.gan.sum[rows, ib], o.disc.sum[cols, ia]
             o.cross[rows, cols] += (torch.outer(dg[rows], sd + n * dd[cols])
                                     + torch.outer(sg, dd[cols]))
@@ -261,13 +306,17 @@ class CorrelationAccumulator:
         if self.n_images == 0:
             raise ValueError("no images accumulated")
         out = torch.empty_like(self.cross)
-        for rows, cols, n, ib, ia in self._blocks():
-            sg, qg = self.gan.sum[rows, ib], self.gan.sumsq[rows, ib]
-            sd, qd = self.disc.sum[cols, ia], self.disc.sumsq[cols, ia]
-            cov = self.cross[rows, cols] - torch.outer(sg, sd) / n
-            var = torch.outer((qg - sg**2 / n).clamp_min(0), (qd - sd**2 / n).clamp_min(0))
-            out[rows, cols] = torch.where(var > 0, cov / var.sqrt(), 0.0)
-        return out[self.gan.inverse][:, self.disc.inverse]
+        for a, b, rows, cols, n, ib, ia in self._blocks():
+            sg, sd = self.gan.sum[rows, ib], self.disc.sum[cols, ia]
+            var_g = self.gan.sumsq[rows, ib] - sg**2 / n
+            var_d = self.disc.sumsq[cols, ia] - sd**2 / n
+            block = torch.addr(self.cross[rows, cols], sg, sd, alpha=-1 / n)  # covariance
+            block.mul_(torch.where(var_g > 0, var_g.rsqrt(), 0.0)[:, None])
+            block.mul_(torch.where(var_d > 0, var_d.rsqrt(), 0.0)[None, :])
+            for _, g_group, g_given in self.gan.layers[a]:
+                for _, d_group, d_given in self.disc.layers[b]:
+                    out[g_given, d_given] = block[g_group, d_group]
+        return out
 
     def native_stats(self, side: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-unit mean and std (Eq. 1, n*m^2 - 1 denominator) at the unit's own map size."""
