@@ -6,11 +6,13 @@ paper's code: a statistics pass, then per batch normalise, upsample every layer 
 larger size, take the cosine of the normalised maps, and average over batches. Its float64
 means make it run in float64; it is also timed in float32, so that each precision of this
 implementation has a like-for-like baseline. Activations are NCHW-contiguous, as the models
-and the sample stores give them. Exactness is measured against a float64 two-pass reference
-of Eq. 2 (upsample, centre, correlate). Model forward passes are excluded: the original needs
-two passes over the models, this implementation one, so the real end-to-end ratio is larger.
+and the sample stores give them (`--channels-last` for the other layout). Exactness is
+measured against a float64 two-pass reference of Eq. 2 (upsample, centre, correlate). Model
+forward passes are excluded: the original needs two passes over the models, this
+implementation one, so the real end-to-end ratio is larger.
 
     python bench/bench_correlation.py [--images 16] [--batch 8] [--width 1] [--device cpu]
+                                      [--channels-last] [--no-reference]
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ DISC = {f"layer{i + 1}": (c, s) for i, (c, s) in enumerate([(256, 56), (512, 28)
                                                              (2048, 7)])}
 
 
-def make_batches(n: int, batch: int, width: int, seed: int = 0):
+def make_batches(n: int, batch: int, width: int, seed: int = 0,
+                 layout: torch.memory_format = torch.contiguous_format):
     """Activations that share structure: each unit is a ReLU of a mix of smooth random fields."""
     gen = torch.Generator().manual_seed(seed)
     out = []
@@ -45,7 +48,7 @@ def make_batches(n: int, batch: int, width: int, seed: int = 0):
                 mix = torch.randn(c, 8, generator=gen)
                 x = torch.einsum("bfhw,cf->bchw", base, mix)
                 x = torch.relu(x + 0.5 * torch.randn(x.shape, generator=gen) + 0.2)
-                acts[name] = x.contiguous()  # NCHW, as the models and the sample stores give
+                acts[name] = x.contiguous(memory_format=layout)
             return acts
 
         out.append((side(GAN), side(DISC)))
@@ -144,9 +147,12 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=1,
                         help="divide the real channel counts by this (1 = real sizes)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--channels-last", action="store_true",
+                        help="channels-last activations instead of NCHW-contiguous ones")
     parser.add_argument("--no-reference", action="store_true", help="skip the exactness check")
     args = parser.parse_args()
-    batches = make_batches(args.images, args.batch, args.width)
+    layout = torch.channels_last if args.channels_last else torch.contiguous_format
+    batches = make_batches(args.images, args.batch, args.width, layout=layout)
     n_g = sum(max(1, c // args.width) for c, _ in GAN.values())
     n_d = sum(max(1, c // args.width) for c, _ in DISC.values())
     print(f"{n_g} G units (4..128 px) x {n_d} D units (56..7 px), {args.images} images, "

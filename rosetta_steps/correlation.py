@@ -128,7 +128,13 @@ class _Side:
         for size, r in self.ranges.items():
             x = scratch((self.name, "group", size), (r.stop - r.start, batch, size, size), dtype)
             for spec, group, _ in self.layers[size]:
-                x[group].copy_(acts[spec.name].transpose(0, 1))
+                src = acts[spec.name]
+                if not src.is_contiguous() and src.is_contiguous(memory_format=torch.channels_last):
+                    # [batch, h, w, channels] in memory: a 2-D transposing copy is faster
+                    src_2d = src.permute(0, 2, 3, 1).reshape(-1, spec.channels)
+                    x[group].view(spec.channels, -1).copy_(src_2d.T)
+                else:
+                    x[group].copy_(src.transpose(0, 1))
             if first:
                 self.shift[r] = _first_shift(x)
             out[size] = x.sub_(self.shift[r].to(dtype).view(-1, 1, 1, 1))
