@@ -234,6 +234,7 @@ class CorrelationAccumulator:
             raise ValueError("layer layout differs from the first batch: every batch (and every "
                              "merged shard) must hook the same layers with the same shapes")
 
+    @torch.no_grad()
     def update(self, gan_acts: Mapping[str, torch.Tensor],
                disc_acts: Mapping[str, torch.Tensor]) -> None:
         """Add a batch: dicts layer -> [batch, channels, h, w], the same images on both sides."""

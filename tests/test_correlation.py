@@ -50,12 +50,14 @@ def test_streaming_equals_brute_force_with_mismatched_sizes():
 
 def test_batch_sizes_and_memory_layouts_may_vary():
     """Buffers are reused between batches: a smaller last batch, channels-last maps and a
-    float32 batch among float64 ones must all still give Eq. 2 exactly."""
+    float32 batch (still attached to autograd) among float64 ones all give Eq. 2 exactly."""
     data = batches(10, 2) + batches(11, 1, batch=2)
     data[1] = ({k: v.to(memory_format=torch.channels_last) for k, v in data[1][0].items()},
                data[1][1])
-    data[2] = (data[2][0], {k: v.float() for k, v in data[2][1].items()})
-    expected = reference_correlation(concat([g for g, _ in data]), concat([d for _, d in data]))
+    data[2] = (data[2][0], {k: v.float().requires_grad_() for k, v in data[2][1].items()})
+    with torch.no_grad():
+        expected = reference_correlation(concat([g for g, _ in data]),
+                                         concat([d for _, d in data]))
     np.testing.assert_allclose(accumulate(data).correlation().numpy(), expected, **EXACT)
 
 
