@@ -17,13 +17,13 @@ correlates 0. States of disjoint image shards merge exactly (`merge`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from .buffers import Buffers
 from .resize import gram_factor, project_down, upsample_matrix, upsampled_sums
 
 STATE = torch.float64
@@ -59,23 +59,6 @@ def _first_shift(x: torch.Tensor) -> torch.Tensor:
     constant = flat.amax(dim=1) == flat.amin(dim=1)
     mean = (flat.sum(dim=1) / flat.shape[1]).to(x.dtype)
     return torch.where(constant, flat[:, 0], mean).to(STATE)
-
-
-class _Scratch:
-    """Buffers reused from batch to batch, by role: on CPU a fresh large tensor is paged in on
-    first touch, which costs more than the arithmetic done on it. A role's buffer grows to the
-    largest shape asked for, so temporaries of different shapes share one role."""
-
-    def __init__(self, device: torch.device):
-        self.device = device
-        self.storage: dict[tuple, torch.Tensor] = {}
-
-    def __call__(self, role: tuple, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-        numel = math.prod(shape)
-        t = self.storage.get(role)
-        if t is None or t.numel() < numel or t.dtype != dtype:
-            t = self.storage[role] = torch.empty(numel, dtype=dtype, device=self.device)
-        return t[:numel].view(shape)
 
 
 class _Side:
@@ -117,7 +100,7 @@ class _Side:
         self.sumsq = torch.zeros(self.n_units, len(partner_sizes), **zeros)
 
     def grouped(self, acts: Mapping[str, torch.Tensor], first: bool, dtype: torch.dtype,
-                scratch: _Scratch) -> dict[int, torch.Tensor]:
+                scratch: Buffers) -> dict[int, torch.Tensor]:
         """Shifted maps [channels, batch, s, s] per size, the layers of a size concatenated.
 
         Channels first, so that flattening a group for the cross-product GEMM is free; one
@@ -140,7 +123,7 @@ class _Side:
             out[size] = x.sub_(self.shift[r].to(dtype).view(-1, 1, 1, 1))
         return out
 
-    def add_sums(self, grouped: dict[int, torch.Tensor], scratch: _Scratch) -> None:
+    def add_sums(self, grouped: dict[int, torch.Tensor], scratch: Buffers) -> None:
         """Sums at the unit's size and at each partner size; sums of squares at larger
         partner sizes (the rest come from `add_squares`)."""
         for size, x in grouped.items():
@@ -217,7 +200,7 @@ class CorrelationAccumulator:
         self.gan: _Side | None = None
         self.disc: _Side | None = None
         self.cross: torch.Tensor | None = None
-        self._scratch = _Scratch(self.device)
+        self._scratch = Buffers(self.device)
 
     def _init_layout(self, gan_specs: list[LayerSpec], disc_specs: list[LayerSpec]) -> None:
         gan_sizes = sorted({s.size for s in gan_specs})
