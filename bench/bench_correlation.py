@@ -181,5 +181,6 @@ def main() -> None:
         print(f"{who + ', ' + str(dtype)[6:]:<20} {seconds:6.2f} s   {base[0] / seconds:6.1f}x"
               f" | {base[1] / seconds:5.1f}x{error}")
 
+
 if __name__ == "__main__":
     main()

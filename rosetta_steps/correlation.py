@@ -241,10 +241,10 @@ class CorrelationAccumulator:
             if (side, s, p) not in flat:
                 x = maps[s]
                 if s > p:
-                    shape = (*x.shape[:2], p, p)
+                    n = x.shape[:2]
                     x = project_down(x, upsample_matrix(p, s, self.device, self.dtype),
-                                     scratch(("half",), (*x.shape[:2], p, s), x.dtype),
-                                     scratch((side, "down", s, p), shape, x.dtype))
+                                     scratch(("half",), (*n, p, s), x.dtype),
+                                     scratch((side, "down", s, p), (*n, p, p), x.dtype))
                 flat[side, s, p] = x.view(x.shape[0], -1)
             return flat[side, s, p]
 
