@@ -23,11 +23,10 @@ include: "workflow/rules/inversion.smk"
 
 rule all:
     input:
-        [f"results/dictionary/{name}.html" for name in default_dictionaries()],
-        [f"results/pairwise/{g}/{s}/{d}.html"
-         for name in default_dictionaries() for g, s, d in pairs(name)[:-1]],
-        [f"{ZOO_DIR}/samples.png" for _ in zoo_weights("shapes-gan")],
-        "results/metrics/inversion.json",
-        [f"results/edits/{EDITED}/{e}.png" for e in EDITS],
-        [f"results/inversion/{INVERTED}/{sheet}.png" for sheet in ("neurons", "ood")],
+        [DICTIONARY.format(name=name) for name in default_dictionaries()],
+        [per_pair(PAIRWISE, pairs(name)[:-1]) for name in default_dictionaries()],
+        [ZOO_SHEET for _ in zoo_weights("shapes-gan")],
+        INVERSION_METRICS,
+        [EDIT_SHEET.format(name=EDITED, edit=e) for e in EDITS],
+        [INVERSION_SHEET.format(name=INVERTED, sheet=s) for s in ("neurons", "ood")],
     default_target: True

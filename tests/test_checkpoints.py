@@ -14,9 +14,9 @@ from safetensors.torch import save_file
 from upstream_formats import nvidia_pickle, randomize, rosinality_state_dict
 
 from rosetta_steps import models
-from rosetta_steps.cli import UserError
+from rosetta_steps.core.cli import UserError
 from rosetta_steps.models import stylegan2
-from rosetta_steps.models.stylegan2_formats import load_checkpoint, load_matching
+from rosetta_steps.models.checkpoints import load_checkpoint, load_matching
 from rosetta_steps.models.unpickle import load_network_pickle
 
 SMALL = stylegan2.StyleGAN2Config(resolution=32, z_dim=64, w_dim=64, n_mlp=3, channel_base=512,

@@ -6,8 +6,9 @@ import torch
 import torch.nn.functional as F
 from reference import random_acts, reference_correlation
 
-from rosetta_steps.correlation import CorrelationAccumulator
-from rosetta_steps.resize import upsample_matrix
+from rosetta_steps.mining.correlation import CorrelationAccumulator
+from rosetta_steps.mining.resize import upsample_matrix
+from rosetta_steps.mining.state import load_accumulator, save_accumulator
 
 # Mismatched sizes, including ratios that are not integers (7 -> 16, 5 -> 8, 3 -> 14).
 GAN = {"g4": (3, 4), "g8": (4, 8), "g16a": (2, 16), "g7": (3, 7), "g16b": (3, 16)}
@@ -154,11 +155,11 @@ def test_layout_must_not_change():
 def test_state_round_trips_through_zarr(tmp_path):
     data = batches(9, 4)
     a, b = accumulate(data[:2]), accumulate(data[2:])
-    a.save(tmp_path / "a.zarr", gan="G", disc="D")
-    b.save(tmp_path / "b.zarr", gan="G", disc="D")
-    loaded = CorrelationAccumulator.load(tmp_path / "a.zarr", device="cpu")
+    save_accumulator(a, tmp_path / "a.zarr", gan="G", disc="D")
+    save_accumulator(b, tmp_path / "b.zarr", gan="G", disc="D")
+    loaded = load_accumulator(tmp_path / "a.zarr", CorrelationAccumulator(device="cpu"))
     np.testing.assert_array_equal(loaded.correlation().numpy(), a.correlation().numpy())
-    loaded.merge(CorrelationAccumulator.load(tmp_path / "b.zarr", device="cpu"))
+    loaded.merge(load_accumulator(tmp_path / "b.zarr", CorrelationAccumulator(device="cpu")))
     np.testing.assert_allclose(loaded.correlation().numpy(), accumulate(data).correlation().numpy(),
                                **EXACT)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

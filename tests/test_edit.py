@@ -11,20 +11,28 @@ import pytest
 import torch
 from PIL import Image
 
-from rosetta_steps import edit, models, shapes
-from rosetta_steps.cli import UserError, run
-from rosetta_steps.correlation import CorrelationAccumulator
-from rosetta_steps.inversion import Pair, Settings, activation_distance, activation_similarity
-from rosetta_steps.measures import area, centroid, concept_activation, count, object_mask
-from rosetta_steps.neurons import strongest_pairs
-from rosetta_steps.ood import read_targets
-from rosetta_steps.stores import open_match_store, write_match_store
+from rosetta_steps import edit, models
+from rosetta_steps.core import world
+from rosetta_steps.core.cli import UserError, run
+from rosetta_steps.core.images import read_images
+from rosetta_steps.core.stores import open_match_store
+from rosetta_steps.inversion import editing
+from rosetta_steps.inversion.measures import area, centroid, concept_activation, count, object_mask
+from rosetta_steps.inversion.objective import (
+    InversionSettings,
+    Pair,
+    activation_distance,
+    activation_similarity,
+)
+from rosetta_steps.inversion.sheets import strongest_pairs
+from rosetta_steps.mining.correlation import CorrelationAccumulator
+from rosetta_steps.mining.state import write_match_store
 
 
 def test_object_pixels_are_the_shapes_worlds_true_objects():
-    world = shapes.render(64, seed=5)
-    truth = world.masks.any(axis=1)
-    found = object_mask(world.images)
+    batch = world.render(64, seed=5)
+    truth = batch.masks.any(axis=1)
+    found = object_mask(batch.images)
     iou = (found & truth).sum() / (found | truth).sum()
     assert iou > 0.95
     # a muted background never counts, however its gradient runs
@@ -75,12 +83,12 @@ def test_distance_is_the_mean_squares_minus_twice_eq6():
 def test_an_edit_of_the_pixels_says_what_a_perfect_edit_gives():
     mask = np.zeros((1, 64, 64), bool)
     mask[0, 28:36, 8:16] = True
-    shifted = edit._edited_mask("shift", mask, edit.EditOptions(shift=0.25))
+    shifted = editing._edited_mask("shift", mask, editing.EditOptions(shift=0.25))
     assert (centroid(shifted) - centroid(mask)).tolist() == [[16.0, 0.0]]
-    zoomed = edit._edited_mask("zoom", mask, edit.EditOptions(zoom=2.0))
+    zoomed = editing._edited_mask("zoom", mask, editing.EditOptions(zoom=2.0))
     assert area(zoomed)[0] == 0  # an object off the centre leaves the frame
     mask[0, 28:36, 28:36] = True
-    assert area(edit._edited_mask("zoom", mask, edit.EditOptions()))[0] == pytest.approx(
+    assert area(editing._edited_mask("zoom", mask, editing.EditOptions()))[0] == pytest.approx(
         4 * 64 / 64 ** 2)
 
 
@@ -106,11 +114,11 @@ def dictionary(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("name", edit.EDITS)
+@pytest.mark.parametrize("name", editing.EDITS)
 def test_every_edit_runs_and_is_measured(dictionary, name):
-    metrics, sheet = edit.edit_images("shapes-gan", "random", str(dictionary / "concepts.csv"),
+    metrics, sheet = editing.edit_images("shapes-gan", "random", str(dictionary / "concepts.csv"),
                                       str(dictionary / "self.zarr"), name, 2, 0,
-                                      Settings(steps=4, lr=0.05), edit.EditOptions())
+                                      InversionSettings(steps=4, lr=0.05), editing.EditOptions())
     assert metrics["edit"] == name and metrics["pairs"] == 4 and metrics["images"] == 2
     expected = {"shift": "moved_x_px", "zoom": "area_ratio", "copy_paste": "objects_after",
                 "remove": "share_halved", "add": "share_grown"}[name]
@@ -124,18 +132,18 @@ def test_every_edit_runs_and_is_measured(dictionary, name):
 def test_remove_and_add_change_only_the_chosen_concept():
     maps = {"a": torch.rand(2, 3, 4, 4) + 1}
     members = {1: [("a", 0)], 2: [("a", 1), ("a", 2)]}
-    out = edit.edited_maps("remove", maps, members, [1, 2], edit.EditOptions())
+    out = editing.edited_maps("remove", maps, members, [1, 2], editing.EditOptions())
     assert torch.equal(out["a"][0, 1:], maps["a"][0, 1:])  # image 0: concept 1 only
     assert (out["a"][0, 0] == maps["a"][0, 0].min()).all()
     assert torch.equal(out["a"][1, 0], maps["a"][1, 0])  # image 1: concept 2 only
     assert (out["a"][1, 2] == maps["a"][1, 2].min()).all()
-    up = edit.edited_maps("add", maps, members, [2, 2], edit.EditOptions(scale=3.0))
+    up = editing.edited_maps("add", maps, members, [2, 2], editing.EditOptions(scale=3.0))
     assert torch.allclose(up["a"][:, 1:], 3 * maps["a"][:, 1:])
 
 
 def test_the_edit_command_writes_both_files_or_stops_with_one_line(dictionary, tmp_path,
                                                                    capsys):
-    base = ["--gan", "shapes-gan", "--weights", "random", "--concepts",
+    base = ["--gan", "shapes-gan", "--weights", "shapes-gan=random", "--concepts",
             str(dictionary / "concepts.csv"), "--matches", str(dictionary / "self.zarr"),
             "--images", "2", "--steps", "2", "--metrics", str(tmp_path / "m.json"),
             "--sheet", str(tmp_path / "s.png")]
@@ -154,16 +162,16 @@ def test_the_edit_command_writes_both_files_or_stops_with_one_line(dictionary, t
 def test_self_pairs_refuse_units_the_store_does_not_have(dictionary):
     store = open_match_store(dictionary / "self.zarr")
     table = pd.read_csv(dictionary / "concepts.csv")
-    pairs, members, stats = edit.self_pairs(table, store)
+    pairs, members, stats = editing.self_pairs(table, store)
     assert [(p.gan_layer, p.gan_channel) for p in pairs] == [
         u for units in members.values() for u in units]
     assert all(p.gan_mean == p.target_mean and p.gan_std == stats[(p.gan_layer, p.gan_channel)][1]
                for p in pairs)
     table.loc[0, "channel"] = 999
     with pytest.raises(UserError, match="different runs"):
-        edit.self_pairs(table, store)
+        editing.self_pairs(table, store)
     with pytest.raises(UserError, match="no units of shapes-gan"):
-        edit.self_pairs(table.assign(model="other"), store)
+        editing.self_pairs(table.assign(model="other"), store)
 
 
 def test_each_concept_is_shown_by_its_strongest_pair():
@@ -178,8 +186,8 @@ def test_each_concept_is_shown_by_its_strongest_pair():
 def test_ood_targets_are_read_resized_and_bad_files_refused(tmp_path):
     Image.new("RGB", (32, 32), (255, 0, 0)).save(tmp_path / "red.png")
     (tmp_path / "bad.png").write_text("not an image")
-    x = read_targets([tmp_path / "red.png"], 64)
+    x = read_images([tmp_path / "red.png"], 64)
     assert x.shape == (1, 3, 64, 64)
     assert torch.allclose(x[0, :, 10, 10], torch.tensor([1.0, -1.0, -1.0]))
     with pytest.raises(UserError, match="cannot read target image"):
-        read_targets([tmp_path / "bad.png"], 64)
+        read_images([tmp_path / "bad.png"], 64)

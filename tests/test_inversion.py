@@ -9,21 +9,23 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rosetta_steps import edits, models
-from rosetta_steps.cli import UserError
-from rosetta_steps.correlation import CorrelationAccumulator
-from rosetta_steps.inversion import (
+from rosetta_steps import models
+from rosetta_steps.core.cli import UserError
+from rosetta_steps.core.stores import open_match_store
+from rosetta_steps.inversion import editing
+from rosetta_steps.inversion.guidance import rosetta_pairs
+from rosetta_steps.inversion.objective import (
+    InversionSettings,
     Pair,
-    Settings,
     activation_similarity,
     invert,
     learning_rate,
     objective,
     reconstruction,
     regulariser,
-    rosetta_pairs,
 )
-from rosetta_steps.stores import open_match_store, write_match_store
+from rosetta_steps.mining.correlation import CorrelationAccumulator
+from rosetta_steps.mining.state import write_match_store
 
 
 def reference_similarity(gan: dict, target: dict, pairs: list[Pair]) -> list[float]:
@@ -132,24 +134,24 @@ def hot(size: int, y: int, x: int) -> torch.Tensor:
 
 
 def test_shift_moves_by_a_share_of_each_map_size_with_zero_padding():
-    out = edits.shift({"s4": hot(4, 1, 1), "s8": hot(8, 5, 2)}, dx=0.25, dy=-0.25)
+    out = editing.shift({"s4": hot(4, 1, 1), "s8": hot(8, 5, 2)}, dx=0.25, dy=-0.25)
     assert out["s4"][0, 0].nonzero().tolist() == [[0, 2]]  # 4x4 moves by 1
     assert out["s8"][0, 0].nonzero().tolist() == [[3, 4]]  # 8x8 moves by 2
-    gone = edits.shift({"s4": hot(4, 1, 3)}, dx=0.25)["s4"]
+    gone = editing.shift({"s4": hot(4, 1, 3)}, dx=0.25)["s4"]
     assert gone.abs().sum() == 0  # moved out, zeros moved in
 
 
 def test_zoom_in_doubles_about_the_centre():
     x = torch.zeros(1, 1, 8, 8)
     x[..., 3:5, 3:5] = 1.0  # a 2x2 blob at the centre
-    out = edits.zoom_in({"a": x})["a"]
+    out = editing.zoom_in({"a": x})["a"]
     assert out.shape == x.shape
     assert (out[0, 0] > 0.5).sum() == 16  # 4x4 after doubling
     assert torch.equal(out[0, 0], out[0, 0].flip(0)) and torch.equal(out[0, 0], out[0, 0].flip(1))
 
 
 def test_copy_paste_shows_the_content_twice():
-    out = edits.copy_paste({"a": hot(8, 4, 3)}, dx=0.25)["a"][0, 0]
+    out = editing.copy_paste({"a": hot(8, 4, 3)}, dx=0.25)["a"][0, 0]
     assert out.nonzero().tolist() == [[4, 1], [4, 5]]
 
 
@@ -157,12 +159,12 @@ def test_remove_and_scale_touch_only_the_chosen_units():
     gen = torch.Generator().manual_seed(1)
     maps = {"a": torch.rand(2, 3, 4, 4, generator=gen), "b": torch.rand(2, 2, 8, 8, generator=gen)}
     before = {k: v.clone() for k, v in maps.items()}
-    out = edits.remove(maps, [("a", 1)])
+    out = editing.remove(maps, [("a", 1)])
     lows = maps["a"][:, 1].amin(dim=(1, 2))
     assert torch.equal(out["a"][:, 1], lows[:, None, None].expand(2, 4, 4))
     assert torch.equal(out["a"][:, [0, 2]], maps["a"][:, [0, 2]])
     assert torch.equal(out["b"], maps["b"])
-    up = edits.scale(maps, [("b", 0)], 3.0)
+    up = editing.scale(maps, [("b", 0)], 3.0)
     assert torch.allclose(up["b"][:, 0], 3 * maps["b"][:, 0])
     assert torch.equal(up["b"][:, 1], maps["b"][:, 1]) and torch.equal(up["a"], maps["a"])
     assert all(torch.equal(maps[k], before[k]) for k in maps)  # the inputs are not modified
@@ -188,7 +190,7 @@ def test_a_short_inversion_raises_the_similarity_and_lowers_the_loss(generator):
     pairs = [Pair(layer, c, layer, c, float(mean[c]), float(std[c]), float(mean[c]),
                   float(std[c])) for c in range(maps.shape[1]) if std[c] > 0][:8]
     z0 = torch.randn(2, spec.latent.dim, generator=gen)
-    settings = Settings(steps=40, lr=0.1, alpha=0.01)
+    settings = InversionSettings(steps=40, lr=0.1, alpha=0.01)
     start, _ = objective(forward, z0, pairs, target_maps, None, settings)
     z, history = invert(forward, z0, pairs, target_maps, settings, progress=False)
     end, terms = objective(forward, z, pairs, target_maps, None, settings)
@@ -197,7 +199,7 @@ def test_a_short_inversion_raises_the_similarity_and_lowers_the_loss(generator):
     assert float(terms["act"].mean()) > history[0]["act"]
 
     # The reconstruction-only baseline of Table 1 (Eq. 7 without L_act) lowers the pixel error
-    rec_only = Settings(steps=40, lr=0.1, alpha=0.0, act_weight=0.0, rec_weight=1.0)
+    rec_only = InversionSettings(steps=40, lr=0.1, alpha=0.0, act_weight=0.0, rec_weight=1.0)
     z, history = invert(forward, z0, pairs, target_maps, rec_only, target_images,
                         progress=False)
     _, terms = objective(forward, z, pairs, target_maps, target_images, rec_only)

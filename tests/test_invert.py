@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rosetta_steps.cli import UserError
-from rosetta_steps.inversion import Settings
-from rosetta_steps.invert import inversion_table, psnr, ssim
-from rosetta_steps.measures import interval
+from rosetta_steps.core.cli import UserError
+from rosetta_steps.inversion.measures import interval, psnr, ssim
+from rosetta_steps.inversion.objective import InversionSettings
+from rosetta_steps.inversion.table import inversion_table
 
 
 def test_psnr_follows_its_definition():
@@ -38,7 +38,7 @@ def test_interval_is_the_95_percent_t_interval():
 def test_table_needs_two_images_and_one_table_per_d():
     with pytest.raises(UserError, match="at least 2 images"):
         inversion_table("shapes-gan", {}, "c.csv", ["shapes-cnn-sup"], ["b.csv"], ["m.zarr"],
-                        1, 0, Settings(), 1.0)
+                        1, 0, InversionSettings(), 1.0)
     with pytest.raises(UserError, match="one best-buddy table and one match store per D"):
         inversion_table("shapes-gan", {}, "c.csv", ["shapes-cnn-sup"], [], ["m.zarr"],
-                        4, 0, Settings(), 1.0)
+                        4, 0, InversionSettings(), 1.0)

@@ -6,11 +6,12 @@ import torch
 import torch.nn.functional as F
 
 from rosetta_steps import models, reduce
-from rosetta_steps.cli import UserError, run
+from rosetta_steps.core.cli import UserError, run
+from rosetta_steps.core.images import to_uint8
+from rosetta_steps.core.stores import open_match_store
 from rosetta_steps.match import main as match_main
-from rosetta_steps.match import match_models, match_shard
-from rosetta_steps.sample import sample_images, to_uint8
-from rosetta_steps.stores import open_match_store
+from rosetta_steps.mining.matching import match_models, match_shard
+from rosetta_steps.mining.sampling import sample_images
 
 
 def seeded(name, seed):
@@ -81,13 +82,14 @@ def test_bad_input(tmp_path, capsys):
     for extra, message in ((["--disc", "shapes-gan"], "match a generator against"),
                            (["--count", "0"], "need count >= 1"),
                            (["--device", "cuda"], "no CUDA GPU is visible"),
-                           (["--gan-weights", str(tmp_path / "w.safetensors")], "not found")):
+                           (["--weights", f"shapes-gan={tmp_path / 'w.safetensors'}"], "not found"),
+                           (["--weights", "shapes-cnn-sup=random"], "does not load")):
         assert run(match_main, base + extra) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / "s.zarr").exists()
     with pytest.raises(UserError, match="not a generator"):
-        match_shard("shapes-cnn-sup", None, None, None, 0, 0, 2, 2)
+        match_shard("shapes-cnn-sup", None, {}, 0, 0, 2, 2)
 
 
 def test_sample_store_lines_up_with_match(tmp_path):

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from rosetta_steps import models
-from rosetta_steps.cli import UserError, run
+from rosetta_steps.core.cli import UserError, run
 from rosetta_steps.models.__main__ import main as models_main
 from rosetta_steps.models.hooks import capture, tokens_to_map
 

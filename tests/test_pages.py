@@ -22,9 +22,10 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from rosetta_steps import bestbuddies, dictionary, match, models, pairwise, reduce, rosetta, sample
-from rosetta_steps.cli import UserError, run
-from rosetta_steps.heatmaps import Samples, heat_rgba, normalise_maps, unit_stats
-from rosetta_steps.stores import open_match_store
+from rosetta_steps.core.cli import UserError, run
+from rosetta_steps.core.stores import open_match_store, unit_stats
+from rosetta_steps.pages.heatmaps import heat_rgba, normalise_maps
+from rosetta_steps.pages.samples import Samples
 
 GAN, DISCS, N_IMAGES, K, EXAMPLES = "shapes-gan", ("shapes-cnn-sup", "shapes-cnn-ssl"), 24, 5, 4
 
@@ -43,16 +44,16 @@ def run_dir(tmp_path_factory):
     shards = []
     for start in (0, N_IMAGES // 2):
         shards.append(out / f"samples-{start}.zarr")
-        assert run(sample.main, ["--gan", GAN, "--weights", str(weights[GAN]), "--start",
+        assert run(sample.main, ["--gan", GAN, "--weights", f"{GAN}={weights[GAN]}", "--start",
                                  str(start), "--count", str(N_IMAGES // 2), "--batch-size", "12",
                                  "--out", str(shards[-1])]) == 0
     paths = {"samples": shards, "weights": weights, "out": out, "matches": [], "bb": []}
     for disc in (*DISCS, None):
         tag = disc or "self"
-        argv = ["--gan", GAN, "--gan-weights", str(weights[GAN]), "--count", str(N_IMAGES),
+        argv = ["--gan", GAN, "--weights", f"{GAN}={weights[GAN]}", "--count", str(N_IMAGES),
                 "--batch-size", "12", "--out", str(out / f"{tag}.shard.zarr")]
         if disc:
-            argv += ["--disc", disc, "--disc-weights", str(weights[disc])]
+            argv += ["--disc", disc, "--weights", f"{disc}={weights[disc]}"]
         assert run(match.main, argv) == 0
         store = out / f"{tag}.zarr"
         assert run(reduce.main, [str(out / f"{tag}.shard.zarr"), "--out", str(store)]) == 0

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rosetta_steps import models
-from rosetta_steps.cli import UserError, run
+from rosetta_steps.core.cli import UserError, run
 from rosetta_steps.models import biggan, weights
 from rosetta_steps.models.__main__ import main as models_main
 

@@ -12,10 +12,11 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from rosetta_steps import perceptual
-from rosetta_steps.cli import UserError, run
-from rosetta_steps.inversion import Settings, reconstruction
-from rosetta_steps.invert import image_metrics, inversion_table, main
+from rosetta_steps.core.cli import UserError, run
+from rosetta_steps.inversion import perceptual
+from rosetta_steps.inversion.objective import InversionSettings, reconstruction
+from rosetta_steps.inversion.table import image_metrics, inversion_table
+from rosetta_steps.invert import main
 
 RELUS = (1, 4, 7, 9, 11)  # AlexNet's five ReLUs in `features`: the layers LPIPS compares
 SHIFT = torch.tensor([-0.030, -0.088, -0.188], dtype=torch.float64)
@@ -100,7 +101,7 @@ def test_lpips_without_the_weights_is_one_line_naming_the_file(no_alexnet, tmp_p
     assert "\n" not in str(err.value)
     with pytest.raises(UserError, match="LPIPS needs"):  # before any model is loaded
         inversion_table("shapes-gan", {}, "c.csv", ["shapes-cnn-sup"], ["b.csv"], ["m.zarr"],
-                        4, 0, Settings(rec="lpips"), 1.0)
+                        4, 0, InversionSettings(rec="lpips"), 1.0)
     out = tmp_path / "out"
     status = run(main, ["--gan", "shapes-gan", "--discs", "shapes-cnn-sup", "--concepts",
                         "c.csv", "--bestbuddies", "b.csv", "--matches", "m.zarr", "--rec",

@@ -6,8 +6,9 @@ import xarray as xr
 from reference import random_acts
 
 from rosetta_steps import reduce
-from rosetta_steps.cli import run
-from rosetta_steps.correlation import CorrelationAccumulator
+from rosetta_steps.core.cli import run
+from rosetta_steps.mining.correlation import CorrelationAccumulator
+from rosetta_steps.mining.state import save_accumulator
 
 GAN = {"b0": (4, 4), "b1": (3, 16)}
 DISC = {"layer1": (5, 14), "layer2": (2, 7)}
@@ -25,7 +26,7 @@ def shard(seed):
 def test_reduce_equals_one_pass(tmp_path):
     parts = [shard(s) for s in range(3)]
     for i, (acc, _) in enumerate(parts):
-        acc.save(tmp_path / f"s{i}.zarr", gan="G", disc="D")
+        save_accumulator(acc, tmp_path / f"s{i}.zarr", gan="G", disc="D")
     out = tmp_path / "matches.zarr"
     argv = [*(str(tmp_path / f"s{i}.zarr") for i in range(3)), "--out", str(out)]
     assert run(reduce.main, argv) == 0
@@ -46,8 +47,8 @@ def test_reduce_equals_one_pass(tmp_path):
 
 
 def test_reduce_refuses_mixed_pairs_and_missing_shards(tmp_path, capsys):
-    shard(0)[0].save(tmp_path / "a.zarr", gan="G", disc="D")
-    shard(1)[0].save(tmp_path / "b.zarr", gan="G", disc="E")
+    save_accumulator(shard(0)[0], tmp_path / "a.zarr", gan="G", disc="D")
+    save_accumulator(shard(1)[0], tmp_path / "b.zarr", gan="G", disc="E")
     out = tmp_path / "m.zarr"
     assert run(reduce.main, [str(tmp_path / "a.zarr"), str(tmp_path / "b.zarr"),
                              "--out", str(out)]) == 2

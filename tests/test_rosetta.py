@@ -8,15 +8,16 @@ import torch.nn.functional as F
 from reference import random_acts
 
 from rosetta_steps import bestbuddies, rosetta
-from rosetta_steps.cli import run
-from rosetta_steps.correlation import CorrelationAccumulator
-from rosetta_steps.rosetta import cluster, rosetta_units
-from rosetta_steps.stores import write_match_store
+from rosetta_steps.core.cli import run
+from rosetta_steps.mining.buddies import COLUMNS
+from rosetta_steps.mining.concepts import cluster, rosetta_units
+from rosetta_steps.mining.correlation import CorrelationAccumulator
+from rosetta_steps.mining.state import write_match_store
 
 
 def table(disc, rows):
     return pd.DataFrame([("G", gl, gc, disc, dl, dc, c) for gl, gc, dl, dc, c in rows],
-                        columns=bestbuddies.COLUMNS)
+                        columns=COLUMNS)
 
 
 def test_rosetta_units_keep_g_units_matched_in_every_d():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from rosetta_steps.shapes import COLORS, PALETTE_RGB, SHAPES, ShapesBatch, render, to_tensor
+from rosetta_steps.core.world import COLORS, PALETTE_RGB, SHAPES, ShapesBatch, render, to_tensor
 
 
 @pytest.fixture(scope="module")

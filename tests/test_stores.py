@@ -3,7 +3,7 @@
 import pytest
 import xarray as xr
 
-from rosetta_steps.stores import atomic_output, open_store, write_dataset
+from rosetta_steps.core.stores import atomic_output, open_store, write_dataset
 
 
 def test_failed_write_leaves_nothing(tmp_path):

@@ -13,9 +13,9 @@ import torch.nn.functional as F
 from upstream_formats import nvidia_stylegan3_pickle
 
 from rosetta_steps import models
-from rosetta_steps.cli import UserError
+from rosetta_steps.core.cli import UserError
 from rosetta_steps.models import alias_free, stylegan3, styleganxl
-from rosetta_steps.models.stylegan3_formats import load_generator
+from rosetta_steps.models.checkpoints import load_generator
 
 SMALL3 = stylegan3.StyleGAN3Config(resolution=32, z_dim=16, w_dim=16, channel_base=256,
                                    channel_max=32, num_layers=6)

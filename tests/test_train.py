@@ -7,14 +7,14 @@ import torch
 from safetensors.torch import load_file
 
 from rosetta_steps import models
-from rosetta_steps.cli import UserError, run
+from rosetta_steps.core.cli import UserError, run
 from rosetta_steps.samplesheet import main as sheet_main
 from rosetta_steps.train import main as train_main
-from rosetta_steps.train import settings_for, train
 from rosetta_steps.training import data
 from rosetta_steps.training.contrastive import nt_xent
 from rosetta_steps.training.evaluate import label_metrics, linear_probe
 from rosetta_steps.training.mae import patchify
+from rosetta_steps.training.recipes import settings_for, train
 
 ZOO = ("shapes-cnn-sup", "shapes-cnn-ssl", "shapes-vit-mae", "shapes-gan")
 LOSS = {"shapes-gan": "d_loss"}  # the critic's loss; the generator's is adversarial
@@ -118,7 +118,7 @@ def test_augment_keeps_shape_range_and_differs_per_view():
 def test_sample_sheet(tiny_zoo, tmp_path):
     from PIL import Image
     out = tmp_path / "samples.png"
-    assert run(sheet_main, ["--weights", str(tiny_zoo / "shapes-gan.safetensors"),
+    assert run(sheet_main, ["--weights", f"shapes-gan={tiny_zoo / 'shapes-gan.safetensors'}",
                             "--out", str(out), "--n", "8"]) == 0
     sheet = Image.open(out)
     assert sheet.width > 2 * 8 * 64 and sheet.height > 64

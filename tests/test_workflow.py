@@ -27,7 +27,7 @@ from workflow_project import (
     write_params,
 )
 
-from rosetta_steps.stores import open_store
+from rosetta_steps.core.stores import open_store
 
 pytestmark = pytest.mark.slow
 DISCS = ["shapes-cnn-sup", "shapes-cnn-ssl"]

@@ -1,6 +1,6 @@
 """Test fixtures: a generator's weights written in the upstream checkpoint layouts.
 
-Written independently of the loaders (`rosetta_steps.models.stylegan2_formats`), from the
+Written independently of the loaders (`rosetta_steps.models.checkpoints`), from the
 upstream layouts: rosinality's stylegan2-pytorch state dict (saved under `g_ema`) and
 NVIDIA's network pickle, whose objects pickle as `torch_utils.persistence` records with their
 module source, state dicts of `_parameters` / `_buffers` / `_modules` and attributes. The

@@ -1,14 +1,14 @@
 """The model zoo: a registry of generators and discriminative models, hooked by layer name.
 
 `get(name)` gives a model's `ModelSpec`, `load(name, weights)` builds it with its weights, and
-`ModelSpec.run` returns the maps of its hooked layers. The shapes zoo (`zoo`), the paper's zoo
-(`paper_zoo`, imported on first need: steps on the shapes zoo do not depend on its code) and
+`ModelSpec.run` returns the maps of its hooked layers. The shapes zoo (`shapes`), the paper's zoo
+(`paper`, imported on first need: steps on the shapes zoo do not depend on its code) and
 any timm or open_clip model by name (`generic`: `timm:ARCH`, `open_clip:ARCH/TAG`) are
 registered. `python -m rosetta_steps.models list` prints the zoo and
 whether each model's weights are present; `fetch NAME...` downloads them.
 """
 
-from . import zoo  # noqa: F401, I001  (registers the shapes zoo first: it leads `names()`)
+from . import shapes  # noqa: F401, I001  (registers the shapes zoo first: it leads `names()`)
 from . import generic  # noqa: F401  (timm: and open_clip: names)
 from .hooks import capture, tokens_to_map
 from .registry import (
@@ -25,7 +25,7 @@ from .registry import (
     register_resolver,
 )
 
-register_provider(f"{__name__}.paper_zoo")
+register_provider(f"{__name__}.paper")
 
 __all__ = ["DISCRIMINATIVE", "GENERATOR", "Latent", "ModelSpec", "Preprocess", "capture", "get",
            "load", "names", "register", "register_provider", "register_resolver",

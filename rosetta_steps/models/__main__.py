@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from ..cli import UserError, run
+from ..core.cli import UserError, run
 from . import get, names
 from .weights import resolve
 

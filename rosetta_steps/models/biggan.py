@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..cli import UserError
+from ..core.cli import UserError
 
 Z_DIM = 128
 NUM_CLASSES = 1000

@@ -24,7 +24,7 @@ from functools import partial
 import torch
 from torch import nn
 
-from ..cli import UserError
+from ..core.cli import UserError
 from .backbones import (
     CLIP_MEAN,
     CLIP_STD,

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from functools import cache
 
-from ..cli import UserError
+from ..core.cli import UserError
 
 
 @cache

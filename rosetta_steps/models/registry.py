@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from safetensors import SafetensorError
 from torch import nn
 
-from ..cli import UserError
-from ..correlation import LayerSpec
+from ..core.cli import UserError
+from ..core.units import LayerSpec
 from .hooks import capture
 from .weights import Source, resolve
 

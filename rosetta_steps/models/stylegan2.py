@@ -14,7 +14,7 @@ the to-RGB convolution at resolution 2^(i+3) (`to_rgb1` at 4 x 4). Generation is
 deterministic: one w for every layer (no style mixing), noise maps are the stored constants
 ("const" noise mode), and truncation is w_avg + psi (w - w_avg).
 
-`stylegan2_formats` loads the published checkpoints into this module.
+`checkpoints` loads the published checkpoints into this module.
 """
 
 from __future__ import annotations

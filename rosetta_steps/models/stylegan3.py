@@ -21,7 +21,7 @@ every layer (no mixing), no noise inputs (StyleGAN3 has none), and truncation is
 w_avg + psi (w - w_avg), psi 0.7 by default.
 
 The signal processing (filter design, filtered leaky ReLU, modulated convolution) is in
-`alias_free`; `stylegan3_formats` loads NVIDIA's network pickles into this module;
+`alias_free`; `checkpoints` loads NVIDIA's network pickles into this module;
 `styleganxl` builds StyleGAN-XL from the same layers.
 """
 
@@ -41,7 +41,7 @@ SQRT2 = math.sqrt(2.0)
 
 
 @dataclass(frozen=True)
-class LayerSpec:
+class LayerPlan:
     """One synthesis layer: its name, shapes and signal-processing parameters."""
 
     name: str
@@ -138,7 +138,7 @@ def schedule(cfg: StyleGAN3Config) -> tuple[np.ndarray, ...]:
 
 
 def chain(cutoffs, rates, half_widths, sizes, channels, first: int, num_critical: int,
-          conv_kernel: int, radial: bool) -> list[LayerSpec]:
+          conv_kernel: int, radial: bool) -> list[LayerPlan]:
     """Layers k = 0..n of a schedule (each takes layer k - 1's output, layer 0 its own
     input), named L{first + k}_{size}_{channels}; the last is the ToRGB layer and the
     `num_critical` before it are critically sampled."""
@@ -146,7 +146,7 @@ def chain(cutoffs, rates, half_widths, sizes, channels, first: int, num_critical
     layers = []
     for k in range(n + 1):
         p = max(k - 1, 0)
-        layers.append(LayerSpec(
+        layers.append(LayerPlan(
             name=f"L{first + k}_{int(sizes[k])}_{int(channels[k])}",
             in_channels=int(channels[p]), out_channels=int(channels[k]), in_size=int(sizes[p]),
             out_size=int(sizes[k]), in_sampling_rate=int(rates[p]),
@@ -158,7 +158,7 @@ def chain(cutoffs, rates, half_widths, sizes, channels, first: int, num_critical
     return layers
 
 
-def layer_plan(cfg: StyleGAN3Config) -> list[LayerSpec]:
+def layer_plan(cfg: StyleGAN3Config) -> list[LayerPlan]:
     """The synthesis layers L0 .. L{num_layers} (the last is ToRGB)."""
     cutoffs, _, rates, half_widths, sizes, channels = schedule(cfg)
     return chain(cutoffs, rates, half_widths, sizes, channels, 0, cfg.num_critical,
@@ -252,7 +252,7 @@ class SynthesisInput(nn.Module):
 class SynthesisLayer(nn.Module):
     """Modulated convolution, then the filtered leaky ReLU (linear for ToRGB)."""
 
-    def __init__(self, spec: LayerSpec, w_dim: int):
+    def __init__(self, spec: LayerPlan, w_dim: int):
         super().__init__()
         self.spec = spec
         self.affine = FullyConnected(w_dim, spec.in_channels, bias_init=1.0)
@@ -282,7 +282,7 @@ class Synthesis(nn.Module):
     """Fourier-feature input, then the layers in order; the image is scaled by
     `output_scale`."""
 
-    def __init__(self, w_dim: int, first: LayerSpec, layers: list[LayerSpec],
+    def __init__(self, w_dim: int, first: LayerPlan, layers: list[LayerPlan],
                  output_scale: float):
         super().__init__()
         self.input = SynthesisInput(w_dim, first.in_channels, first.in_size,

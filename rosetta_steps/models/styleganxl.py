@@ -37,7 +37,7 @@ from torch import nn
 
 from .stylegan3 import (
     FullyConnected,
-    LayerSpec,
+    LayerPlan,
     StyleGAN3Config,
     Synthesis,
     chain,
@@ -70,7 +70,7 @@ class StyleGANXLConfig:
                              f"{self.stem.resolution} times a power of two")
 
 
-def layer_plan_xl(cfg: StyleGANXLConfig) -> list[LayerSpec]:
+def layer_plan_xl(cfg: StyleGANXLConfig) -> list[LayerPlan]:
     """The stem's layers, then per stage: drop the critically sampled ones and append the
     stage's head (named on from the number of layers kept, plus one for the input)."""
     stem = cfg.stem
@@ -150,7 +150,7 @@ def generate(model: GeneratorXL, z: torch.Tensor, y: torch.Tensor | None,
              truncation: float | None, default_psi: float = 0.7) -> torch.Tensor:
     """The registry's `generate`: classes `y`, truncation psi towards each class's mean w
     (default 0.7), images clamped to [-1, 1]."""
-    from ..cli import UserError
+    from ..core.cli import UserError
     if y is None:
         raise UserError("StyleGAN-XL is class-conditional: give a class (e.g. briard)")
     psi = default_psi if truncation is None else float(truncation)

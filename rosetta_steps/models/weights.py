@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import torch
 
-from ..cli import UserError
+from ..core.cli import UserError
 
 FETCH = "python -m rosetta_steps.models fetch"
 

@@ -13,7 +13,7 @@ from torch import nn
 
 from . import data
 from .evaluate import probe_report
-from .loop import Settings, cosine_adamw, loss_summary, optimise
+from .loop import TrainSettings, cosine_adamw, loss_summary, optimise
 
 TEMPERATURE = 0.2
 
@@ -33,7 +33,7 @@ def projection_head(features: int, out: int = 64) -> nn.Module:
     return nn.Sequential(nn.Linear(features, features), nn.ReLU(), nn.Linear(features, out))
 
 
-def train_contrastive(model: nn.Module, settings: Settings) -> dict:
+def train_contrastive(model: nn.Module, settings: TrainSettings) -> dict:
     """Train a timm backbone (num_classes=0) with SimCLR; linear-probe it afterwards."""
     untrained = copy.deepcopy(model)
     g = torch.Generator().manual_seed(settings.seed)

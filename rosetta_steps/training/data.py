@@ -8,22 +8,20 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 
-from .. import shapes
-
-HELD_OUT_START = 1_000_000  # held-out images are indices of the world no training run draws
+from ..core import world
 
 
 def labelled(n: int, seed: int, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """n images in [-1, 1] [n, 3, 64, 64] and multi-hot labels [n, shapes + colours]."""
-    batch = shapes.render(n, seed, start=start)
+    batch = world.render(n, seed, start=start)
     labels = torch.from_numpy(batch.shape_labels.astype("float32"))
     colors = torch.from_numpy(batch.color_labels.astype("float32"))
-    return shapes.to_tensor(batch.images), torch.cat([labels, colors], dim=1)
+    return world.to_tensor(batch.images), torch.cat([labels, colors], dim=1)
 
 
 def held_out(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Images and labels that no training pool of this seed contains."""
-    return labelled(n, seed, start=HELD_OUT_START)
+    return labelled(n, seed, start=world.HELD_OUT_START)
 
 
 def index_batches(n: int, batch_size: int, steps: int, generator: torch.Generator

@@ -1,4 +1,5 @@
-"""Metrics that show a zoo model learned: label accuracy, linear probes, a GAN's judged samples.
+"""Metrics that show a zoo model learned: label accuracy, linear probes, a GAN's judged samples,
+and a sheet of real images next to a generator's samples for a person to judge it by.
 
 Accuracies are per label (a shape type or colour present or not), averaged over labels, next
 to the majority baseline (always answering each label's most common value) and to the same
@@ -7,11 +8,16 @@ probe on the untrained architecture, so a number can be read against chance.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
-from .. import shapes
+from .. import models
+from ..core import world
+from ..core.images import grid, side_by_side, to_uint8
 from . import data
 
 PROBE_TRAIN = 2048  # training images a linear probe is fitted on
@@ -22,7 +28,7 @@ def label_metrics(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float
     pred = logits > 0
     truth = labels > 0.5
     majority = truth.float().mean(0) >= 0.5
-    n_shapes = len(shapes.SHAPES)
+    n_shapes = len(world.SHAPES)
     correct = pred == truth
     return {
         "label_accuracy": correct.float().mean().item(),
@@ -110,9 +116,21 @@ def judge_generator(generator: nn.Module, judge: nn.Module, real: torch.Tensor,
     freq: dict[str, dict[str, float]] = {}
     for key, images in (("generated", fake), ("real", real)):
         logits = batched(judge, images)
-        found = (logits[:, :len(shapes.SHAPES)] > 0).any(1).float().mean().item()
+        found = (logits[:, :len(world.SHAPES)] > 0).any(1).float().mean().item()
         out[f"shapes_found_{key}"] = found
         out[f"diversity_{key}"] = diversity(pooled_features(judge, images))
         rate = (logits > 0).float().mean(0).tolist()
-        freq[key] = dict(zip(shapes.SHAPES + shapes.COLORS, rate, strict=True))
+        freq[key] = dict(zip(world.SHAPES + world.COLORS, rate, strict=True))
     return {**out, "label_frequency": freq}
+
+
+@torch.no_grad()
+def sample_sheet(gan: str, weights: str | Path | None, n: int = 32, seed: int = 0,
+                 cols: int = 8) -> Image.Image:
+    """Real images (held-out indices of the world) next to `n` samples of the generator."""
+    spec, model = models.load(gan, weights)
+    z = spec.latent.sample(seed, range(world.HELD_OUT_START, world.HELD_OUT_START + n))
+    fake = to_uint8(spec.generate(model, z, None, None))
+    real = world.render(n, seed, start=world.HELD_OUT_START).images
+    return side_by_side({"real (shapes world)": grid(real, cols),
+                         f"generated ({gan})": grid(fake, cols)})

@@ -13,7 +13,7 @@ from torch import nn
 from tqdm import tqdm
 
 from . import data
-from .loop import Settings, loss_summary
+from .loop import TrainSettings, loss_summary
 
 DISC_WIDTH = 16
 CRITIC_LR_FACTOR = 2  # two time-scale update rule: the critic learns 2x faster than G
@@ -30,7 +30,7 @@ def discriminator(width: int = DISC_WIDTH) -> nn.Module:
     layers += [sn(nn.Conv2d(cin, 1, 4, 1, 0)), nn.Flatten()]
     return nn.Sequential(*layers)
 
-def train_gan(generator: nn.Module, settings: Settings) -> dict:
+def train_gan(generator: nn.Module, settings: TrainSettings) -> dict:
     """Alternate one critic and one generator step per batch (Adam, betas 0 and 0.9).
 
     `settings.lr` is the generator's rate, the critic's is CRITIC_LR_FACTOR times it. The

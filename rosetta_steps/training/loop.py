@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 
 @dataclass(frozen=True)
-class Settings:
+class TrainSettings:
     """How long and on what a zoo model trains (params.yaml's `zoo` section)."""
 
     steps: int

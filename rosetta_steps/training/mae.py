@@ -12,7 +12,7 @@ from torch import nn
 
 from . import data
 from .evaluate import probe_report
-from .loop import Settings, cosine_adamw, loss_summary, optimise
+from .loop import TrainSettings, cosine_adamw, loss_summary, optimise
 
 MASK_RATIO = 0.75
 
@@ -54,7 +54,7 @@ class Decoder(nn.Module):
         return self.pred(self.norm(self.blocks(x)))[:, 1:]
 
 
-def train_mae(vit: VisionTransformer, settings: Settings) -> dict:
+def train_mae(vit: VisionTransformer, settings: TrainSettings) -> dict:
     """Train a timm ViT as an MAE encoder; linear-probe its pooled patch tokens afterwards."""
     untrained = copy.deepcopy(vit)
     g = torch.Generator().manual_seed(settings.seed)

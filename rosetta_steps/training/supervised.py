@@ -8,10 +8,10 @@ from torch import nn
 
 from . import data
 from .evaluate import batched, label_metrics
-from .loop import Settings, cosine_adamw, loss_summary, optimise
+from .loop import TrainSettings, cosine_adamw, loss_summary, optimise
 
 
-def train_supervised(model: nn.Module, settings: Settings) -> dict:
+def train_supervised(model: nn.Module, settings: TrainSettings) -> dict:
     """Train `model` (logits for shapes then colours) with BCE; held-out metrics after."""
     g = torch.Generator().manual_seed(settings.seed)
     images, labels = data.labelled(settings.pool, settings.seed)

@@ -1,5 +1,7 @@
-# Helpers shared by the rules: the checked config, output paths, shard lists, model weights,
-# the code a step runs and the params.yaml keys each job depends on (for dvc.yaml).
+# Helpers shared by the rules: the checked config, one path template per output kind, shard
+# lists, model weights, the code a step runs, and the command fragments every rule repeats.
+# The params.yaml keys each rule's jobs depend on (for dvc.yaml) stand beside the rule, as a
+# `# dvc params:` line that workflow/scripts/dvc_stages.py reads.
 
 import ast
 import sys
@@ -12,11 +14,46 @@ import yaml
 ALL = "all"  # the subset of an unconditional generator
 PACKAGE = Path("rosetta_steps")
 # Page templates are package data, not imports, so code() cannot see them.
-TEMPLATES = sorted(str(p) for p in (PACKAGE / "templates").iterdir())
-ZOO_DIR = "results/zoo/shapes"
+TEMPLATES = sorted(str(p) for p in (PACKAGE / "pages" / "templates").iterdir())
 # Registered on first need (rosetta_steps.models.register_provider): not an import of the steps.
-PAPER_ZOO = "rosetta_steps.models.paper_zoo"
+PAPER_ZOO = "rosetta_steps.models.paper"
 ENV = "../envs/rosetta.yaml"  # relative to the rule files; used with `--sdm conda`
+
+# Output paths, one template per kind. Per-pair results are named by generator, subset and D
+# only, so every dictionary that uses a pair shares them.
+ZOO_DIR = "results/zoo/shapes"
+ZOO_WEIGHTS = ZOO_DIR + "/{model}.safetensors"
+ZOO_METRICS = ZOO_DIR + "/{model}.json"
+ZOO_SHEET = ZOO_DIR + "/samples.png"
+SAMPLES = "results/samples/{gan}/{subset}/{shard}.zarr"
+SHARD = "results/match/{gan}/{subset}/{disc}/shards/{shard}.zarr"
+MATCHES = "results/match/{gan}/{subset}/{disc}/matches.zarr"
+BESTBUDDIES = "results/bestbuddies/{gan}/{subset}/{disc}.csv"
+CONCEPTS = "results/rosetta/{name}.csv"
+DICTIONARY = "results/dictionary/{name}.html"
+PAIRWISE = "results/pairwise/{gan}/{subset}/{disc}.html"
+INVERSION_METRICS = "results/metrics/inversion.json"
+INVERSION_SHEET = "results/inversion/{name}/{sheet}.png"
+EDIT_SHEET = "results/edits/{name}/{edit}.png"
+EDIT_METRICS = "results/metrics/edits/{name}/{edit}.json"
+
+# What every rule's command repeats: the step, its log (whose last line, the step's one-line
+# error, reaches the terminal when it fails), and the device and threads of steps that run
+# models, with their params and resources.
+DEVICE_ARGS = " --device {params.device} --threads {params.threads}"
+DEVICE_PARAMS = {"device": config["device"], "threads": config["threads"]}
+GPU = 0 if config["device"] == "cpu" else 1
+
+
+def step(module: str, args: str) -> str:
+    """The shell command of a rule: `python -m rosetta_steps.<module> ARGS`, logged."""
+    return (f"python -m rosetta_steps.{module} {args}"
+            " > {log} 2>&1 || (tail -n 1 {log} >&2; exit 1)")
+
+
+def log(rule: str, *wildcards: str) -> str:
+    """logs/<rule>--<wildcard>--...log"""
+    return "--".join([f"logs/{rule}", *(f"{{{w}}}" for w in wildcards)]) + ".log"
 
 
 def check_config(config: dict) -> None:
@@ -88,32 +125,19 @@ def pairs(name: str) -> list:
     return [(d["gan"], subset_of(d), disc) for disc in [*d["discs"], d["gan"]]]
 
 
-# Output paths. Per-pair results are named by generator, subset and D only, so every
-# dictionary that uses a pair shares them.
-def sample_path(gan: str, subset: str, shard: str) -> str:
-    return f"results/samples/{gan}/{subset}/{shard}.zarr"
-
-
-def shard_path(gan: str, subset: str, disc: str, shard: str) -> str:
-    return f"results/match/{gan}/{subset}/{disc}/shards/{shard}.zarr"
-
-
-def matches_path(gan: str, subset: str, disc: str) -> str:
-    return f"results/match/{gan}/{subset}/{disc}/matches.zarr"
-
-
-def bestbuddies_path(gan: str, subset: str, disc: str) -> str:
-    return f"results/bestbuddies/{gan}/{subset}/{disc}.csv"
-
-
 def samples_of(gan: str, subset: str) -> list:
-    return [sample_path(gan, subset, s) for s in shards(gan, subset)]
+    return [SAMPLES.format(gan=gan, subset=subset, shard=s) for s in shards(gan, subset)]
+
+
+def per_pair(template: str, pair_list: list) -> list:
+    """`template` (MATCHES, BESTBUDDIES) for each (gan, subset, disc) of `pair_list`."""
+    return [template.format(gan=g, subset=s, disc=d) for g, s, d in pair_list]
 
 
 # Models: zoo models are trained by the workflow; the others take params.yaml's options.
 def zoo_weights(model: str) -> list:
     """The weights file the workflow trains for `model` (empty for models from elsewhere)."""
-    return [f"{ZOO_DIR}/{model}.safetensors"] if model in config["zoo"]["models"] else []
+    return [ZOO_WEIGHTS.format(model=model)] if model in config["zoo"]["models"] else []
 
 
 def model_option(model: str, key: str):
@@ -131,47 +155,15 @@ def weights_files(model: str) -> list:
     return [path] if path and path != "random" else []
 
 
-def weights_arg(model: str, flag: str) -> str:
-    path = weights_path(model)
-    return f"{flag} {path}" if path else ""
-
-
 def weights_args(*names: str) -> str:
-    """`--weights NAME=PATH` for each model with a weights file (the pages' steps)."""
-    return " ".join(f"--weights {m}={weights_path(m)}" for m in names if weights_path(m))
+    """`--weights NAME=PATH` for each model with a weights file, each model once."""
+    return " ".join(f"--weights {m}={weights_path(m)}" for m in dict.fromkeys(names)
+                    if weights_path(m))
 
 
 def truncation_arg(gan: str) -> str:
     t = model_option(gan, "truncation")
     return "" if t is None else f"--truncation {t}"
-
-
-def model_keys(*names: str) -> list:
-    """params.yaml keys of models not trained here (zoo weights are inputs of their own)."""
-    return [f"models.{m}" for m in names if m in config["models"]]
-
-
-def param_keys(rule: str, w: dict) -> list:
-    """The params.yaml keys a job of `rule` with wildcards `w` depends on (for dvc.yaml)."""
-    mining = ["seed", "batch_size", "device", "threads"]
-    return {
-        "train": lambda: ["zoo.seed", f"zoo.models.{w.get('model')}", "threads"],
-        "zoo_samples": lambda: ["seed", "threads"],
-        "sample": lambda: mining + model_keys(w.get("gan")),
-        "match": lambda: mining + model_keys(w.get("gan"), w.get("disc")),
-        "bestbuddies": lambda: ["k", "bb_rule"],
-        "rosetta": lambda: ["k", "bb_rule", f"dictionaries.{w.get('name')}"],
-        "dictionary_page": lambda: ["k", "examples", "device", f"dictionaries.{w.get('name')}"],
-        "pairwise_page": lambda: ["examples", "device"],
-        "inversion_table": lambda: ["seed", "device", "threads", "inversion",
-                                    f"dictionaries.{config['inversion']['dictionary']}"],
-        "neurons": lambda: ["seed", "device", "threads", "inversion",
-                            f"dictionaries.{config['inversion']['dictionary']}"],
-        "ood": lambda: ["seed", "device", "threads", "inversion",
-                        f"dictionaries.{config['inversion']['dictionary']}"],
-        "edit": lambda: ["seed", "device", "threads", "edits",
-                         f"dictionaries.{config['edits']['dictionary']}"],
-    }.get(rule, list)()
 
 
 def code(module: str, *models: str) -> list:

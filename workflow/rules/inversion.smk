@@ -4,94 +4,99 @@
 # and from all, with a sheet to look at.
 
 INVERTED = config["inversion"]["dictionary"]
+INVERTED_GAN = dictionary(INVERTED)["gan"]
+INVERTED_DISCS = dictionary(INVERTED)["discs"]
+# The inputs of guidance by every D of the dictionary (invert, ood).
+GUIDANCE = {
+    "concepts": CONCEPTS.format(name=INVERTED),
+    "bestbuddies": per_pair(BESTBUDDIES, pairs(INVERTED)[:-1]),
+    "matches": per_pair(MATCHES, pairs(INVERTED)[:-1]),
+    "weights": sum((weights_files(p[2]) for p in pairs(INVERTED)), []),
+}
+GUIDANCE_ARGS = ("--gan {params.gan} --discs {params.discs} {params.weights}"
+                 " --concepts {input.concepts} --bestbuddies {input.bestbuddies}"
+                 " --matches {input.matches}")
+OPTIMISER_ARGS = (" --seed {params.seed} --steps {params.settings[steps]}"
+                  " --lr {params.settings[lr]} --alpha {params.settings[alpha]}")
 
-rule inversion_table:
+
+# dvc params: seed device threads inversion dictionaries.{inversion.dictionary}
+rule invert:
     input:
         code=code("rosetta_steps.invert", *models_of(INVERTED)),
-        concepts=f"results/rosetta/{INVERTED}.csv",
-        bestbuddies=[bestbuddies_path(*p) for p in pairs(INVERTED)[:-1]],
-        matches=[matches_path(*p) for p in pairs(INVERTED)[:-1]],
-        weights=sum((weights_files(p[2]) for p in pairs(INVERTED)), []),
+        **GUIDANCE,
     output:
-        metrics="results/metrics/inversion.json",
-        sheet=f"results/inversion/{INVERTED}/table1.png",
+        metrics=INVERSION_METRICS,
+        sheet=INVERSION_SHEET.format(name=INVERTED, sheet="table1"),
     params:
-        gan=dictionary(INVERTED)["gan"],
-        discs=" ".join(dictionary(INVERTED)["discs"]),
+        gan=INVERTED_GAN,
+        discs=" ".join(INVERTED_DISCS),
         weights=weights_args(*(p[2] for p in pairs(INVERTED))),
         settings=config["inversion"],
         seed=config["seed"],
-        device=config["device"],
-        threads=config["threads"],
+        **DEVICE_PARAMS,
     conda:
         ENV
     log:
-        "logs/inversion_table.log",
+        log("invert"),
     benchmark:
-        "benchmarks/inversion_table.tsv"
+        "benchmarks/invert.tsv"
     threads: config["threads"]
     resources:
         mem_mb=4000,
-        gpu=0 if config["device"] == "cpu" else 1,
+        gpu=GPU,
     shell:
-        "python -m rosetta_steps.invert --gan {params.gan} --discs {params.discs}"
-        " {params.weights} --concepts {input.concepts} --bestbuddies {input.bestbuddies}"
-        " --matches {input.matches} --images {params.settings[images]} --seed {params.seed}"
-        " --steps {params.settings[steps]} --lr {params.settings[lr]}"
-        " --alpha {params.settings[alpha]} --reg {params.settings[reg]}"
-        " --rec {params.settings[rec]} --beta {params.settings[beta]}"
-        " --device {params.device} --threads {params.threads}"
-        " --metrics {output.metrics} --sheet {output.sheet}"
-        " > {log} 2>&1 || (tail -n 1 {log} >&2; exit 1)"
+        step("invert", GUIDANCE_ARGS + " --images {params.settings[images]}" + OPTIMISER_ARGS +
+             " --reg {params.settings[reg]} --rec {params.settings[rec]}"
+             " --beta {params.settings[beta]}" + DEVICE_ARGS +
+             " --metrics {output.metrics} --sheet {output.sheet}")
 
 
 # Edits (Sec. 4.2) of generated images of params.yaml's `edits.dictionary`: one before/after
 # sheet and one measurement file per edit.
 
 EDITED = config["edits"]["dictionary"]
+EDITED_GAN = dictionary(EDITED)["gan"]
 EDITS = ["shift", "zoom", "copy_paste", "remove", "add"]
 
 
+# dvc params: seed device threads edits dictionaries.{edits.dictionary}
 rule edit:
     input:
-        code=code("rosetta_steps.edit", dictionary(EDITED)["gan"]),
-        concepts=f"results/rosetta/{EDITED}.csv",
-        matches=matches_path(*pairs(EDITED)[-1]),
-        weights=weights_files(dictionary(EDITED)["gan"]),
+        code=code("rosetta_steps.edit", EDITED_GAN),
+        concepts=CONCEPTS.format(name=EDITED),
+        matches=per_pair(MATCHES, pairs(EDITED)[-1:]),
+        weights=weights_files(EDITED_GAN),
     output:
-        sheet=f"results/edits/{EDITED}/{{edit}}.png",
-        metrics=f"results/metrics/edits/{EDITED}/{{edit}}.json",
+        sheet=EDIT_SHEET.format(name=EDITED, edit="{edit}"),
+        metrics=EDIT_METRICS.format(name=EDITED, edit="{edit}"),
     wildcard_constraints:
         edit="|".join(EDITS),
     params:
-        gan=dictionary(EDITED)["gan"],
+        gan=EDITED_GAN,
         subset=subset_of(dictionary(EDITED)),
-        weights=weights_arg(dictionary(EDITED)["gan"], "--weights"),
-        truncation=truncation_arg(dictionary(EDITED)["gan"]),
+        weights=weights_args(EDITED_GAN),
+        truncation=truncation_arg(EDITED_GAN),
         settings=config["edits"],
         concept=("" if config["edits"]["concept"] is None
                  else f"--concept {config['edits']['concept']}"),
         seed=config["seed"],
-        device=config["device"],
-        threads=config["threads"],
+        **DEVICE_PARAMS,
     conda:
         ENV
     log:
-        "logs/edit--{edit}.log",
+        log("edit", "edit"),
     threads: config["threads"]
     resources:
         mem_mb=2000,
-        gpu=0 if config["device"] == "cpu" else 1,
+        gpu=GPU,
     shell:
-        "python -m rosetta_steps.edit --gan {params.gan} --subset {params.subset}"
-        " {params.weights} {params.truncation} --concepts {input.concepts}"
-        " --matches {input.matches} --edit {wildcards.edit} --images {params.settings[images]} --seed {params.seed}"
-        " --steps {params.settings[steps]} --lr {params.settings[lr]}"
-        " --alpha {params.settings[alpha]} --shift {params.settings[shift]}"
-        " --zoom {params.settings[zoom]} --scale {params.settings[scale]} {params.concept}"
-        " --device {params.device} --threads {params.threads}"
-        " --metrics {output.metrics} --sheet {output.sheet}"
-        " > {log} 2>&1 || (tail -n 1 {log} >&2; exit 1)"
+        step("edit", "--gan {params.gan} --subset {params.subset} {params.weights}"
+             " {params.truncation} --concepts {input.concepts} --matches {input.matches}"
+             " --edit {wildcards.edit} --images {params.settings[images]}" + OPTIMISER_ARGS +
+             " --shift {params.settings[shift]} --zoom {params.settings[zoom]}"
+             " --scale {params.settings[scale]} {params.concept}" + DEVICE_ARGS +
+             " --metrics {output.metrics} --sheet {output.sheet}")
 
 
 # Single Rosetta neurons visualised by inversion from several random starts (Fig. 1), against
@@ -101,73 +106,62 @@ rule edit:
 OOD_TARGETS = sorted(str(p) for p in Path("data/ood").glob("*.png"))
 
 
+# dvc params: seed device threads inversion dictionaries.{inversion.dictionary}
 rule neurons:
     input:
         code=code("rosetta_steps.neurons", *models_of(INVERTED)),
-        concepts=f"results/rosetta/{INVERTED}.csv",
-        bestbuddies=bestbuddies_path(*pairs(INVERTED)[0]),
-        matches=matches_path(*pairs(INVERTED)[0]),
+        concepts=CONCEPTS.format(name=INVERTED),
+        bestbuddies=per_pair(BESTBUDDIES, pairs(INVERTED)[:1]),
+        matches=per_pair(MATCHES, pairs(INVERTED)[:1]),
         weights=sum((weights_files(p[2]) for p in pairs(INVERTED)[:1] + pairs(INVERTED)[-1:]),
                     []),
     output:
-        sheet=f"results/inversion/{INVERTED}/neurons.png",
+        sheet=INVERSION_SHEET.format(name=INVERTED, sheet="neurons"),
     params:
-        gan=dictionary(INVERTED)["gan"],
-        disc=pairs(INVERTED)[0][2],
-        weights=weights_args(pairs(INVERTED)[0][2], pairs(INVERTED)[-1][2]),
+        gan=INVERTED_GAN,
+        disc=INVERTED_DISCS[0],
+        weights=weights_args(INVERTED_DISCS[0], INVERTED_GAN),
         settings=config["inversion"],
         seed=config["seed"],
-        device=config["device"],
-        threads=config["threads"],
+        **DEVICE_PARAMS,
     conda:
         ENV
     log:
-        "logs/neurons.log",
+        log("neurons"),
     threads: config["threads"]
     resources:
         mem_mb=2000,
-        gpu=0 if config["device"] == "cpu" else 1,
+        gpu=GPU,
     shell:
-        "python -m rosetta_steps.neurons --gan {params.gan} --disc {params.disc}"
-        " {params.weights} --concepts {input.concepts} --bestbuddies {input.bestbuddies}"
-        " --matches {input.matches} --starts {params.settings[starts]} --seed {params.seed}"
-        " --steps {params.settings[steps]} --lr {params.settings[lr]}"
-        " --alpha {params.settings[alpha]} --reg {params.settings[reg]}"
-        " --device {params.device} --threads {params.threads} --sheet {output.sheet}"
-        " > {log} 2>&1 || (tail -n 1 {log} >&2; exit 1)"
+        step("neurons", "--gan {params.gan} --disc {params.disc} {params.weights}"
+             " --concepts {input.concepts} --bestbuddies {input.bestbuddies}"
+             " --matches {input.matches} --starts {params.settings[starts]}" + OPTIMISER_ARGS +
+             " --reg {params.settings[reg]}" + DEVICE_ARGS + " --sheet {output.sheet}")
 
 
+# dvc params: seed device threads inversion dictionaries.{inversion.dictionary}
 rule ood:
     input:
         code=code("rosetta_steps.ood", *models_of(INVERTED)),
-        concepts=f"results/rosetta/{INVERTED}.csv",
-        bestbuddies=[bestbuddies_path(*p) for p in pairs(INVERTED)[:-1]],
-        matches=[matches_path(*p) for p in pairs(INVERTED)[:-1]],
-        weights=sum((weights_files(p[2]) for p in pairs(INVERTED)), []),
         targets=OOD_TARGETS,
+        **GUIDANCE,
     output:
-        sheet=f"results/inversion/{INVERTED}/ood.png",
+        sheet=INVERSION_SHEET.format(name=INVERTED, sheet="ood"),
     params:
-        gan=dictionary(INVERTED)["gan"],
-        discs=" ".join(dictionary(INVERTED)["discs"]),
+        gan=INVERTED_GAN,
+        discs=" ".join(INVERTED_DISCS),
         weights=weights_args(*(p[2] for p in pairs(INVERTED))),
         settings=config["inversion"],
         seed=config["seed"],
-        device=config["device"],
-        threads=config["threads"],
+        **DEVICE_PARAMS,
     conda:
         ENV
     log:
-        "logs/ood.log",
+        log("ood"),
     threads: config["threads"]
     resources:
         mem_mb=2000,
-        gpu=0 if config["device"] == "cpu" else 1,
+        gpu=GPU,
     shell:
-        "python -m rosetta_steps.ood --gan {params.gan} --discs {params.discs}"
-        " {params.weights} --concepts {input.concepts} --bestbuddies {input.bestbuddies}"
-        " --matches {input.matches} --targets {input.targets} --seed {params.seed}"
-        " --steps {params.settings[steps]} --lr {params.settings[lr]}"
-        " --alpha {params.settings[alpha]} --reg {params.settings[reg]}"
-        " --device {params.device} --threads {params.threads} --sheet {output.sheet}"
-        " > {log} 2>&1 || (tail -n 1 {log} >&2; exit 1)"
+        step("ood", GUIDANCE_ARGS + " --targets {input.targets}" + OPTIMISER_ARGS +
+             " --reg {params.settings[reg]}" + DEVICE_ARGS + " --sheet {output.sheet}")

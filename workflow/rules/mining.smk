@@ -1,130 +1,124 @@
 # Mining (paper, Sec. 3): sample and match shard by shard, reduce each (G, D) pair to its match
 # store, best buddies per pair, then the Rosetta units and concepts of each dictionary.
 
-SHARD = r"\d{6}-\d{6}"
+SHARD_RANGE = r"\d{6}-\d{6}"
 
 
+# dvc params: seed batch_size device threads models.{gan}
 rule sample:
     input:
         code=lambda w: code("rosetta_steps.sample", w.gan),
         weights=lambda w: weights_files(w.gan),
     output:
-        directory("results/samples/{gan}/{subset}/{shard}.zarr"),
+        directory(SAMPLES),
     wildcard_constraints:
-        shard=SHARD,
+        shard=SHARD_RANGE,
     params:
         range=lambda w: shard_range(w.shard),
-        weights=lambda w: weights_arg(w.gan, "--weights"),
+        weights=lambda w: weights_args(w.gan),
         truncation=lambda w: truncation_arg(w.gan),
         seed=config["seed"],
         batch_size=config["batch_size"],
-        device=config["device"],
-        threads=config["threads"],
+        **DEVICE_PARAMS,
     conda:
         ENV
     log:
-        "logs/sample--{gan}--{subset}--{shard}.log",
+        log("sample", "gan", "subset", "shard"),
     threads: config["threads"]
     resources:
         mem_mb=4000,
-        gpu=0 if config["device"] == "cpu" else 1,
+        gpu=GPU,
     shell:
-        "python -m rosetta_steps.sample --gan {wildcards.gan} {params.weights}"
-        " --subset {wildcards.subset} --seed {params.seed} --start {params.range[0]}"
-        " --count {params.range[1]} --batch-size {params.batch_size} {params.truncation}"
-        " --device {params.device} --threads {params.threads} --out {output}"
-        " > {log} 2>&1 || (tail -n 1 {log} >&2; exit 1)"
+        step("sample", "--gan {wildcards.gan} {params.weights} --subset {wildcards.subset}"
+             " --seed {params.seed} --start {params.range[0]} --count {params.range[1]}"
+             " --batch-size {params.batch_size} {params.truncation}" + DEVICE_ARGS +
+             " --out {output}")
 
 
+# dvc params: seed batch_size device threads models.{gan} models.{disc}
 rule match:
     input:
         code=lambda w: code("rosetta_steps.match", w.gan, w.disc),
         weights=lambda w: weights_files(w.gan) + ([] if w.disc == w.gan else weights_files(w.disc)),
     output:
-        directory("results/match/{gan}/{subset}/{disc}/shards/{shard}.zarr"),
+        directory(SHARD),
     wildcard_constraints:
-        shard=SHARD,
+        shard=SHARD_RANGE,
     params:
         range=lambda w: shard_range(w.shard),
-        gan_weights=lambda w: weights_arg(w.gan, "--gan-weights"),
-        disc=lambda w: "" if w.disc == w.gan else (
-            f"--disc {w.disc} {weights_arg(w.disc, '--disc-weights')}".strip()),
+        weights=lambda w: weights_args(w.gan, w.disc),
+        disc=lambda w: "" if w.disc == w.gan else f"--disc {w.disc}",
         truncation=lambda w: truncation_arg(w.gan),
         seed=config["seed"],
         batch_size=config["batch_size"],
-        device=config["device"],
-        threads=config["threads"],
+        **DEVICE_PARAMS,
     conda:
         ENV
     log:
-        "logs/match--{gan}--{subset}--{disc}--{shard}.log",
+        log("match", "gan", "subset", "disc", "shard"),
     benchmark:
         "benchmarks/match/{gan}/{subset}/{disc}/{shard}.tsv"
     threads: config["threads"]
     resources:
         mem_mb=6000,
-        gpu=0 if config["device"] == "cpu" else 1,
+        gpu=GPU,
     shell:
-        "python -m rosetta_steps.match --gan {wildcards.gan} {params.gan_weights}"
-        " --subset {wildcards.subset} {params.disc} --seed {params.seed}"
-        " --start {params.range[0]} --count {params.range[1]} --batch-size {params.batch_size}"
-        " {params.truncation} --device {params.device} --threads {params.threads}"
-        " --out {output}"
-        " > {log} 2>&1 || (tail -n 1 {log} >&2; exit 1)"
+        step("match", "--gan {wildcards.gan} {params.disc} {params.weights}"
+             " --subset {wildcards.subset} --seed {params.seed} --start {params.range[0]}"
+             " --count {params.range[1]} --batch-size {params.batch_size} {params.truncation}"
+             + DEVICE_ARGS + " --out {output}")
 
 
+# dvc params:
 rule reduce:
     input:
         code=code("rosetta_steps.reduce"),
-        shards=lambda w: [shard_path(w.gan, w.subset, w.disc, s) for s in shards(w.gan, w.subset)],
+        shards=lambda w: [SHARD.format(shard=s, **w) for s in shards(w.gan, w.subset)],
     output:
-        directory("results/match/{gan}/{subset}/{disc}/matches.zarr"),
+        directory(MATCHES),
     conda:
         ENV
     log:
-        "logs/reduce--{gan}--{subset}--{disc}.log",
+        log("reduce", "gan", "subset", "disc"),
     resources:
         mem_mb=8000,
     shell:
-        "python -m rosetta_steps.reduce {input.shards} --out {output}"
-        " > {log} 2>&1 || (tail -n 1 {log} >&2; exit 1)"
+        step("reduce", "{input.shards} --out {output}")
 
 
+# dvc params: k bb_rule
 rule bestbuddies:
     input:
         code=code("rosetta_steps.bestbuddies"),
-        matches="results/match/{gan}/{subset}/{disc}/matches.zarr",
+        matches=MATCHES,
     output:
-        "results/bestbuddies/{gan}/{subset}/{disc}.csv",
+        BESTBUDDIES,
     params:
         k=config["k"],
         rule=config["bb_rule"],
     conda:
         ENV
     log:
-        "logs/bestbuddies--{gan}--{subset}--{disc}.log",
+        log("bestbuddies", "gan", "subset", "disc"),
     shell:
-        "python -m rosetta_steps.bestbuddies {input.matches} --k {params.k}"
-        " --rule {params.rule} --out {output}"
-        " > {log} 2>&1 || (tail -n 1 {log} >&2; exit 1)"
+        step("bestbuddies", "{input.matches} --k {params.k} --rule {params.rule} --out {output}")
 
 
+# dvc params: k bb_rule dictionaries.{name}
 rule rosetta:
     input:
         code=code("rosetta_steps.rosetta"),
-        bestbuddies=lambda w: [bestbuddies_path(*p) for p in pairs(w.name)[:-1]],
-        self_matches=lambda w: matches_path(*pairs(w.name)[-1]),
+        bestbuddies=lambda w: per_pair(BESTBUDDIES, pairs(w.name)[:-1]),
+        self_matches=lambda w: per_pair(MATCHES, pairs(w.name)[-1:]),
     output:
-        "results/rosetta/{name}.csv",
+        CONCEPTS,
     params:
         k=config["k"],
         rule=config["bb_rule"],
     conda:
         ENV
     log:
-        "logs/rosetta--{name}.log",
+        log("rosetta", "name"),
     shell:
-        "python -m rosetta_steps.rosetta --bestbuddies {input.bestbuddies}"
-        " --self-matches {input.self_matches} --k {params.k} --rule {params.rule}"
-        " --out {output}"
-        " > {log} 2>&1 || (tail -n 1 {log} >&2; exit 1)"
+        step("rosetta", "--bestbuddies {input.bestbuddies} --self-matches {input.self_matches}"
+             " --k {params.k} --rule {params.rule} --out {output}")

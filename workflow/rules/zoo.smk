@@ -2,13 +2,14 @@
 # settings; the generator is judged by the supervised model, so it trains after it.
 
 
+# dvc params: zoo.seed zoo.models.{model} threads
 rule train:
     input:
         code=code("rosetta_steps.train"),
         judge=lambda w: zoo_weights("shapes-cnn-sup") if w.model == "shapes-gan" else [],
     output:
-        weights=f"{ZOO_DIR}/{{model}}.safetensors",
-        metrics=f"{ZOO_DIR}/{{model}}.json",
+        weights=ZOO_WEIGHTS,
+        metrics=ZOO_METRICS,
     params:
         settings=lambda w: config["zoo"]["models"][w.model],
         seed=config["zoo"]["seed"],
@@ -17,36 +18,36 @@ rule train:
     conda:
         ENV
     log:
-        "logs/train--{model}.log",
+        log("train", "model"),
     benchmark:
         "benchmarks/train/{model}.tsv"
     threads: config["threads"]
     resources:
         mem_mb=3000,
     shell:
-        "python -m rosetta_steps.train {wildcards.model} --out {output.weights}"
-        " --metrics {output.metrics} --seed {params.seed} --steps {params.settings[steps]}"
-        " --batch-size {params.settings[batch_size]} --lr {params.settings[lr]}"
-        " --pool {params.settings[pool]} --eval-images {params.settings[eval_images]}"
-        " {params.judge} --threads {params.threads}"
-        " > {log} 2>&1 || (tail -n 1 {log} >&2; exit 1)"
+        step("train", "{wildcards.model} --out {output.weights} --metrics {output.metrics}"
+             " --seed {params.seed} --steps {params.settings[steps]}"
+             " --batch-size {params.settings[batch_size]} --lr {params.settings[lr]}"
+             " --pool {params.settings[pool]} --eval-images {params.settings[eval_images]}"
+             " {params.judge} --threads {params.threads}")
 
 
-rule zoo_samples:
+# dvc params: seed threads
+rule samplesheet:
     input:
         code=code("rosetta_steps.samplesheet"),
         weights=zoo_weights("shapes-gan"),
     output:
-        f"{ZOO_DIR}/samples.png",
+        ZOO_SHEET,
     params:
+        weights=weights_args("shapes-gan"),
         seed=config["seed"],
         threads=config["threads"],
     conda:
         ENV
     log:
-        "logs/zoo_samples.log",
+        log("samplesheet"),
     threads: config["threads"]
     shell:
-        "python -m rosetta_steps.samplesheet --gan shapes-gan --weights {input.weights}"
-        " --seed {params.seed} --threads {params.threads} --out {output}"
-        " > {log} 2>&1 || (tail -n 1 {log} >&2; exit 1)"
+        step("samplesheet", "--gan shapes-gan {params.weights} --seed {params.seed}"
+             " --threads {params.threads} --out {output}")

@@ -2,10 +2,14 @@
 
 DVC's templating (foreach, matrix) can only loop over lists written out in params.yaml; it
 cannot compute the shard list of a dictionary or the pairs of its models. So dvc.yaml is made
-from Snakemake's own jobs for the dictionaries params.yaml marks as default: one DVC stage per
-job, with the same command, the same inputs as deps, the same outputs as outs and the
-params.yaml keys the job depends on. `make dvc.yaml` runs this after params.yaml changes;
-tests/test_workflow.py fails when the committed dvc.yaml is stale.
+from Snakemake's own jobs for the dictionaries params.yaml marks as default, read from the
+output of `snakemake --dry-run --forceall --printshellcmds` (no Snakemake internals): one DVC
+stage per job, with the same command, the same inputs as deps, the same outputs as outs, and
+the params.yaml keys of its rule. Those stand beside each rule in workflow/rules/*.smk as a
+`# dvc params: KEY ...` line; `{wildcard}` and `{config.path}` in a key are filled in per job,
+and a key that params.yaml lacks (`models.<name>` of a model without options) is left out.
+`make dvc.yaml` runs this after params.yaml changes; tests fail when the committed one is
+stale.
 
     python workflow/scripts/dvc_stages.py [--check]
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -24,6 +29,62 @@ ROOT = Path(__file__).resolve().parents[2]
 METRICS = "results/metrics/"  # outputs declared as DVC metrics
 HEADER = ("# Written by workflow/scripts/dvc_stages.py from the Snakemake DAG of the default\n"
           "# dictionaries: edit params.yaml or the rules, then run `make dvc.yaml`.\n")
+KEYS = re.compile(r"^# dvc params:(.*)\n(?:#.*\n)*rule (\w+):", re.M)
+
+
+def dry_run_jobs(workdir: Path = ROOT, *args: str) -> list[dict]:
+    """The jobs `snakemake --dry-run --printshellcmds ARGS` lists: rule, wildcards (in the
+    rule's order), input, output and the shell command of each (None for target rules)."""
+    snakemake = Path(sys.executable).with_name("snakemake")
+    proc = subprocess.run([str(snakemake), "--dry-run", "--printshellcmds", "--cores", "1",
+                           *args], cwd=workdir, capture_output=True, text=True)
+    text = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        raise RuntimeError(f"snakemake --dry-run failed ({proc.returncode}):\n{text[-3000:]}")
+    jobs = []
+    for block in re.split(r"\n(?=\[[^\n]*\]\n(?:local)?rule )", text)[1:]:
+        rule = re.search(r"^(?:local)?rule (\S+):", block, re.M).group(1)
+        fields = dict(re.findall(r"^    (input|output|wildcards): (.*)$", block, re.M))
+        cmd = re.search(r"^Shell command: (.*)$", block, re.M)
+        wildcards = dict(item.split("=", 1) for item in
+                         filter(None, fields.get("wildcards", "").split(", ")))
+        jobs.append({"rule": rule, "wildcards": wildcards,
+                     "input": sorted(filter(None, fields.get("input", "").split(", "))),
+                     "output": sorted(filter(None, fields.get("output", "").split(", "))),
+                     "cmd": None if cmd is None or cmd.group(1) == "None"
+                     else " ".join(cmd.group(1).split())})
+    return jobs
+
+
+def rule_keys(workdir: Path = ROOT) -> dict[str, list[str]]:
+    """Each rule's `# dvc params:` key templates, from the rule files."""
+    keys = {}
+    for path in sorted((workdir / "workflow" / "rules").glob("*.smk")):
+        for line, rule in KEYS.findall(path.read_text()):
+            keys[rule] = line.split()
+    return keys
+
+
+def _lookup(params: dict, dotted: str):
+    value = params
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def job_keys(templates: list[str], wildcards: dict, params: dict) -> list[str]:
+    """The params.yaml keys of one job: templates filled in, keys params.yaml lacks left out."""
+    keys = []
+    for template in templates:
+        key = re.sub(r"\{([\w.]+)\}", lambda m: str(wildcards[m.group(1)]) if m.group(1) in
+                     wildcards else str(_lookup(params, m.group(1))), template)
+        if key.split(".")[0] not in params:
+            raise ValueError(f"dvc params key {template!r}: params.yaml has no {key!r}")
+        if _lookup(params, key) is not None or key.count(".") == 0:
+            keys.append(key)
+    return keys
 
 
 def snakemake_jobs(workdir: Path = ROOT, targets: tuple[str, ...] = ()) -> list[dict]:
@@ -31,35 +92,17 @@ def snakemake_jobs(workdir: Path = ROOT, targets: tuple[str, ...] = ()) -> list[
 
     Each job: rule, name (a DVC stage name), cmd, deps, outs, params (params.yaml keys).
     """
-    from snakemake.api import SnakemakeApi
-    from snakemake.settings.types import (
-        DAGSettings,
-        OutputSettings,
-        Quietness,
-        ResourceSettings,
-    )
-
-    with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
-        workflow_api = api.workflow(resource_settings=ResourceSettings(cores=1),
-                                    snakefile=workdir / "Snakefile", workdir=workdir)
-        dag_api = workflow_api.dag(DAGSettings(targets=frozenset(targets), forceall=True))
-        workflow = dag_api.workflow_api._workflow
-        workflow._prepare_dag(forceall=True, ignore_incomplete=True, lock_warn_only=True)
-        workflow._build_dag()
-        keys = workflow.globals["param_keys"]
-        jobs = []
-        for job in workflow.dag.jobs:
-            if job.rule.norun:  # the `all` target rule
-                continue
-            wildcards = dict(job.wildcards_dict)
-            jobs.append({
-                "rule": job.rule.name,
-                "name": stage_name(job.rule.name, wildcards),
-                "cmd": " ".join(job.shellcmd.split()),
-                "deps": sorted(str(f) for f in job.input),
-                "outs": sorted(str(f) for f in job.output),
-                "params": keys(job.rule.name, wildcards),
-            })
+    templates = rule_keys(workdir)
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    jobs = []
+    for job in dry_run_jobs(workdir, "--forceall", *targets):
+        if job["cmd"] is None:  # the `all` target rule
+            continue
+        if job["rule"] not in templates:
+            raise ValueError(f"rule {job['rule']} has no `# dvc params:` line in its rule file")
+        jobs.append({"rule": job["rule"], "name": stage_name(job["rule"], job["wildcards"]),
+                     "cmd": job["cmd"], "deps": job["input"], "outs": job["output"],
+                     "params": job_keys(templates[job["rule"]], job["wildcards"], params)})
     return sorted(jobs, key=lambda j: j["name"])
 
 

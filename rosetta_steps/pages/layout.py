@@ -18,7 +18,9 @@ from html import escape
 from importlib import resources
 from string import Template
 
-from .heatmaps import Z_RANGE, Unit, colour_scale, data_url
+from ..core.images import Z_RANGE
+from ..core.units import Unit
+from .heatmaps import colour_scale, data_url
 
 
 def _template(name: str) -> str:
@@ -151,6 +153,6 @@ def corr_floor(values: Iterable[float]) -> float:
 def render_page(title: str, noun: str, sidebar_html: str, main_html: str,
                 bank: ImageBank) -> str:
     return Template(_template("page.html")).substitute(
-        title=escape(title), noun=escape(noun), generator=escape(__package__),
+        title=escape(title), noun=escape(noun), generator="rosetta_steps",
         css=_template("page.css"), js=_template("page.js"), sidebar=sidebar_html,
         main=main_html, images=bank.json())

@@ -3,8 +3,6 @@ its CPU thread count."""
 
 from __future__ import annotations
 
-import argparse
-
 import torch
 
 from .cli import UserError
@@ -30,9 +28,3 @@ def set_threads(threads: int | None) -> None:
         if threads < 1:
             raise UserError(f"--threads must be at least 1, got {threads}")
         torch.set_num_threads(threads)
-
-
-def add_device_options(parser: argparse.ArgumentParser) -> None:
-    """`--device` and `--threads`, the options of every step that runs models."""
-    parser.add_argument("--device", default="cpu", help="auto, cpu or cuda[:i]")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: all)")

@@ -16,123 +16,22 @@ import base64
 import io
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-import xarray as xr
 from PIL import Image, features
 
-from . import models
-from .cli import UserError
-from .sample import to_uint8
-from .stores import layer_names, open_store
+from .. import models
+from ..core.cli import UserError
+from ..core.images import Z_RANGE, to_uint8, turbo
+from ..core.units import Unit
+from .samples import Samples
 
-Z_RANGE = (0.0, 5.0)  # colour scale of normalised activations (mining z-scores)
 ALPHA = (0.25, 0.9)  # heatmap opacity at the bottom and the top of the scale
 MAX_SIDE = 160  # images and heatmaps are embedded at most this many pixels wide
 PIXEL_TOLERANCE = 4.0  # mean |regenerated - stored| (of 255) above which weights differ
 Loaded = tuple  # (ModelSpec, torch.nn.Module), as models.load returns
-
-
-@dataclass(frozen=True, order=True)
-class Unit:
-    """One unit of one model: a channel of a hooked layer."""
-
-    model: str
-    layer: str
-    channel: int
-
-    @property
-    def label(self) -> str:
-        return f"{self.layer}:{self.channel}"
-
-
-def unit_stats(ds: xr.Dataset, side: str, model: str) -> dict[Unit, tuple[float, float]]:
-    """Per-unit (mean, std) of one side ('gan' or 'disc') of a match store."""
-    layers, channels = layer_names(ds, side), ds[f"{side}_channel"].values
-    mean, std = ds[f"{side}_mean"].values, ds[f"{side}_std"].values
-    return {Unit(model, str(la), int(c)): (float(m), float(s))
-            for la, c, m, s in zip(layers, channels, mean, std, strict=True)}
-
-
-class Samples:
-    """The sampled images of one generator and subset, across the shards' sample stores."""
-
-    def __init__(self, paths: Sequence[str | Path]):
-        if not paths:
-            raise UserError("no sample stores given (--samples)")
-        self.stores = [open_store(p, "samples", "sample store") for p in paths]
-        keys = {(ds.attrs.get("gan"), ds.attrs.get("subset"), str(ds.attrs.get("seed")),
-                 str(ds.attrs.get("truncation"))) for ds in self.stores}
-        if len(keys) > 1:
-            raise UserError(f"sample stores come from different runs (gan, subset, seed, "
-                            f"truncation): {sorted(keys)}; give the shards of one run")
-        first = self.stores[0].attrs
-        self.gan, self.subset, self.seed = first["gan"], first["subset"], int(first["seed"])
-        trunc = first.get("truncation", "default")
-        self.truncation = None if trunc == "default" else float(trunc)
-        self.ids = np.concatenate([ds["image"].values for ds in self.stores]).astype(np.int64)
-        if len(np.unique(self.ids)) != len(self.ids):
-            raise UserError("sample stores overlap (an image index appears twice): "
-                            "give each shard once")
-        self._where = {int(i): (s, p) for s, ds in enumerate(self.stores)
-                       for p, i in enumerate(ds["image"].values)}
-        ds = self.stores[0]
-        self.units = [Unit(self.gan, str(la), int(c))
-                      for la, c in zip(layer_names(ds, "gan"), ds["gan_channel"].values,
-                                       strict=True)]
-        self.column = {u: i for i, u in enumerate(self.units)}
-        self._cache: dict[str, dict[int, np.ndarray]] = {}
-        self.activation = np.concatenate([np.asarray(d["activation"].values, dtype=np.float32)
-                                          for d in self.stores])
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def _gather(self, name: str, ids: Sequence[int]) -> np.ndarray:
-        """Rows of variable `name` for image ids, read once per store (chunks decode once)."""
-        cache = self._cache.setdefault(name, {})
-        todo: dict[int, list[tuple[int, int]]] = defaultdict(list)
-        for i in sorted({int(i) for i in ids} - cache.keys()):
-            if i not in self._where:
-                raise UserError(f"image {i} is in no sample store given")
-            s, p = self._where[i]
-            todo[s].append((p, i))
-        for s, items in todo.items():
-            rows = np.asarray(self.stores[s][name].isel(image=[p for p, _ in items]).values)
-            cache.update({i: row for (_, i), row in zip(items, rows, strict=True)})
-        return np.stack([cache[int(i)] for i in ids])
-
-    def pixels(self, ids: Sequence[int]) -> np.ndarray:
-        return self._gather("pixels", ids)
-
-    def latents(self, ids: Sequence[int]) -> np.ndarray:
-        return self._gather("latent", ids)
-
-    def classes(self, ids: Sequence[int]) -> np.ndarray:
-        return self._gather("class_index", ids)
-
-    def scores(self, units: Sequence[Unit], stats: Mapping[Unit, tuple[float, float]]
-               ) -> np.ndarray:
-        """Per image, the mean over `units` of their normalised spatial mean activation."""
-        missing = [u for u in units if u not in self.column]
-        if missing:
-            raise UserError(f"G unit {missing[0].label} is not in the sample stores: were they "
-                            f"sampled from the generator ({self.gan}) that was mined?")
-        cols = [self.column[u] for u in units]
-        mean = np.array([stats[u][0] for u in units], dtype=np.float64)
-        std = np.array([stats[u][1] for u in units], dtype=np.float64)
-        z = (self.activation[:, cols] - mean) / np.where(std > 0, std, 1.0)
-        return z.mean(axis=1)
-
-    def top_images(self, units: Sequence[Unit], stats: Mapping[Unit, tuple[float, float]],
-                   n: int) -> list[int]:
-        """The `n` images where `units` are most active (ties: lower image index first)."""
-        order = np.lexsort((self.ids, -self.scores(units, stats)))
-        return [int(i) for i in self.ids[order[:n]]]
 
 
 def load_models(names: Sequence[str], weights: Mapping[str, str], device: torch.device | str
@@ -141,19 +40,6 @@ def load_models(names: Sequence[str], weights: Mapping[str, str], device: torch.
     for name in weights:
         models.get(name)  # an unknown name is a user error
     return {name: models.load(name, weights.get(name), device) for name in names}
-
-
-def turbo(x: np.ndarray) -> np.ndarray:
-    """Values in [0, 1] -> uint8 RGB with the Turbo colour map (polynomial approximation)."""
-    x = np.clip(x, 0.0, 1.0)[..., None]
-    coef = np.array([
-        [0.13572138, 0.09140261, 0.10667330], [4.61539260, 2.19418839, 12.64194608],
-        [-42.66032258, 4.84296658, -60.58204836], [132.13108234, -14.18503333, 110.36276771],
-        [-152.94239396, 4.27729857, -89.90310912], [59.28637943, 2.82956604, 27.34824973]])
-    rgb = np.zeros(x.shape[:-1] + (3,))
-    for c in coef[::-1]:
-        rgb = rgb * x + c
-    return (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)
 
 
 def colour_scale(n: int = 64) -> np.ndarray:

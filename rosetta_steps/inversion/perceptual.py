@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from .cli import UserError
-from .models.weights import torch_checkpoints_dir
+from ..core.cli import UserError
+from ..models.weights import torch_checkpoints_dir
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's AlexNet_Weights.IMAGENET1K_V1
 

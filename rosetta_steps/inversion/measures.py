@@ -1,4 +1,5 @@
-"""What an edit did to a generated image, measured (the checks of Sec. 4.2's edits).
+"""What an inversion or an edit did, measured: image similarity for Table 1 (PSNR, SSIM),
+objects and concepts for the edits of Sec. 4.2, and confidence intervals.
 
 - Objects are found in the pixels, independently of every model: the shapes world paints its
   objects in saturated palette colours (chroma, max - min of RGB, about 180 of 255) on a muted
@@ -19,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 from scipy.stats import t as student_t
+from skimage.metrics import structural_similarity
 
 OBJECT_CHROMA = 100  # of 255: between the background's ~60 and the palette's ~180
 MIN_OBJECT_PIXELS = 4  # smaller specks of colour are not counted as objects
@@ -91,3 +93,16 @@ def concept_activation(maps: Mapping[str, torch.Tensor],
             total = total + z.clamp(min=0).mean(dim=(1, 2))
         columns.append(total / len(units))
     return torch.stack(columns, dim=1).cpu().numpy()
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two uint8 images."""
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM of two uint8 [h, w, 3] images (scikit-image, Gaussian window as Wang et al.)."""
+    return float(structural_similarity(a, b, channel_axis=2, data_range=255,
+                                       gaussian_weights=True, sigma=1.5,
+                                       use_sample_covariance=False))

@@ -35,10 +35,9 @@ from .backbones import (
     load_timm_weights,
     timm_model,
 )
+from .checkpoints import load_generator, load_matching
 from .imagenet import imagenet_classes
 from .registry import DISCRIMINATIVE, GENERATOR, Latent, ModelSpec, Preprocess, register
-from .stylegan2_formats import load_matching
-from .stylegan3_formats import load_generator
 from .weights import HubFile, Source, UrlFile
 
 IMAGENET_224 = Preprocess(size=224, resize="bicubic", mean=IMAGENET_MEAN, std=IMAGENET_STD)

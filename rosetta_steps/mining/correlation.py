@@ -18,24 +18,14 @@ correlates 0. States of disjoint image shards merge exactly (`merge`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
+from ..core.units import LayerSpec
 from .buffers import Buffers
 from .resize import gram_factor, project_down, upsample_matrix, upsampled_sums
 
 STATE = torch.float64
-
-
-@dataclass(frozen=True)
-class LayerSpec:
-    """A hooked layer: its name, channel count and (square) map size."""
-
-    name: str
-    channels: int
-    size: int
 
 
 def layer_specs(acts: Mapping[str, torch.Tensor], what: str = "activations") -> list[LayerSpec]:
@@ -330,16 +320,3 @@ class CorrelationAccumulator:
                 prefix, name = key.split("_", 1)
                 getattr(self, prefix).load(name, value)
         self.n_images = int(state["n_images"])
-
-    def save(self, path: str | Path, **attrs: str) -> None:
-        """Write the state to a Zarr store, atomically (see `stores.save_accumulator`)."""
-        from .stores import save_accumulator
-
-        save_accumulator(self, path, **attrs)
-
-    @classmethod
-    def load(cls, path: str | Path, device: torch.device | str | None = None,
-             dtype: torch.dtype = STATE) -> CorrelationAccumulator:
-        from .stores import load_accumulator
-
-        return load_accumulator(path, cls(device, dtype))

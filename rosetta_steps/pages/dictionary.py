@@ -1,4 +1,6 @@
-"""The dictionary page's HTML (paper, Fig. 2 and Fig. 3): header, charts, per-image view, concepts.
+"""The Rosetta dictionary page (paper, Fig. 2 and Fig. 3): header, charts, per-image view,
+concepts; `build_dictionary` makes it from the mined results (`concepts`), recomputing only the
+heatmaps it shows (`heatmaps`).
 
 Fig. 3 as a grid per concept: one row per example image, the image first, then each model's
 normalised activation map of its unit in the concept over the image, headed with the model,
@@ -9,17 +11,26 @@ generated image, a few images to choose from.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from html import escape
-from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
-from . import pages, plots
-from .heatmaps import Unit, display_side
-
-if TYPE_CHECKING:
-    from .dictionary import Concept, Inputs
+from .. import models
+from ..core.cli import UserError
+from ..core.units import Unit
+from . import layout, plots
+from .concepts import (
+    Concept,
+    Inputs,
+    choose_examples,
+    heatmap_requests,
+    load_inputs,
+    per_image_candidates,
+)
+from .heatmaps import display_side, image_urls, load_models, render_heatmaps
 
 
 def _column_head(unit: Unit, corr: float, gan: bool) -> str:
@@ -41,8 +52,8 @@ def concept_section(c: Concept, gan: str, discs: Sequence[str], side: int) -> st
         for m, col in zip(models, columns, strict=True))
     rows = []
     for i in c.examples:
-        cells = [f"<td>{pages.unit_pic(side, i)}</td>"] + [
-            f'<td data-model="{escape(m)}">{pages.unit_pic(side, i, *col) if col else ""}</td>'
+        cells = [f"<td>{layout.unit_pic(side, i)}</td>"] + [
+            f'<td data-model="{escape(m)}">{layout.unit_pic(side, i, *col) if col else ""}</td>'
             for m, col in zip(models, columns, strict=True)]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     notes = []
@@ -55,9 +66,9 @@ def concept_section(c: Concept, gan: str, discs: Sequence[str], side: int) -> st
             notes.append((f"Other partners in {escape(d)}",
                           [f"<code>{escape(u.label)}</code> ({r:.2f})" for u, r in others], d))
     units = c.units()
-    search = pages.tokens(f"#{c.number}", *(u.model for u in units),
+    search = layout.tokens(f"#{c.number}", *(u.model for u in units),
                           *(u.layer for u in units), *(u.label for u in units))
-    attrs = pages.item_attrs(f"concept-{c.number}", c.corr,
+    attrs = layout.item_attrs(f"concept-{c.number}", c.corr,
                              [(u.model, u.layer) for u in units], search)
     n_units = f"{len(c.gan)} G unit{'s' if len(c.gan) > 1 else ''}"
     return (f'<section {attrs} aria-labelledby="concept-{c.number}-title"><header>'
@@ -85,10 +96,10 @@ def per_image_view(concepts: Sequence[Concept], candidates: Sequence[int], side:
     for n, i in enumerate(candidates):
         buttons.append(f'<button type="button" data-panel="image-{i}" aria-pressed='
                        f'"{str(n == 0).lower()}" aria-label="show image {i}">'
-                       f"{pages.pic(side, (pages.base_key(i), f'generated image {i}'))}</button>")
+                       f"{layout.pic(side, (layout.base_key(i), f'generated image {i}'))}</button>")
         tiles = "".join(
             f'<a class="tile" href="#concept-{c.number}" data-item="concept-{c.number}">'
-            f"{pages.unit_pic(side, i, *c.gan[0])}<span>#{c.number} "
+            f"{layout.unit_pic(side, i, *c.gan[0])}<span>#{c.number} "
             f"{escape(c.gan[0][0].label)}</span></a>" for c in concepts)
         hidden = "" if n == 0 else " hidden"
         panels.append(f'<div class="image-panel" id="image-{i}"{hidden}>'
@@ -139,19 +150,19 @@ def header(name: str, inputs: Inputs, specs: Mapping, k: int, examples: int) -> 
             "generated images where its G units are most active, with every model's "
             "normalised activation map of its unit in the concept (Fig. 3). Generator "
             f"{escape(s.gan)}, subset {escape(s.subset)}, seed {s.seed}.</p>"
-            + pages.table(["model", "kind", "training objective", "units", "images mined"],
-                          rows) + pages.stats_list(stats) + "</header>")
+            + layout.table(["model", "kind", "training objective", "units", "images mined"],
+                          rows) + layout.stats_list(stats) + "</header>")
 
 
 def render_dictionary(name: str, inputs: Inputs, specs: Mapping, k: int, examples: int,
                       candidates: Sequence[int], heat: Mapping[tuple[Unit, int], str],
                       pictures: Mapping[int, str]) -> str:
     """The whole page; `heat` and `pictures` hold the data URLs the sections refer to."""
-    bank = pages.ImageBank()
+    bank = layout.ImageBank()
     for i, url in pictures.items():
-        bank.add(pages.base_key(i), url)
+        bank.add(layout.base_key(i), url)
     for (unit, i), url in heat.items():
-        bank.add(pages.heat_key(unit, i), url)
+        bank.add(layout.heat_key(unit, i), url)
     side = display_side(int(inputs.samples.stores[0].sizes["x"]))
     concepts = inputs.concepts
     sections = "".join(concept_section(c, inputs.gan, inputs.discs, side)
@@ -163,8 +174,34 @@ def render_dictionary(name: str, inputs: Inputs, specs: Mapping, k: int, example
     layers = [(m, [la for la, _ in inputs.units[m]]) for m in [inputs.gan, *inputs.discs]]
     nav = [("overview", "Overview"), ("charts", "Charts"),
            *([("per-image", "Per image")] if candidates else []), ("concepts", "Concepts")]
-    side_html = pages.sidebar(
+    side_html = layout.sidebar(
         "Rosetta dictionary", f"{name}: {inputs.gan} and {len(inputs.discs)} D models", nav,
-        [inputs.gan, *inputs.discs], layers, pages.corr_floor(c.corr for c in concepts),
+        [inputs.gan, *inputs.discs], layers, layout.corr_floor(c.corr for c in concepts),
         "concept", [(f"concept-{c.number}", str(c.number)) for c in concepts], bank)
-    return pages.render_page(f"Rosetta dictionary: {name}", "concepts", side_html, main, bank)
+    return layout.render_page(f"Rosetta dictionary: {name}", "concepts", side_html, main, bank)
+
+
+def build_dictionary(name: str, concepts: str, samples: Sequence[str], self_matches: str,
+                     matches: Sequence[str], bestbuddies: Sequence[str],
+                     weights: Mapping[str, str], k: int, examples: int,
+                     device: torch.device | str = "cpu") -> tuple[str, dict]:
+    """The page's HTML and a summary {concepts, heatmaps, images, seconds}."""
+    if examples < 1 or k < 1:
+        raise UserError(f"need --examples >= 1 and --k >= 1, got {examples} and {k}")
+    t0 = time.perf_counter()
+    inputs = load_inputs(concepts, samples, self_matches, matches, bestbuddies)
+    choose_examples(inputs, examples)
+    candidates = per_image_candidates(inputs)
+    requests = heatmap_requests(inputs, candidates)
+    loaded = load_models([inputs.gan, *inputs.discs], weights, device)
+    if loaded[inputs.gan][0].kind != models.GENERATOR:
+        raise UserError(f"{inputs.gan} is not a generator")
+    discs = {d: loaded[d] for d in inputs.discs}
+    heat = render_heatmaps(loaded[inputs.gan], discs, inputs.samples, requests, inputs.stats,
+                           device)
+    pictures = image_urls(inputs.samples, requests)
+    specs = {m: spec for m, (spec, _) in loaded.items()}
+    html = render_dictionary(name, inputs, specs, k, examples, candidates, heat, pictures)
+    summary = {"concepts": len(inputs.concepts), "heatmaps": len(heat),
+               "images": len(pictures), "seconds": time.perf_counter() - t0}
+    return html, summary

@@ -23,24 +23,17 @@ projector).
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-import pandas as pd
 import torch
 import torch.nn.functional as F
-import xarray as xr
 from tqdm import tqdm
 
-from . import models
-from .cli import UserError
-from .heatmaps import Unit, unit_stats
-from .models import ModelSpec
+from ..core.cli import UserError
+from ..models import ModelSpec
 from .perceptual import lpips_distance
-from .rosetta import read_best_buddies
-from .stores import open_match_store
 
 
 @dataclass(frozen=True)
@@ -56,65 +49,6 @@ class Pair:
     gan_std: float
     target_mean: float
     target_std: float
-
-
-def rosetta_pairs(concepts: pd.DataFrame, buddies: pd.DataFrame, store: xr.Dataset
-                  ) -> list[Pair]:
-    """The pairs of one (G, D) that Eq. 6 averages over: the best buddies (`bestbuddies`
-    table) of the dictionary's Rosetta G units (`rosetta` table), with the mining statistics
-    of the pair's match store."""
-    gan, disc = store.attrs["gan"], store.attrs["disc"]
-    rosetta = {(str(r.layer), int(r.channel)) for r in concepts.itertuples()
-               if r.role == "gan" and r.model == gan}
-    g_stats, d_stats = unit_stats(store, "gan", gan), unit_stats(store, "disc", disc)
-    pairs = []
-    for r in buddies.sort_values("corr", ascending=False, kind="stable").itertuples():
-        if (str(r.gan_layer), int(r.gan_channel)) not in rosetta:
-            continue
-        g = g_stats[Unit(gan, str(r.gan_layer), int(r.gan_channel))]
-        d = d_stats[Unit(disc, str(r.disc_layer), int(r.disc_channel))]
-        pairs.append(Pair(str(r.gan_layer), int(r.gan_channel), str(r.disc_layer),
-                          int(r.disc_channel), g[0], g[1], d[0], d[1]))
-    return pairs
-
-
-def disc_guidance(concepts: pd.DataFrame, name: str, loaded: tuple, images: torch.Tensor,
-             bestbuddies: str, matches: str) -> tuple[list[Pair], dict[str, torch.Tensor]]:
-    """One D's Rosetta pairs and its maps of the targets; its layers are named `D/layer` so
-    that several Ds can guide one inversion together."""
-    spec, model = loaded
-    found = rosetta_pairs(concepts, read_best_buddies(bestbuddies), open_match_store(matches))
-    with torch.no_grad():
-        maps = spec.run(model, spec.preprocess(images))[1]
-    return ([replace(p, target_layer=f"{name}/{p.target_layer}") for p in found],
-            {f"{name}/{layer}": m for layer, m in maps.items()})
-
-
-def add_guidance_options(parser: argparse.ArgumentParser) -> None:
-    """The inputs of guidance by several Ds (the invert and ood steps): G, the Ds, their
-    weights, the concept table, and one best-buddy table and one match store per D."""
-    parser.add_argument("--gan", required=True, help="generator name")
-    parser.add_argument("--discs", nargs="+", required=True, help="discriminative models")
-    parser.add_argument("--weights", action="append", help="NAME=PATH, once per model")
-    parser.add_argument("--concepts", required=True, help="the rosetta step's concept table")
-    parser.add_argument("--bestbuddies", nargs="+", required=True, help="one per D, in order")
-    parser.add_argument("--matches", nargs="+", required=True, help="one per D, in order")
-
-
-def check_guidance_inputs(discs: Sequence[str], bestbuddies: Sequence[str],
-                          matches: Sequence[str]) -> None:
-    if not len(discs) == len(bestbuddies) == len(matches):
-        raise UserError("give one best-buddy table and one match store per D, in D order")
-
-
-def guidance_by_disc(concepts: pd.DataFrame, discs: Sequence[str], weights: Mapping[str, str],
-                     bestbuddies: Sequence[str], matches: Sequence[str], images: torch.Tensor
-                     ) -> dict[str, tuple[list[Pair], dict[str, torch.Tensor]]]:
-    """`disc_guidance` of every D on the target images (each D loaded on their device)."""
-    check_guidance_inputs(discs, bestbuddies, matches)
-    return {d: disc_guidance(concepts, d, models.load(d, weights.get(d), images.device),
-                             images, b, m)
-            for d, b, m in zip(discs, bestbuddies, matches, strict=True)}
 
 
 def _normalised(maps: Mapping[str, torch.Tensor], layer: str, channels: Sequence[int],
@@ -214,7 +148,7 @@ def learning_rate(step: int, steps: int, base: float, rampup: float = 0.05,
 
 
 @dataclass(frozen=True)
-class Settings:
+class InversionSettings:
     """The inversion's settings (params.yaml's `inversion`)."""
 
     steps: int = 500
@@ -225,21 +159,6 @@ class Settings:
     rec_weight: float = 0.0
     rec: str = "l2"
     similarity: str = "correlation"  # L_act: Eq. 6, or "distance" (see activation_distance)
-
-
-def add_optimiser_options(parser: argparse.ArgumentParser, steps: int = 500,
-                          lr: float = 0.1) -> None:
-    """The options of the latent optimisation shared by the inverting steps (`settings_from`
-    turns them into `Settings`)."""
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=steps)
-    parser.add_argument("--lr", type=float, default=lr)
-    parser.add_argument("--alpha", type=float, default=0.1, help="latent regulariser weight")
-    parser.add_argument("--reg", choices=("l1", "l2"), default="l2")
-
-
-def settings_from(args: argparse.Namespace, **extra) -> Settings:
-    return Settings(steps=args.steps, lr=args.lr, alpha=args.alpha, reg=args.reg, **extra)
 
 
 # forward(z) -> (images in [-1, 1], {layer: G maps}), with the class and truncation bound
@@ -262,7 +181,7 @@ def generator_forward(spec: ModelSpec, model: torch.nn.Module, class_index: int 
 
 def objective(forward: Forward, z: torch.Tensor, pairs: Sequence[Pair],
               target_maps: Mapping[str, torch.Tensor], target_images: torch.Tensor | None,
-              settings: Settings) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+              settings: InversionSettings) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The loss of Eq. 7 per image, [batch], and its terms (detached)."""
     images, maps = forward(z)
     act = SIMILARITIES[settings.similarity](maps, target_maps, pairs) if settings.act_weight \
@@ -276,7 +195,7 @@ def objective(forward: Forward, z: torch.Tensor, pairs: Sequence[Pair],
 
 
 def invert(forward: Forward, z0: torch.Tensor, pairs: Sequence[Pair],
-           target_maps: Mapping[str, torch.Tensor], settings: Settings,
+           target_maps: Mapping[str, torch.Tensor], settings: InversionSettings,
            target_images: torch.Tensor | None = None, progress: bool = True
            ) -> tuple[torch.Tensor, list[dict[str, float]]]:
     """Optimise z from `z0` (one latent per target image) with Adam; returns the final

@@ -1,7 +1,8 @@
-"""Shared plumbing for the step commands: one-line user errors and a clean exit code.
+"""One-line user errors and a clean exit code for the step commands.
 
-Every step module has a `main(argv)` that raises `UserError` for bad input; `run` turns that
-into a single line on stderr and exit status 2, never a traceback.
+Every step module has a `main(argv)`; the library raises `UserError` for bad input, and `run`
+turns that into a single line on stderr and exit status 2, never a traceback. The options
+the steps share are in `options`.
 """
 
 from __future__ import annotations
@@ -30,14 +31,3 @@ def run(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None
         print(f"{prog}: interrupted; no output was written", file=sys.stderr)
         return 130
     return 0
-
-
-def parse_weights(items: Sequence[str] | None) -> dict[str, str]:
-    """Repeated `--weights NAME=PATH` options as {model name: weights path}."""
-    out = {}
-    for item in items or []:
-        model, sep, path = item.partition("=")
-        if not sep or not model or not path:
-            raise UserError(f"--weights takes NAME=PATH, got {item!r}")
-        out[model] = path
-    return out

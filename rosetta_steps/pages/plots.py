@@ -13,7 +13,7 @@ from html import escape
 
 import numpy as np
 
-from .stores import open_match_store, row_blocks
+from ..core.stores import open_match_store, row_blocks
 
 EDGES = np.linspace(-1.0, 1.0, 81)  # correlation bins of width 0.025
 W, H = 360, 190

@@ -1,12 +1,11 @@
 """Zarr stores of the pipeline (xarray datasets), written atomically and opened with checks.
 
-Two layouts:
-- correlation state (`save_accumulator`): the float64 sufficient statistics of a
-  `CorrelationAccumulator` for one shard of images; shards merge exactly (`reduce` step).
-- match store (`write_match_store`): variable `corr` (gan_unit, disc_unit) with coords
-  gan_layer/gan_channel/gan_size and disc_layer/disc_channel/disc_size, per-unit mean and std
-  at native resolution (Eq. 1), attrs gan, disc, n_images. A self-match store has the same
-  layout with the generator on both sides.
+Every store has an attr `kind`. The match store (`open_match_store`; written by
+`mining.state.write_match_store`) has variable `corr` (gan_unit, disc_unit) with coords
+gan_layer/gan_channel/gan_size and disc_layer/disc_channel/disc_size, per-unit mean and std
+at native resolution (Eq. 1), attrs gan, disc, n_images. A self-match store has the same
+layout with the generator on both sides. The correlation state of one shard lives in
+`mining.state`, next to the accumulator it stores.
 
 Large matrices are chunked in row blocks (read one block at a time to answer a top-K) and
 grouped into a few shard files, so a store is a handful of files whatever its size.
@@ -15,7 +14,6 @@ The steps' small tables are CSV files (`read_table`).
 
 from __future__ import annotations
 
-import json
 import shutil
 import uuid
 import warnings
@@ -25,11 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 import xarray as xr
 
 from .cli import UserError
-from .correlation import CorrelationAccumulator, LayerSpec
+from .units import LayerSpec, Unit
 
 CHUNK_ROWS, CHUNK_COLS, SHARD_ROWS = 512, 4096, 4096
 
@@ -104,63 +101,6 @@ def unit_coords(prefix: str, specs: list[LayerSpec]) -> dict:
     }
 
 
-def _specs_attr(specs: list[LayerSpec]) -> str:
-    return json.dumps([[s.name, s.channels, s.size] for s in specs])
-
-
-def _specs_from_attr(text: str) -> list[LayerSpec]:
-    return [LayerSpec(str(n), int(c), int(s)) for n, c, s in json.loads(text)]
-
-
-def save_accumulator(acc: CorrelationAccumulator, path: str | Path, **attrs: str) -> None:
-    """Write an accumulator's state (one shard's statistics) to a Zarr store."""
-    state = acc.state_dict()
-    t = {k: v.cpu().numpy() for k, v in state["tensors"].items()}
-    gan_res = sorted({s.size for s in state["gan_layers"]})
-    disc_res = sorted({s.size for s in state["disc_layers"]})
-    data = {"cross": (("gan_unit", "disc_unit"), t.pop("cross"))}
-    for key, value in t.items():
-        side = key.split("_", 1)[0]
-        dims = (f"{side}_unit",) if value.ndim == 1 else (
-            f"{side}_unit", "disc_res" if side == "gan" else "gan_res")
-        data[key] = (dims, value)
-    coords = {**unit_coords("gan", state["gan_layers"]),
-              **unit_coords("disc", state["disc_layers"]),
-              "gan_res": gan_res, "disc_res": disc_res}
-    meta = {"kind": "correlation-state", "n_images": state["n_images"],
-            "gan_layers": _specs_attr(state["gan_layers"]),
-            "disc_layers": _specs_attr(state["disc_layers"]), **attrs}
-    write_dataset(xr.Dataset(data, coords=coords, attrs=meta), path, matrices=("cross",))
-
-
-def load_accumulator(path: str | Path, acc: CorrelationAccumulator | None = None
-                     ) -> CorrelationAccumulator:
-    """Read a state written by `save_accumulator` into `acc` (a new one by default)."""
-    ds = open_store(path, "correlation-state", "correlation state")
-    acc = acc if acc is not None else CorrelationAccumulator()
-    tensors = {name: torch.from_numpy(np.asarray(ds[name].values)) for name in ds.data_vars}
-    acc.load_state_dict({"n_images": int(ds.attrs["n_images"]),
-                         "gan_layers": _specs_from_attr(ds.attrs["gan_layers"]),
-                         "disc_layers": _specs_from_attr(ds.attrs["disc_layers"]),
-                         "tensors": tensors})
-    return acc
-
-
-def write_match_store(acc: CorrelationAccumulator, path: str | Path, gan: str, disc: str,
-                      dtype: type = np.float32) -> None:
-    """Write the correlation matrix and per-unit native statistics of `acc` (the match store)."""
-    corr = acc.correlation().cpu().numpy().astype(dtype)
-    data = {"corr": (("gan_unit", "disc_unit"), corr)}
-    for side in ("gan", "disc"):
-        mean, std = acc.native_stats(side)
-        data[f"{side}_mean"] = (f"{side}_unit", mean.cpu().numpy())
-        data[f"{side}_std"] = (f"{side}_unit", std.cpu().numpy())
-    coords = {**unit_coords("gan", acc.gan.specs), **unit_coords("disc", acc.disc.specs)}
-    attrs = {"kind": "matches", "gan": gan, "disc": disc, "n_images": acc.n_images,
-             "gan_layers": _specs_attr(acc.gan.specs), "disc_layers": _specs_attr(acc.disc.specs)}
-    write_dataset(xr.Dataset(data, coords=coords, attrs=attrs), path, matrices=("corr",))
-
-
 def open_match_store(path: str | Path) -> xr.Dataset:
     """Open a match store and check its layout."""
     ds = open_store(path, "matches", "match store")
@@ -184,6 +124,14 @@ def row_blocks(corr: xr.DataArray, rows: int = CHUNK_ROWS * 4) -> Iterator[tuple
 def layer_names(ds: xr.Dataset, side: str) -> np.ndarray:
     """Per-unit layer names of one side ('gan' or 'disc') as an object array of str."""
     return np.array(ds[f"{side}_layer"].values.tolist(), dtype=object)
+
+
+def unit_stats(ds: xr.Dataset, side: str, model: str) -> dict[Unit, tuple[float, float]]:
+    """Per-unit (mean, std) of one side ('gan' or 'disc') of a match store."""
+    layers, channels = layer_names(ds, side), ds[f"{side}_channel"].values
+    mean, std = ds[f"{side}_mean"].values, ds[f"{side}_std"].values
+    return {Unit(model, str(la), int(c)): (float(m), float(s))
+            for la, c, m, s in zip(layers, channels, mean, std, strict=True)}
 
 
 def read_table(path: str | Path, what: str, step: str, columns: Sequence[str],

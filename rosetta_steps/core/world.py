@@ -21,6 +21,7 @@ import torch
 
 SIZE = 64
 MAX_OBJECTS = 3
+HELD_OUT_START = 1_000_000  # held-out images: indices of the world no training run draws
 SHAPES = ("disk", "square", "triangle", "ring")
 COLORS = ("red", "green", "blue", "yellow", "magenta", "cyan")
 PALETTE: dict[str, tuple[int, int, int]] = {

@@ -5,8 +5,7 @@ generator (DCGAN-style upsample-conv blocks, BatchNorm and ReLU), a ResNet train
 labels, the same ResNet family trained without labels, and a ViT trained as a masked
 autoencoder. The ResNets and the ViT are timm's own classes, so they are hooked by the same
 layer names as the paper's ResNet-50 and ViT-B (`layer1..4`, `blocks.i.mlp.act`). The
-objectives live in `rosetta_steps.training`; `rosetta_steps.models.zoo` registers these
-under their names.
+objectives live in `rosetta_steps.training`; the registry entries at the end name them.
 """
 
 from __future__ import annotations
@@ -15,13 +14,14 @@ from timm.models.resnet import BasicBlock, ResNet
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
-from .. import shapes
+from ..core import world
+from .registry import DISCRIMINATIVE, GENERATOR, Latent, ModelSpec, Preprocess, register
 
 Z_DIM = 64
 GAN_WIDTH = 16
 CNN_CHANNELS = (16, 32, 64, 128)
 VIT = {"embed_dim": 96, "depth": 4, "num_heads": 3, "patch_size": 8}
-NUM_LABELS = len(shapes.SHAPES) + len(shapes.COLORS)
+NUM_LABELS = len(world.SHAPES) + len(world.COLORS)
 
 
 class _UpBlock(nn.Module):
@@ -82,8 +82,38 @@ def shapes_vit() -> VisionTransformer:
 
     Its pooled feature (for probes) is the mean patch token, as MAE probes it.
     """
-    return VisionTransformer(img_size=shapes.SIZE, num_classes=0, global_pool="avg", mlp_ratio=4.0,
+    return VisionTransformer(img_size=world.SIZE, num_classes=0, global_pool="avg", mlp_ratio=4.0,
                              **VIT)
 
 
 VIT_LAYERS = tuple(f"blocks.{i}.mlp.act" for i in range(VIT["depth"]))
+
+
+SHAPES_INPUT = Preprocess(size=64, resize="bilinear")
+
+
+def _train_hint(name: str) -> str:
+    return (f"train it with: python -m rosetta_steps.train {name} "
+            f"--out results/zoo/shapes/{name}.safetensors")
+
+
+register(ModelSpec(
+    name="shapes-gan", kind=GENERATOR,
+    objective="GAN (hinge loss, spectral-norm critic) on the shapes world",
+    build=ShapesGenerator, layers=GAN_LAYERS, latent=Latent(dim=Z_DIM),
+    weights_hint=_train_hint("shapes-gan"), tags=("shapes",)))
+register(ModelSpec(
+    name="shapes-cnn-sup", kind=DISCRIMINATIVE,
+    objective="supervised multi-label shape and colour classification",
+    build=lambda: shapes_resnet(NUM_LABELS), layers=CNN_LAYERS, preprocess=SHAPES_INPUT,
+    weights_hint=_train_hint("shapes-cnn-sup"), tags=("shapes",)))
+register(ModelSpec(
+    name="shapes-cnn-ssl", kind=DISCRIMINATIVE,
+    objective="self-supervised contrastive (SimCLR), no labels",
+    build=shapes_resnet, layers=CNN_LAYERS, preprocess=SHAPES_INPUT,
+    weights_hint=_train_hint("shapes-cnn-ssl"), tags=("shapes",)))
+register(ModelSpec(
+    name="shapes-vit-mae", kind=DISCRIMINATIVE,
+    objective="masked autoencoder (MAE) encoder, no labels",
+    build=shapes_vit, layers=VIT_LAYERS, preprocess=SHAPES_INPUT,
+    weights_hint=_train_hint("shapes-vit-mae"), tags=("shapes",)))

@@ -1,0 +1,77 @@
+"""The command-line options that several steps share, defined once: models' weights, device
+and threads, the shard of images to generate, the latent optimisation of the inverting steps
+and their guidance inputs. Defaults equal params.yaml's, which the workflow passes anyway."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from .cli import UserError
+from .units import ALL
+
+
+def add_weights_option(parser: argparse.ArgumentParser) -> None:
+    """`--weights NAME=PATH`, repeatable: one weights file per model (`parse_weights`)."""
+    parser.add_argument("--weights", action="append", metavar="NAME=PATH",
+                        help="a model's weights file (repeat per model); without one a model "
+                        "loads its published weights, or random ones for the shapes zoo")
+
+
+def parse_weights(items: Sequence[str] | None, models: Sequence[str | None] | None = None
+                  ) -> dict[str, str]:
+    """Repeated `--weights NAME=PATH` options as {model name: weights path}; with `models`,
+    a name that is not one of them is an error."""
+    out = {}
+    for item in items or []:
+        model, sep, path = item.partition("=")
+        if not sep or not model or not path:
+            raise UserError(f"--weights takes NAME=PATH, got {item!r}")
+        if model in out:
+            raise UserError(f"--weights names {model} twice")
+        if models is not None and model not in models:
+            names = ", ".join(m for m in models if m)
+            raise UserError(f"--weights names {model}, which this step does not load ({names})")
+        out[model] = path
+    return out
+
+
+def add_device_options(parser: argparse.ArgumentParser) -> None:
+    """`--device` and `--threads`, the options of every step that runs models."""
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or "
+                        "cuda[:i] (default auto)")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: all)")
+
+
+def add_shard_options(parser: argparse.ArgumentParser) -> None:
+    """The images of a shard and how they are generated (sample, match), and the device."""
+    parser.add_argument("--subset", default=ALL, help="'all' or a class name (default all)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--start", type=int, default=0, help="first image index")
+    parser.add_argument("--count", type=int, required=True, help="images in this shard")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--truncation", type=float, help="latent truncation (model default)")
+    add_device_options(parser)
+
+
+def add_optimiser_options(parser: argparse.ArgumentParser, steps: int, lr: float,
+                          alpha: float = 0.1) -> None:
+    """The latent optimisation of the inverting steps (Eq. 5-7): seed, Adam steps and
+    learning rate, and the latent regulariser."""
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=steps, help=f"Adam steps ({steps})")
+    parser.add_argument("--lr", type=float, default=lr, help=f"learning rate ({lr})")
+    parser.add_argument("--alpha", type=float, default=alpha,
+                        help=f"latent regulariser weight ({alpha})")
+    parser.add_argument("--reg", choices=("l1", "l2"), default="l2")
+
+
+def add_guidance_options(parser: argparse.ArgumentParser) -> None:
+    """The inputs of guidance by several Ds (the invert and ood steps): G, the Ds, their
+    weights, the concept table, and one best-buddy table and one match store per D."""
+    parser.add_argument("--gan", required=True, help="generator name")
+    parser.add_argument("--discs", nargs="+", required=True, help="discriminative models")
+    add_weights_option(parser)
+    parser.add_argument("--concepts", required=True, help="the rosetta step's concept table")
+    parser.add_argument("--bestbuddies", nargs="+", required=True, help="one per D, in order")
+    parser.add_argument("--matches", nargs="+", required=True, help="one per D, in order")

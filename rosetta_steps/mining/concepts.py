@@ -1,0 +1,129 @@
+"""Rosetta units and concepts: merge best buddies across D models (paper, Eq. 4), then cluster.
+
+Rosetta units R(G, D_1..D_m) are the G units that have a best buddy in every D_i, each with its
+partner in every D_i (the most correlated one when it has several). Rosetta units whose G units
+are self best buddies, BB(G, G; K) with the trivial pairs (j, j) excluded, share a concept:
+concepts are the connected components of that graph, numbered 1, 2, ... from the largest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from ..core.cli import UserError
+from ..core.stores import layer_names, open_match_store, read_table, row_blocks
+from .buddies import buddy_pairs, check_k, read_best_buddies
+
+CONCEPT_COLUMNS = ["concept", "model", "layer", "channel", "role", "corr"]
+
+
+def rosetta_units(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Eq. 4: one row per (G unit, D model) for the G units with best buddies in every D.
+
+    Columns: gan_layer, gan_channel, disc, disc_layer, disc_channel, corr.
+    """
+    key = ["gan_layer", "gan_channel"]
+    partners = [t.sort_values("corr", ascending=False, kind="stable").drop_duplicates(key)
+                for t in tables]
+    common = partners[0][key]
+    for p in partners[1:]:
+        common = common.merge(p[key], on=key)
+    merged = pd.concat([common.merge(p, on=key) for p in partners], ignore_index=True)
+    return merged[["gan_layer", "gan_channel", "disc", "disc_layer", "disc_channel", "corr"]]
+
+
+def cluster(units: np.ndarray, pairs: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Concept number (1 = largest) of each unit: connected components of the pairs among units.
+
+    Pairs with a unit outside `units` are ignored; ties in size go to the component holding
+    the smallest unit index.
+    """
+    units = np.asarray(units, dtype=np.int64)
+    if len(units) == 0:
+        return np.zeros(0, dtype=int)
+    a, b = (np.asarray(p, dtype=np.int64) for p in pairs)
+    keep = np.isin(a, units) & np.isin(b, units)
+    position = pd.Series(np.arange(len(units)), index=units)
+    rows, cols = position[a[keep]].to_numpy(), position[b[keep]].to_numpy()
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(units), len(units)))
+    _, labels = connected_components(graph, directed=False)
+    sizes = np.bincount(labels)
+    first = np.full(len(sizes), np.iinfo(np.int64).max)
+    np.minimum.at(first, labels, units)
+    number = np.empty(len(sizes), dtype=int)
+    number[np.lexsort((first, -sizes))] = np.arange(1, len(sizes) + 1)
+    return number[labels]
+
+
+def _check_self_store(ds, path: str, tables: Sequence[pd.DataFrame], k: int) -> None:
+    gan = ds.attrs["gan"]
+    if ds.attrs.get("disc") != gan:
+        raise UserError(f"{path} matches {gan} with {ds.attrs.get('disc')}: "
+                        "a self-match store has the generator on both sides")
+    for t in tables:
+        if set(t["gan"]) - {gan}:
+            raise UserError(f"best buddies of {sorted(set(t['gan']))} cannot be merged with "
+                            f"the self matches of {gan}: use one generator throughout")
+    try:
+        check_k(k, ds.sizes["gan_unit"], ds.sizes["disc_unit"], exclude_diagonal=True)
+    except ValueError as err:
+        raise UserError(f"{path}: {err}") from None
+
+
+def concepts(tables: Sequence[pd.DataFrame], self_store: str, k: int, rule: str = "mutual"
+             ) -> pd.DataFrame:
+    """The long concept table (CONCEPT_COLUMNS): one row per member unit of each concept.
+
+    G rows carry the mean correlation with their partners, D rows the correlation with the
+    G unit they partner (the highest, when they partner several in the concept).
+    """
+    ds = open_match_store(self_store)
+    _check_self_store(ds, self_store, tables, k)
+    key = ["gan_layer", "gan_channel"]
+    store_units = pd.DataFrame({"gan_layer": layer_names(ds, "gan"),
+                                "gan_channel": ds["gan_channel"].values,
+                                "unit": np.arange(ds.sizes["gan_unit"])})
+    units = rosetta_units(tables).merge(store_units, on=key, how="left")
+    if units["unit"].isna().any():
+        layer, channel = units.loc[units["unit"].isna(), key].iloc[0]
+        raise UserError(f"G unit {layer}:{channel} of the best buddies is not in {self_store}: "
+                        "were both mined from the same generator layers?")
+    units["unit"] = units["unit"].astype(np.int64)
+    members = units["unit"].unique()
+    j, jj, _ = buddy_pairs(row_blocks(ds["corr"]), k, rule, exclude_diagonal=True)
+    concept_of = pd.Series(cluster(members, (j.numpy(), jj.numpy())), index=members)
+    units["concept"] = concept_of[units["unit"]].to_numpy()
+    units["order"] = units["disc"].map({d: i for i, d in enumerate(dict.fromkeys(units["disc"]))})
+
+    gan_rows = units.groupby(["concept", "unit", *key], as_index=False)["corr"].mean()
+    gan_rows = gan_rows.rename(columns={"gan_layer": "layer", "gan_channel": "channel"})
+    gan_rows = gan_rows.assign(model=ds.attrs["gan"], role="gan")
+    disc_rows = units.groupby(["concept", "order", "disc", "disc_layer", "disc_channel"],
+                              as_index=False)["corr"].max()
+    disc_rows = disc_rows.sort_values(["concept", "order", "corr"], ascending=[True, True, False])
+    disc_rows = disc_rows.rename(columns={"disc": "model", "disc_layer": "layer",
+                                          "disc_channel": "channel"}).assign(role="disc")
+    out = pd.concat([gan_rows[CONCEPT_COLUMNS], disc_rows[CONCEPT_COLUMNS]], ignore_index=True)
+    return out.sort_values("concept", kind="stable").reset_index(drop=True)
+
+
+def read_concept_table(path: str | Path) -> pd.DataFrame:
+    """The concept CSV this step writes (CONCEPT_COLUMNS)."""
+    return read_table(path, "concept table", "rosetta", CONCEPT_COLUMNS,
+                      {"layer": str, "model": str})
+
+
+def concept_table(bestbuddies: Sequence[str | Path], self_matches: str | Path, k: int,
+                  rule: str = "mutual") -> pd.DataFrame:
+    """`concepts` from best-buddy CSVs, one per D model, all with the same G."""
+    tables = [read_best_buddies(p) for p in bestbuddies]
+    discs = [t["disc"].iloc[0] for t in tables if len(t)]
+    if len(set(discs)) != len(discs):
+        raise UserError(f"the same D model appears twice among the best-buddy tables: {discs}")
+    return concepts(tables, str(self_matches), k, rule)

@@ -1,0 +1,109 @@
+"""Generated images, batch by batch, and the sample store that keeps them for the pages.
+
+Image i of a (generator, subset, seed) comes from the latent that depends only on (seed, i)
+(`Latent.sample`), so shards of any size line up with the match shards and raising the image
+count only adds shards. A subset is `all` for an unconditional generator or a class name
+(e.g. `briard`) for a class-conditional one. The sample store keeps, per image: the latent,
+the class, the uint8 pixels and the spatial mean of every G unit's map, so a page can rank
+images by a concept's activation without running the generator again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+from tqdm import tqdm
+
+from .. import models
+from ..core.cli import UserError
+from ..core.images import to_uint8
+from ..core.stores import unit_coords
+from ..core.units import ALL, LayerSpec
+
+Loaded = tuple[models.ModelSpec, torch.nn.Module]  # as models.load returns
+
+
+def subset_class(spec: models.ModelSpec, subset: str) -> int | None:
+    """The class index a subset names, or None for `all` of an unconditional generator."""
+    conditional = spec.latent.num_classes > 0
+    if subset == ALL:
+        if conditional:
+            raise UserError(f"{spec.name} is class-conditional: name a class as the subset "
+                            "(e.g. briard), not 'all'")
+        return None
+    if not conditional:
+        raise UserError(f"{spec.name} is unconditional: its only subset is 'all', not {subset!r}")
+    return spec.class_index(subset)
+
+
+def check_shard(start: int, count: int, batch_size: int) -> None:
+    if count < 1 or batch_size < 1 or start < 0:
+        raise UserError(f"need count >= 1, batch size >= 1 and start >= 0; got count {count}, "
+                        f"batch size {batch_size}, start {start}")
+
+
+def generator_spec(name: str) -> models.ModelSpec:
+    spec = models.get(name)
+    if spec.kind != models.GENERATOR:
+        raise UserError(f"{name} is {spec.kind}, not a generator")
+    return spec
+
+
+def generated_batches(gan: Loaded, seed: int, indices: range, batch_size: int,
+                      truncation: float | None = None, class_index: int | None = None,
+                      device: torch.device | str = "cpu", desc: str | None = None
+                      ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, dict]]:
+    """(latents, classes, images in [-1, 1], G maps) batch by batch over `indices`."""
+    spec, model = gan
+    for lo in tqdm(indices[::batch_size], desc=desc or spec.name, unit="batch",
+                   mininterval=1.0):
+        z = spec.latent.sample(seed, range(lo, min(lo + batch_size, indices.stop)),
+                               truncation).to(device)
+        y = None if class_index is None else torch.full((len(z),), class_index,
+                                                        dtype=torch.long, device=device)
+        images, maps = spec.run(model, z, y, truncation)
+        yield z, y, images, maps
+
+
+@torch.no_grad()
+def sample_images(gan: Loaded, subset: str, seed: int, indices: range, batch_size: int,
+                  truncation: float | None = None, device: torch.device | str = "cpu"
+                  ) -> xr.Dataset:
+    """The sample dataset of images `indices` (see the module docstring)."""
+    spec = gan[0]
+    cls = subset_class(spec, subset)
+    latents, images, activations = [], [], []
+    specs = None
+    for z, _, batch, maps in generated_batches(gan, seed, indices, batch_size, truncation, cls,
+                                               device, desc=f"sample {spec.name}/{subset}"):
+        latents.append(z.cpu().numpy())
+        images.append(to_uint8(batch))
+        activations.append(torch.cat([m.float().mean(dim=(2, 3)) for m in maps.values()],
+                                     dim=1).cpu().numpy())
+        specs = specs or [LayerSpec(k, m.shape[1], m.shape[-1]) for k, m in maps.items()]
+    n = len(indices)
+    data = {
+        "latent": (("image", "latent_dim"), np.concatenate(latents)),
+        "class_index": ("image", np.full(n, -1 if cls is None else cls, dtype=np.int64)),
+        "pixels": (("image", "y", "x", "rgb"), np.concatenate(images)),
+        "activation": (("image", "gan_unit"), np.concatenate(activations)),
+    }
+    coords = {"image": np.arange(indices.start, indices.stop), **unit_coords("gan", specs)}
+    attrs = {"kind": "samples", "gan": spec.name, "subset": subset, "seed": seed,
+             "truncation": "default" if truncation is None else truncation,
+             "start": indices.start, "count": n}
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def sample_shard(gan: str, weights: str | Path | None, subset: str, seed: int, start: int,
+                 count: int, batch_size: int, truncation: float | None = None,
+                 device: torch.device | str = "cpu") -> xr.Dataset:
+    """Load the generator and sample images start .. start+count-1."""
+    check_shard(start, count, batch_size)
+    subset_class(generator_spec(gan), subset)  # a class the generator lacks fails before loading
+    return sample_images(models.load(gan, weights, device), subset, seed,
+                         range(start, start + count), batch_size, truncation, device)

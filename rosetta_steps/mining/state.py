@@ -1,0 +1,103 @@
+"""The correlation accumulator's stores: one shard's float64 sufficient statistics (Eq. 1-2),
+their exact merge into a (G, D) pair, and the pair's match store (`core.stores`).
+
+A correlation state (`save_accumulator`, kind `correlation-state`) holds `cross`
+(gan_unit, disc_unit), the per-unit shifted sums at native and partner resolutions, and the
+layer layouts and image count in its attrs; `reduce_shards` merges states of disjoint image
+shards, so the match store equals a single pass over all images.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+from tqdm import tqdm
+
+from ..core.cli import UserError
+from ..core.stores import open_store, unit_coords, write_dataset
+from ..core.units import LayerSpec
+from .correlation import CorrelationAccumulator
+
+
+def _specs_attr(specs: list[LayerSpec]) -> str:
+    return json.dumps([[s.name, s.channels, s.size] for s in specs])
+
+
+def _specs_from_attr(text: str) -> list[LayerSpec]:
+    return [LayerSpec(str(n), int(c), int(s)) for n, c, s in json.loads(text)]
+
+
+def save_accumulator(acc: CorrelationAccumulator, path: str | Path, **attrs: str) -> None:
+    """Write an accumulator's state (one shard's statistics) to a Zarr store."""
+    state = acc.state_dict()
+    t = {k: v.cpu().numpy() for k, v in state["tensors"].items()}
+    gan_res = sorted({s.size for s in state["gan_layers"]})
+    disc_res = sorted({s.size for s in state["disc_layers"]})
+    data = {"cross": (("gan_unit", "disc_unit"), t.pop("cross"))}
+    for key, value in t.items():
+        side = key.split("_", 1)[0]
+        dims = (f"{side}_unit",) if value.ndim == 1 else (
+            f"{side}_unit", "disc_res" if side == "gan" else "gan_res")
+        data[key] = (dims, value)
+    coords = {**unit_coords("gan", state["gan_layers"]),
+              **unit_coords("disc", state["disc_layers"]),
+              "gan_res": gan_res, "disc_res": disc_res}
+    meta = {"kind": "correlation-state", "n_images": state["n_images"],
+            "gan_layers": _specs_attr(state["gan_layers"]),
+            "disc_layers": _specs_attr(state["disc_layers"]), **attrs}
+    write_dataset(xr.Dataset(data, coords=coords, attrs=meta), path, matrices=("cross",))
+
+
+def load_accumulator(path: str | Path, acc: CorrelationAccumulator | None = None
+                     ) -> CorrelationAccumulator:
+    """Read a state written by `save_accumulator` into `acc` (a new one by default)."""
+    ds = open_store(path, "correlation-state", "correlation state")
+    acc = acc if acc is not None else CorrelationAccumulator()
+    tensors = {name: torch.from_numpy(np.asarray(ds[name].values)) for name in ds.data_vars}
+    acc.load_state_dict({"n_images": int(ds.attrs["n_images"]),
+                         "gan_layers": _specs_from_attr(ds.attrs["gan_layers"]),
+                         "disc_layers": _specs_from_attr(ds.attrs["disc_layers"]),
+                         "tensors": tensors})
+    return acc
+
+
+def write_match_store(acc: CorrelationAccumulator, path: str | Path, gan: str, disc: str,
+                      dtype: type = np.float32) -> None:
+    """Write the correlation matrix and per-unit native statistics of `acc` (the match store)."""
+    corr = acc.correlation().cpu().numpy().astype(dtype)
+    data = {"corr": (("gan_unit", "disc_unit"), corr)}
+    for side in ("gan", "disc"):
+        mean, std = acc.native_stats(side)
+        data[f"{side}_mean"] = (f"{side}_unit", mean.cpu().numpy())
+        data[f"{side}_std"] = (f"{side}_unit", std.cpu().numpy())
+    coords = {**unit_coords("gan", acc.gan.specs), **unit_coords("disc", acc.disc.specs)}
+    attrs = {"kind": "matches", "gan": gan, "disc": disc, "n_images": acc.n_images,
+             "gan_layers": _specs_attr(acc.gan.specs), "disc_layers": _specs_attr(acc.disc.specs)}
+    write_dataset(xr.Dataset(data, coords=coords, attrs=attrs), path, matrices=("corr",))
+
+
+def reduce_shards(paths: Sequence[str | Path], device: str | torch.device = "cpu"
+                  ) -> tuple[CorrelationAccumulator, str, str]:
+    """Merge shard states; returns the merged accumulator and the (gan, disc) names."""
+    if not paths:
+        raise UserError("no shards given")
+    names = set()
+    for p in paths:
+        attrs = open_store(p, "correlation-state", "correlation shard").attrs
+        names.add((attrs.get("gan", "gan"), attrs.get("disc", "disc")))
+    if len(names) > 1:
+        raise UserError(f"shards come from different model pairs {sorted(names)}: "
+                        "reduce one (G, D) pair at a time")
+    total = CorrelationAccumulator(device)
+    for p in tqdm(paths, desc="reduce", unit="shard", disable=len(paths) < 2):
+        try:
+            total.merge(load_accumulator(p, CorrelationAccumulator(device)))
+        except ValueError as err:
+            raise UserError(f"shard {p} does not fit the others: {err}") from None
+    gan, disc = names.pop()
+    return total, gan, disc
