@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export PIP_CONFIG_FILE := /dev/null
 export PIP_FIND_LINKS :=
 
-.PHONY: install test lint bench demo clean
+.PHONY: install test test-all lint bench demo clean
 
 install: $(STAMP)
 
@@ -21,8 +21,16 @@ $(STAMP): pyproject.toml
 lint: install
 	$(VENV)/bin/ruff check .
 
+# Two pytest workers; tests that share a built tiny project stay on one worker (xdist_group).
+PYTEST := $(PY) -m pytest -q -n 2 --dist loadgroup
+
+# Everyday: every test but those marked slow (end to end, real-size forward passes).
 test: lint
-	$(PY) -m pytest -q
+	$(PYTEST) -m "not slow"
+
+# Every test, as CI runs them (.ci/run).
+test-all: lint
+	$(PYTEST)
 
 # The shapes demo: trains the zoo, mines it and renders results/dictionary/shapes.html.
 demo: install

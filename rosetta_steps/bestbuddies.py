@@ -9,9 +9,9 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
+from .core import options
 from .core.cli import run
 from .core.stores import atomic_output
 from .mining.buddies import RULES, best_buddies, best_buddy_table
@@ -20,8 +20,7 @@ __all__ = ["best_buddies", "main"]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m rosetta_steps.bestbuddies",
-                                     description=__doc__.split("\n\n")[0])
+    parser = options.step_parser("bestbuddies", __doc__)
     parser.add_argument("matches", help="match store (Zarr) of one (G, D) pair")
     parser.add_argument("--k", type=int, default=5, help="neighbours per unit (default 5)")
     parser.add_argument("--rule", choices=RULES, default="mutual",

@@ -10,19 +10,17 @@ map of its unit in the concept over each image; a per-image view, and charts.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
+from .core import options
 from .core.cli import run
 from .core.devices import resolve_device, set_threads
-from .core.options import add_device_options, add_weights_option, parse_weights
-from .core.stores import atomic_output
+from .core.stores import write_text
 from .pages.dictionary import build_dictionary
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m rosetta_steps.dictionary",
-                                     description=__doc__.split("\n\n")[0])
+    parser = options.step_parser("dictionary", __doc__)
     parser.add_argument("--name", required=True, help="the dictionary's name (page title)")
     parser.add_argument("--concepts", required=True, help="concept CSV of the rosetta step")
     parser.add_argument("--samples", nargs="+", required=True, help="sample stores (Zarr)")
@@ -30,20 +28,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--matches", nargs="+", required=True,
                         help="match stores of (G, D) pairs, one per D, in column order")
     parser.add_argument("--bestbuddies", nargs="+", required=True, help="best-buddy CSVs")
-    add_weights_option(parser)
+    options.add_weights_option(parser)
     parser.add_argument("--k", type=int, default=5, help="the K mined with (shown in header)")
     parser.add_argument("--examples", type=int, default=4, help="example images per concept")
-    add_device_options(parser)
+    options.add_device_options(parser)
     parser.add_argument("--out", required=True, help="HTML file to write")
     args = parser.parse_args(argv)
     set_threads(args.threads)
     html, s = build_dictionary(name=args.name, concepts=args.concepts, samples=args.samples,
                                self_matches=args.self_matches, matches=args.matches,
                                bestbuddies=args.bestbuddies,
-                               weights=parse_weights(args.weights), k=args.k,
+                               weights=options.parse_weights(args.weights), k=args.k,
                                examples=args.examples, device=resolve_device(args.device))
-    with atomic_output(args.out) as tmp:
-        tmp.write_text(html, encoding="utf-8")
+    write_text(args.out, html)
     print(f"{s['concepts']} concepts, {s['heatmaps']} heatmaps on {s['images']} images in "
           f"{s['seconds']:.1f} s -> {args.out}")
 

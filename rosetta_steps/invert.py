@@ -6,50 +6,40 @@ with 95% intervals and paired gains. Writes the metrics (JSON) and a sheet (PNG)
 
 from __future__ import annotations
 
-import argparse
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from .core import options
 from .core.cli import run
 from .core.devices import resolve_device, set_threads
-from .core.options import (
-    add_device_options,
-    add_guidance_options,
-    add_optimiser_options,
-    parse_weights,
-)
-from .core.stores import atomic_output
+from .core.images import save_png
+from .core.stores import write_json
 from .inversion.objective import InversionSettings
 from .inversion.table import inversion_table
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m rosetta_steps.invert",
-                                     description=__doc__.split("\n\n")[0])
-    add_guidance_options(parser)
+    parser = options.step_parser("invert", __doc__)
+    options.add_guidance_options(parser)
     parser.add_argument("--images", type=int, default=32, help="held-out target images (32)")
-    add_optimiser_options(parser, steps=500, lr=0.1)
+    options.add_optimiser_options(parser, steps=500, lr=0.1)
     parser.add_argument("--rec", choices=("l1", "l2", "lpips"), default="l2",
                         help="reconstruction loss (lpips: needs AlexNet's cached weights)")
     parser.add_argument("--beta", type=float, default=0.01,
                         help="Rosetta guidance weight (0.01)")
-    add_device_options(parser)
     parser.add_argument("--metrics", type=Path, required=True, help="JSON to write")
     parser.add_argument("--sheet", type=Path, required=True, help="PNG to write")
     args = parser.parse_args(argv)
     set_threads(args.threads)
-    settings = InversionSettings(steps=args.steps, lr=args.lr, alpha=args.alpha, reg=args.reg,
+    settings = InversionSettings(**options.optimiser_values(args),
                                  rec=args.rec)
     metrics, sheet = inversion_table(
-        gan=args.gan, weights=parse_weights(args.weights, [args.gan, *args.discs]),
+        gan=args.gan, weights=options.parse_weights(args.weights, [args.gan, *args.discs]),
         concepts_csv=args.concepts, discs=args.discs, bestbuddies=args.bestbuddies,
         matches=args.matches, n=args.images, seed=args.seed, settings=settings,
         beta=args.beta, device=resolve_device(args.device))
-    with atomic_output(args.sheet) as tmp:
-        sheet.save(tmp, format="PNG")
-    with atomic_output(args.metrics) as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+    save_png(sheet, args.sheet)
+    write_json(args.metrics, metrics)
     for method, m in metrics["methods"].items():
         lpips = f"   LPIPS {m['lpips']['mean']:.3f} ± {m['lpips']['ci95']:.3f}" \
             if "lpips" in m else ""

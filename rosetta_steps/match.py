@@ -10,28 +10,26 @@ itself, which the Rosetta step needs for BB(G, G).
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from .core import options
 from .core.cli import run
 from .core.devices import resolve_device, set_threads
-from .core.options import add_shard_options, add_weights_option, parse_weights
 from .mining.matching import match_shard
 from .mining.state import save_accumulator
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m rosetta_steps.match",
-                                     description=__doc__.split("\n\n")[0])
+    parser = options.step_parser("match", __doc__)
     parser.add_argument("--gan", required=True, help="generator name")
     parser.add_argument("--disc", help="discriminative model name (omit for G against G)")
-    add_weights_option(parser)
-    add_shard_options(parser)
+    options.add_weights_option(parser)
+    options.add_shard_options(parser)
     parser.add_argument("--out", type=Path, required=True, help="shard state to write (Zarr)")
     args = parser.parse_args(argv)
     set_threads(args.threads)
-    weights = parse_weights(args.weights, [args.gan, args.disc])
+    weights = options.parse_weights(args.weights, [args.gan, args.disc])
     acc = match_shard(gan=args.gan, disc=args.disc, weights=weights, seed=args.seed,
                       start=args.start, count=args.count,
                       batch_size=args.batch_size, truncation=args.truncation,

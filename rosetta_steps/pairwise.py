@@ -9,36 +9,33 @@ maps over the generated images where the G unit is most active.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
+from .core import options
 from .core.cli import run
 from .core.devices import resolve_device, set_threads
-from .core.options import add_device_options, add_weights_option, parse_weights
-from .core.stores import atomic_output
+from .core.stores import write_text
 from .pages.pairwise import MAX_PAIRS, build_pairwise
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m rosetta_steps.pairwise",
-                                     description=__doc__.split("\n\n")[0])
+    parser = options.step_parser("pairwise", __doc__)
     parser.add_argument("--matches", required=True, help="match store (Zarr) of the pair")
     parser.add_argument("--bestbuddies", required=True, help="the pair's best-buddy CSV")
     parser.add_argument("--samples", nargs="+", required=True, help="sample stores (Zarr)")
-    add_weights_option(parser)
+    options.add_weights_option(parser)
     parser.add_argument("--examples", type=int, default=4, help="images per pair (default 4)")
     parser.add_argument("--max-pairs", type=int, default=MAX_PAIRS,
                         help=f"pairs shown with heatmaps, most correlated first ({MAX_PAIRS})")
-    add_device_options(parser)
+    options.add_device_options(parser)
     parser.add_argument("--out", required=True, help="HTML file to write")
     args = parser.parse_args(argv)
     set_threads(args.threads)
     html, s = build_pairwise(matches=args.matches, bestbuddies=args.bestbuddies,
-                             samples=args.samples, weights=parse_weights(args.weights),
+                             samples=args.samples, weights=options.parse_weights(args.weights),
                              examples=args.examples, device=resolve_device(args.device),
                              max_pairs=args.max_pairs)
-    with atomic_output(args.out) as tmp:
-        tmp.write_text(html, encoding="utf-8")
+    write_text(args.out, html)
     print(f"{s['shown']} of {s['pairs']} pairs, {s['heatmaps']} heatmaps in "
           f"{s['seconds']:.1f} s -> {args.out}")
 

@@ -7,17 +7,16 @@ images; merging them is exact (`mining.state`), so the match store equals a sing
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
+from .core import options
 from .core.cli import run
 from .core.devices import resolve_device
 from .mining.state import reduce_shards, write_match_store
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m rosetta_steps.reduce",
-                                     description=__doc__.split("\n\n")[0])
+    parser = options.step_parser("reduce", __doc__)
     parser.add_argument("shards", nargs="+", help="correlation shard stores (Zarr)")
     parser.add_argument("--out", required=True, help="match store to write (Zarr)")
     parser.add_argument("--device", default="cpu", help="torch device for the merge (cpu)")

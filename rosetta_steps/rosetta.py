@@ -7,9 +7,9 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
+from .core import options
 from .core.cli import run
 from .core.stores import atomic_output
 from .mining.buddies import RULES
@@ -17,8 +17,7 @@ from .mining.concepts import concept_table
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m rosetta_steps.rosetta",
-                                     description=__doc__.split("\n\n")[0])
+    parser = options.step_parser("rosetta", __doc__)
     parser.add_argument("--bestbuddies", nargs="+", required=True,
                         help="best-buddy CSVs, one per D model, all with the same G")
     parser.add_argument("--self-matches", required=True, help="the G-vs-G match store (Zarr)")

@@ -8,27 +8,25 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from .core import options
 from .core.cli import run
 from .core.devices import resolve_device, set_threads
-from .core.options import add_shard_options, add_weights_option, parse_weights
 from .core.stores import write_dataset
 from .mining.sampling import sample_shard
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m rosetta_steps.sample",
-                                     description=__doc__.split("\n\n")[0])
+    parser = options.step_parser("sample", __doc__)
     parser.add_argument("--gan", required=True, help="generator name")
-    add_weights_option(parser)
-    add_shard_options(parser)
+    options.add_weights_option(parser)
+    options.add_shard_options(parser)
     parser.add_argument("--out", type=Path, required=True, help="sample store to write (Zarr)")
     args = parser.parse_args(argv)
     set_threads(args.threads)
-    weights = parse_weights(args.weights, [args.gan])
+    weights = options.parse_weights(args.weights, [args.gan])
     ds = sample_shard(gan=args.gan, weights=weights.get(args.gan), subset=args.subset,
                       seed=args.seed, start=args.start, count=args.count,
                       batch_size=args.batch_size, truncation=args.truncation,

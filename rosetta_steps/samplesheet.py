@@ -6,23 +6,21 @@ at held-out latents.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import models
+from .core import options
 from .core.cli import UserError, run
 from .core.devices import set_threads
-from .core.options import add_weights_option, parse_weights
-from .core.stores import atomic_output
+from .core.images import save_png
 from .training.evaluate import sample_sheet
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m rosetta_steps.samplesheet",
-                                     description=__doc__.split("\n\n")[0])
+    parser = options.step_parser("samplesheet", __doc__)
     parser.add_argument("--gan", default="shapes-gan")
-    add_weights_option(parser)
+    options.add_weights_option(parser)
     parser.add_argument("--out", type=Path, required=True, help="PNG file")
     parser.add_argument("--n", type=int, default=32, help="images per panel")
     parser.add_argument("--seed", type=int, default=0)
@@ -33,10 +31,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise UserError(f"--n must be at least 1, got {args.n}")
     if models.get(args.gan).kind != models.GENERATOR:
         raise UserError(f"{args.gan} is not a generator")
-    weights = parse_weights(args.weights, [args.gan])
+    weights = options.parse_weights(args.weights, [args.gan])
     sheet = sample_sheet(args.gan, weights.get(args.gan), n=args.n, seed=args.seed)
-    with atomic_output(args.out) as tmp:
-        sheet.save(tmp, format="PNG")
+    save_png(sheet, args.out)
 
 
 if __name__ == "__main__":

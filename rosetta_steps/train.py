@@ -7,21 +7,20 @@ training and the held-out figures that show the model learned (`training.evaluat
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
 from . import models
+from .core import options
 from .core.cli import UserError, run
 from .core.devices import set_threads
 from .training.recipes import save, settings_for, train
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m rosetta_steps.train",
-                                     description=__doc__.split("\n\n")[0])
+    parser = options.step_parser("train", __doc__)
     parser.add_argument("model", help="a trainable zoo model, e.g. shapes-gan")
     parser.add_argument("--out", required=True, type=Path, help="weights file (.safetensors)")
     parser.add_argument("--metrics", type=Path, help="metrics JSON (default: next to --out)")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +16,17 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CODE = ("Snakefile", "workflow", "rosetta_steps", "data")
 IGNORE = shutil.ignore_patterns("__pycache__", "*.egg-info")
+
+
+def _dvc_stages_module():
+    spec = importlib.util.spec_from_file_location(
+        "dvc_stages", ROOT / "workflow" / "scripts" / "dvc_stages.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+dvc_stages = _dvc_stages_module()
 
 
 def tiny_params(discs: list[str], images: int = 64) -> dict:
@@ -70,19 +81,10 @@ def snakemake(path: Path, *args: str, check: bool = True, extra_env: dict | None
 
 
 def planned_jobs(path: Path, *args: str) -> list[dict]:
-    """The jobs a dry run would run: rule, inputs, outputs and shell command of each."""
-    out = snakemake(path, "--dry-run", "--printshellcmds", *args)
-    text = out.stdout + out.stderr
-    jobs = []
-    for block in re.split(r"\n(?=\[[^\n]*\]\n(?:local)?rule )", text)[1:]:
-        rule = re.search(r"^(?:local)?rule (\S+):", block, re.M).group(1)
-        fields = dict(re.findall(r"^    (input|output): (.*)$", block, re.M))
-        cmd = re.search(r"^Shell command: (.*)$", block, re.M)
-        jobs.append({"rule": rule,
-                     "input": set(filter(None, fields.get("input", "").split(", "))),
-                     "output": set(filter(None, fields.get("output", "").split(", "))),
-                     "cmd": " ".join(cmd.group(1).split()) if cmd else None})
-    return jobs
+    """The jobs a dry run would run: rule, inputs, outputs and shell command of each (the
+    parser dvc.yaml is written with)."""
+    return [{**job, "input": set(job["input"]), "output": set(job["output"])}
+            for job in dvc_stages.dry_run_jobs(path, *args)]
 
 
 def job_counts(path: Path, *args: str) -> Counter:

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from .cli import UserError
+from .stores import atomic_output
 
 Z_RANGE = (0.0, 5.0)  # colour scale of normalised activations (mining z-scores)
 GAP, TITLE = 16, 24  # sheets: pixels between panels, and above them for the titles
@@ -89,6 +90,12 @@ def side_by_side(panels: dict[str, Image.Image]) -> Image.Image:
         sheet.paste(panel, (x, TITLE))
         x += panel.width + GAP
     return sheet
+
+
+def save_png(image: Image.Image, path: str | Path) -> None:
+    """A picture for a person (a sheet), written atomically."""
+    with atomic_output(path) as tmp:
+        image.save(tmp, format="PNG")
 
 
 def label(text: str, width: int, height: int) -> np.ndarray:

@@ -11,6 +11,13 @@ from .cli import UserError
 from .units import ALL
 
 
+def step_parser(step: str, doc: str) -> argparse.ArgumentParser:
+    """The parser of `python -m rosetta_steps.<step>`, described by its docstring's first
+    paragraph."""
+    return argparse.ArgumentParser(prog=f"python -m rosetta_steps.{step}",
+                                   description=doc.split("\n\n")[0])
+
+
 def add_weights_option(parser: argparse.ArgumentParser) -> None:
     """`--weights NAME=PATH`, repeatable: one weights file per model (`parse_weights`)."""
     parser.add_argument("--weights", action="append", metavar="NAME=PATH",
@@ -57,13 +64,19 @@ def add_shard_options(parser: argparse.ArgumentParser) -> None:
 def add_optimiser_options(parser: argparse.ArgumentParser, steps: int, lr: float,
                           alpha: float = 0.1) -> None:
     """The latent optimisation of the inverting steps (Eq. 5-7): seed, Adam steps and
-    learning rate, and the latent regulariser."""
+    learning rate, the latent regulariser, and the device."""
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=steps, help=f"Adam steps ({steps})")
     parser.add_argument("--lr", type=float, default=lr, help=f"learning rate ({lr})")
     parser.add_argument("--alpha", type=float, default=alpha,
                         help=f"latent regulariser weight ({alpha})")
     parser.add_argument("--reg", choices=("l1", "l2"), default="l2")
+    add_device_options(parser)
+
+
+def optimiser_values(args: argparse.Namespace) -> dict:
+    """The values of `add_optimiser_options` as keywords of `InversionSettings`."""
+    return {"steps": args.steps, "lr": args.lr, "alpha": args.alpha, "reg": args.reg}
 
 
 def add_guidance_options(parser: argparse.ArgumentParser) -> None:

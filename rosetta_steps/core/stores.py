@@ -14,6 +14,7 @@ The steps' small tables are CSV files (`read_table`).
 
 from __future__ import annotations
 
+import json
 import shutil
 import uuid
 import warnings
@@ -48,6 +49,16 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
             tmp.rename(path)
     finally:
         _remove(tmp)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """A text file (a page, a table, JSON), written atomically."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path: str | Path, data: dict) -> None:
+    write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def _remove(path: Path) -> None:

@@ -17,7 +17,7 @@ from ..core.stores import layer_names, open_match_store, unit_stats
 from ..core.units import Unit
 from ..mining.buddies import read_best_buddies
 from ..mining.concepts import read_concept_table
-from .samples import Samples
+from .gallery import Samples
 
 PER_IMAGE = 4  # images offered in the per-image view (Fig. 2)
 

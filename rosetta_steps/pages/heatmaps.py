@@ -26,7 +26,7 @@ from .. import models
 from ..core.cli import UserError
 from ..core.images import Z_RANGE, to_uint8, turbo
 from ..core.units import Unit
-from .samples import Samples
+from .gallery import Samples
 
 ALPHA = (0.25, 0.9)  # heatmap opacity at the bottom and the top of the scale
 MAX_SIDE = 160  # images and heatmaps are embedded at most this many pixels wide

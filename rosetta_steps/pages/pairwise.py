@@ -25,8 +25,8 @@ from ..core.stores import layer_names, open_match_store, unit_stats
 from ..core.units import Unit
 from ..mining.buddies import read_best_buddies
 from . import layout, plots
+from .gallery import Samples
 from .heatmaps import display_side, image_urls, load_models, render_heatmaps
-from .samples import Samples
 
 MAX_PAIRS = 200
 

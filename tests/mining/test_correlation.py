@@ -8,7 +8,6 @@ from reference import random_acts, reference_correlation
 
 from rosetta_steps.mining.correlation import CorrelationAccumulator
 from rosetta_steps.mining.resize import upsample_matrix
-from rosetta_steps.mining.state import load_accumulator, save_accumulator
 
 # Mismatched sizes, including ratios that are not integers (7 -> 16, 5 -> 8, 3 -> 14).
 GAN = {"g4": (3, 4), "g8": (4, 8), "g16a": (2, 16), "g7": (3, 7), "g16b": (3, 16)}
@@ -150,16 +149,3 @@ def test_layout_must_not_change():
         acc.update(g, {k: v[:2] for k, v in d.items()})
     with pytest.raises(ValueError, match="h == w"):
         acc.update({"x": torch.zeros(2, 3, 4, 5)}, d)
-
-
-def test_state_round_trips_through_zarr(tmp_path):
-    data = batches(9, 4)
-    a, b = accumulate(data[:2]), accumulate(data[2:])
-    save_accumulator(a, tmp_path / "a.zarr", gan="G", disc="D")
-    save_accumulator(b, tmp_path / "b.zarr", gan="G", disc="D")
-    loaded = load_accumulator(tmp_path / "a.zarr", CorrelationAccumulator(device="cpu"))
-    np.testing.assert_array_equal(loaded.correlation().numpy(), a.correlation().numpy())
-    loaded.merge(load_accumulator(tmp_path / "b.zarr", CorrelationAccumulator(device="cpu")))
-    np.testing.assert_allclose(loaded.correlation().numpy(), accumulate(data).correlation().numpy(),
-                               **EXACT)
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

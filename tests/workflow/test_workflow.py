@@ -3,12 +3,12 @@ with it, results shared through a DVC remote, and jobs run through a cluster exe
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
 import subprocess
 from collections import Counter
+from contextlib import contextmanager
 
 import jsonschema
 import pandas as pd
@@ -16,6 +16,7 @@ import pytest
 import yaml
 from workflow_project import (
     ROOT,
+    dvc_stages,
     env,
     files,
     job_counts,
@@ -34,17 +35,6 @@ DISCS = ["shapes-cnn-sup", "shapes-cnn-ssl"]
 SHARD = "results/match/shapes-gan/all/shapes-cnn-sup/shards/000032-000064.zarr"
 PAIR = "results/match/shapes-gan/all/shapes-cnn-sup/matches.zarr"
 INVERSIONS = {"edit": 5, "neurons": 1, "ood": 1}  # every job that reads the concept table
-
-
-def _dvc_stages_module():
-    spec = importlib.util.spec_from_file_location(
-        "dvc_stages", ROOT / "workflow" / "scripts" / "dvc_stages.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-dvc_stages = _dvc_stages_module()
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +74,12 @@ def test_the_same_command_writes_the_same_bytes(built, tmp_path):
 
 
 @pytest.mark.parametrize("change, expected", [
-    ("k", {"bestbuddies": 2, "rosetta": 1, "dictionary_page": 1, "pairwise_page": 2,
-           "inversion_table": 1, **INVERSIONS}),
+    ("k", {"bestbuddies": 2, "rosetta": 1, "dictionary": 1, "pairwise": 2,
+           "invert": 1, **INVERSIONS}),
     ("disc", {"train": 1, "match": 2, "reduce": 1, "bestbuddies": 1, "rosetta": 1,
-              "dictionary_page": 1, "pairwise_page": 1, "inversion_table": 1, **INVERSIONS}),
+              "dictionary": 1, "pairwise": 1, "invert": 1, **INVERSIONS}),
     ("images", {"sample": 1, "match": 3, "reduce": 3, "bestbuddies": 2, "rosetta": 1,
-                "dictionary_page": 1, "pairwise_page": 2, "inversion_table": 1, **INVERSIONS}),
+                "dictionary": 1, "pairwise": 2, "invert": 1, **INVERSIONS}),
 ])
 def test_a_change_reruns_exactly_what_it_affects(built, change, expected):
     params = tiny_params(DISCS)
@@ -110,19 +100,39 @@ def test_a_change_reruns_exactly_what_it_affects(built, change, expected):
         assert outputs and all("000064-000096" in o for o in outputs)
 
 
-@pytest.mark.parametrize("module", ["paper_zoo", "styleganxl", "registry"])
-def test_a_code_change_reruns_exactly_the_jobs_that_run_it(built, module):
-    """The shapes zoo's jobs never import the paper's zoo (registered on first need), so its
-    code is not their input; a module they do run reruns them all."""
-    path = built / f"rosetta_steps/models/{module}.py"
+@contextmanager
+def changed(project, module: str):
+    """Module `module` of the project's package with one line appended, then restored to its
+    bytes and times (Snakemake compares checksums, so touching alone would rerun nothing)."""
+    path = project / f"rosetta_steps/{module}.py"
     source, before = path.read_bytes(), path.stat()
-    path.write_bytes(source + b"# changed\n")  # Snakemake compares checksums, not only times
+    path.write_bytes(source + b"# changed\n")
     try:
-        jobs = job_counts(built)
+        yield
     finally:
         path.write_bytes(source)
         os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-    assert jobs == (job_counts(built, "--forceall") if module == "registry" else Counter())
+
+
+@pytest.mark.parametrize("module", ["models/paper", "models/styleganxl", "models/registry",
+                                    "core/cli"])
+def test_a_code_change_reruns_exactly_the_jobs_that_run_it(built, module):
+    """The shapes zoo's jobs never import the paper's zoo (registered on first need), so its
+    code is not their input; a module they all run reruns them all."""
+    with changed(built, module):
+        jobs = job_counts(built)
+    everything = module in ("models/registry", "core/cli")
+    assert jobs == (job_counts(built, "--forceall") if everything else Counter())
+
+
+@pytest.mark.parametrize("module", ["mining/correlation", "mining/resize", "mining/buffers"])
+def test_a_change_to_the_mining_kernel_neither_retrains_nor_resamples(built, module):
+    """The kernel is an input of the jobs that accumulate correlations, and of nothing that
+    trains or samples: the match jobs and what follows rerun, train and sample do not."""
+    with changed(built, module):
+        jobs = job_counts(built)
+    assert "train" not in jobs and "sample" not in jobs and "samplesheet" not in jobs
+    assert jobs["match"] == job_counts(built, "--forceall")["match"] > 0
 
 
 def test_committed_dvc_yaml_is_current():
@@ -251,7 +261,7 @@ def test_the_paper_zoo_runs_through_the_same_steps(tmp_path):
     project = make_project(tmp_path / "p", params)
     page = "results/pairwise/biggan-deep-128/briard/resnet50.html"
     assert job_counts(project, page) == {"sample": 1, "match": 1, "reduce": 1,
-                                         "bestbuddies": 1, "pairwise_page": 1}
+                                         "bestbuddies": 1, "pairwise": 1}
     snakemake(project, page)
 
     samples = open_store(project / "results/samples/biggan-deep-128/briard/000000-000008.zarr",
@@ -294,7 +304,7 @@ def test_styleganxl_runs_through_the_same_steps(tmp_path):
     project = make_project(tmp_path / "p", params)
     page = f"results/pairwise/{gan}/briard/resnet50.html"
     assert job_counts(project, page) == {"sample": 1, "match": 1, "reduce": 1,
-                                         "bestbuddies": 1, "pairwise_page": 1}
+                                         "bestbuddies": 1, "pairwise": 1}
     snakemake(project, page)
 
     samples = open_store(project / f"results/samples/{gan}/briard/000000-000002.zarr",

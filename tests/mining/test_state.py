@@ -8,7 +8,7 @@ from reference import random_acts
 from rosetta_steps import reduce
 from rosetta_steps.core.cli import run
 from rosetta_steps.mining.correlation import CorrelationAccumulator
-from rosetta_steps.mining.state import save_accumulator
+from rosetta_steps.mining.state import load_accumulator, save_accumulator
 
 GAN = {"b0": (4, 4), "b1": (3, 16)}
 DISC = {"layer1": (5, 14), "layer2": (2, 7)}
@@ -57,3 +57,15 @@ def test_reduce_refuses_mixed_pairs_and_missing_shards(tmp_path, capsys):
                              "--out", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_state_round_trips_through_zarr_and_merges_after(tmp_path):
+    (a, _), (b, _) = shard(0), shard(1)
+    save_accumulator(a, tmp_path / "a.zarr", gan="G", disc="D")
+    save_accumulator(b, tmp_path / "b.zarr", gan="G", disc="D")
+    loaded = load_accumulator(tmp_path / "a.zarr", CorrelationAccumulator(device="cpu"))
+    np.testing.assert_array_equal(loaded.correlation().numpy(), a.correlation().numpy())
+    loaded.merge(load_accumulator(tmp_path / "b.zarr", CorrelationAccumulator(device="cpu")))
+    np.testing.assert_allclose(loaded.correlation().numpy(), a.merge(b).correlation().numpy(),
+                               rtol=0, atol=1e-12)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

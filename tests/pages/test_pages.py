@@ -24,8 +24,8 @@ from safetensors.torch import save_file
 from rosetta_steps import bestbuddies, dictionary, match, models, pairwise, reduce, rosetta, sample
 from rosetta_steps.core.cli import UserError, run
 from rosetta_steps.core.stores import open_match_store, unit_stats
+from rosetta_steps.pages.gallery import Samples
 from rosetta_steps.pages.heatmaps import heat_rgba, normalise_maps
-from rosetta_steps.pages.samples import Samples
 
 GAN, DISCS, N_IMAGES, K, EXAMPLES = "shapes-gan", ("shapes-cnn-sup", "shapes-cnn-ssl"), 24, 5, 4
 
