@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CODE = ("Snakefile", "workflow", "rosetta_steps", "data")
 IGNORE = shutil.ignore_patterns("__pycache__", "*.egg-info")
+DISCS = ["shapes-cnn-sup", "shapes-cnn-ssl"]  # the tiny dictionary's discriminative models
 
 
 def _dvc_stages_module():

@@ -24,6 +24,8 @@ from safetensors.torch import save_file
 from rosetta_steps import bestbuddies, dictionary, match, models, pairwise, reduce, rosetta, sample
 from rosetta_steps.core.cli import UserError, run
 from rosetta_steps.core.stores import open_match_store, unit_stats
+from rosetta_steps.pages.concepts import PER_IMAGE
+from rosetta_steps.pages.dictionary import build_dictionary
 from rosetta_steps.pages.gallery import Samples
 from rosetta_steps.pages.heatmaps import heat_rgba, normalise_maps
 
@@ -146,7 +148,7 @@ def test_dictionary_page_holds_every_concept_and_its_units(run_dir):
     # heatmaps: one per model on each example image, plus each concept's G map per chosen image
     heat = [a for a in page.find("img") if "heat" in a.get("class", "")]
     n_concepts = c.concept.nunique()
-    assert len(heat) == n_concepts * EXAMPLES * (1 + len(DISCS)) + n_concepts * dictionary.PER_IMAGE
+    assert len(heat) == n_concepts * EXAMPLES * (1 + len(DISCS)) + n_concepts * PER_IMAGE
 
 
 def test_examples_are_the_most_active_images_and_maps_are_normalised(run_dir):
@@ -318,7 +320,7 @@ def test_dictionary_in_chromium(browser, run_dir):
 
     # per-image view: switching the image shows another panel of every concept's map
     buttons = browser.find_elements("css selector", ".chooser button")
-    assert len(buttons) == dictionary.PER_IMAGE
+    assert len(buttons) == PER_IMAGE
     buttons[1].click()
     panels = visible(browser, ".image-panel")
     assert panels == [buttons[1].get_attribute("data-panel")]
@@ -349,7 +351,7 @@ def test_pairwise_in_chromium(browser, run_dir):
 def test_rendering_reuses_samples_and_is_quick(run_dir):
     """Only the example and per-image images go through the models again."""
     c = pd.read_csv(run_dir["concepts"])
-    html, summary = dictionary.build_dictionary(
+    html, summary = build_dictionary(
         "shapes", str(run_dir["concepts"]), list(map(str, run_dir["samples"])),
         str(run_dir["self"]), list(map(str, run_dir["matches"])), list(map(str, run_dir["bb"])),
         run_dir["weights"], K, EXAMPLES)

@@ -11,10 +11,10 @@ from collections import Counter
 from contextlib import contextmanager
 
 import jsonschema
-import pandas as pd
 import pytest
 import yaml
 from workflow_project import (
+    DISCS,
     ROOT,
     dvc_stages,
     env,
@@ -28,10 +28,8 @@ from workflow_project import (
     write_params,
 )
 
-from rosetta_steps.core.stores import open_store
-
-pytestmark = pytest.mark.slow
-DISCS = ["shapes-cnn-sup", "shapes-cnn-ssl"]
+# Every test here shares one built tiny project: on one xdist worker, built once.
+pytestmark = pytest.mark.xdist_group("built")
 SHARD = "results/match/shapes-gan/all/shapes-cnn-sup/shards/000032-000064.zarr"
 PAIR = "results/match/shapes-gan/all/shapes-cnn-sup/matches.zarr"
 INVERSIONS = {"edit": 5, "neurons": 1, "ood": 1}  # every job that reads the concept table
@@ -249,32 +247,6 @@ def test_bad_settings_stop_with_one_line(built, tmp_path):
         assert not (built / target).exists()
 
 
-def test_the_paper_zoo_runs_through_the_same_steps(tmp_path):
-    """BigGAN-deep-128 (class briard) against ResNet-50 at random weights, 8 images, from
-    sampling to the pair's page. (G against itself, 19264 x 19264 units, takes minutes and
-    11 GB on CPU, so it is left to the GPU.)"""
-    params = tiny_params(DISCS)
-    params["models"].update({"biggan-deep-128": {"weights": "random", "truncation": 0.4},
-                             "resnet50": {"weights": "random"}})
-    params["dictionaries"]["paper"] = {"gan": "biggan-deep-128", "class": "briard",
-                                       "discs": ["resnet50"], "images": 8}
-    project = make_project(tmp_path / "p", params)
-    page = "results/pairwise/biggan-deep-128/briard/resnet50.html"
-    assert job_counts(project, page) == {"sample": 1, "match": 1, "reduce": 1,
-                                         "bestbuddies": 1, "pairwise": 1}
-    snakemake(project, page)
-
-    samples = open_store(project / "results/samples/biggan-deep-128/briard/000000-000008.zarr",
-                         "samples")  # briard is ImageNet class 226
-    assert samples.pixels.shape == (8, 128, 128, 3) and set(samples.class_index.values) == {226}
-    pair = open_store(project / "results/match/biggan-deep-128/briard/resnet50/matches.zarr",
-                      "matches")
-    assert pair.corr.shape == (19264, 3840) and pair.attrs["n_images"] == 8
-    buddies = pd.read_csv(project / "results/bestbuddies/biggan-deep-128/briard/resnet50.csv")
-    assert len(buddies) > 0 and set(buddies.disc) == {"resnet50"}
-    assert "biggan-deep-128" in (project / page).read_text()
-
-
 def test_schema_accepts_the_shipped_params_and_the_tiny_ones():
     schema = yaml.safe_load((ROOT / "workflow/schemas/params.schema.yaml").read_text())
     for params in (yaml.safe_load((ROOT / "params.yaml").read_text()), tiny_params(DISCS)):
@@ -289,29 +261,3 @@ def test_conda_env_has_the_steps_dependencies_of_pyproject():
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     assert pip == [d for d in deps if not d.startswith(("snakemake", "dvc"))]
-
-
-def test_styleganxl_runs_through_the_same_steps(tmp_path):
-    """StyleGAN-XL at random weights against ResNet-50, 2 images of class briard, from
-    sampling to the pair's page: the shipped briard_xl dictionary, scaled down to the
-    published 16 px ImageNet model, the stem the 256 px one grows from, through the same
-    code (2.7 s an image on two CPU threads, against 50 s for the 256 px generator)."""
-    gan = "styleganxl-imagenet16"
-    params = {**tiny_params(DISCS), "threads": 2}
-    params["models"].update({gan: {"weights": "random", "truncation": 0.5},
-                             "resnet50": {"weights": "random"}})
-    params["dictionaries"]["briard_xl"].update(gan=gan, discs=["resnet50"], images=2)
-    project = make_project(tmp_path / "p", params)
-    page = f"results/pairwise/{gan}/briard/resnet50.html"
-    assert job_counts(project, page) == {"sample": 1, "match": 1, "reduce": 1,
-                                         "bestbuddies": 1, "pairwise": 1}
-    snakemake(project, page)
-
-    samples = open_store(project / f"results/samples/{gan}/briard/000000-000002.zarr",
-                         "samples")
-    assert samples.pixels.shape == (2, 16, 16, 3) and set(samples.class_index.values) == {226}
-    pair = open_store(project / f"results/match/{gan}/briard/resnet50/matches.zarr", "matches")
-    assert pair.corr.shape == (11270, 3840) and pair.attrs["n_images"] == 2
-    buddies = pd.read_csv(project / f"results/bestbuddies/{gan}/briard/resnet50.csv")
-    assert len(buddies) > 0 and set(buddies.disc) == {"resnet50"}
-    assert gan in (project / page).read_text()
