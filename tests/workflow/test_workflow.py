@@ -35,9 +35,11 @@ PAIR = "results/match/shapes-gan/all/shapes-cnn-sup/matches.zarr"
 INVERSIONS = {"edit": 5, "neurons": 1, "ood": 1}  # every job that reads the concept table
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def built(tmp_path_factory):
-    """A tiny project built once by `snakemake` (rule all: dictionary, pairwise pages, sheet)."""
+    """A tiny project built once by `snakemake` (rule all: dictionary, pairwise pages, sheet).
+    Session scope: under xdist another file's tests may run between two of these on the
+    same worker, which would end a module-scoped fixture and build it again."""
     project = make_project(tmp_path_factory.mktemp("built"), tiny_params(DISCS))
     snakemake(project)
     return project
@@ -181,9 +183,10 @@ def test_dvc_commit_push_pull_and_repro(built, tmp_path):
 
     fresh = make_project(tmp_path / "fresh", tiny_params(DISCS))
     shutil.copy2(built / "dvc.yaml", fresh / "dvc.yaml")
+    shutil.copytree(built / "results/zoo", fresh / "results/zoo")  # the stage's inputs
     sh(fresh, "dvc", "init", "--no-scm", "-q")
     stage = "match--shapes-gan--all--shapes-cnn-sup--000032-000064"
-    sh(fresh, "dvc", "repro", "-q", stage)
+    sh(fresh, "dvc", "repro", "-q", "--single-item", stage)
     assert files(fresh / SHARD) == files(built / SHARD)
 
 
