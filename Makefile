@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml
 lint: install
 	$(VENV)/bin/ruff check .
 
-# Two pytest workers; tests that share a built tiny project stay on one worker (xdist_group).
-PYTEST := $(PY) -m pytest -q -n 2 --dist loadgroup
+# Two pytest workers, a test file to a worker: the tests of a file share its fixtures (the
+# workflow's built tiny project is built once).
+PYTEST := $(PY) -m pytest -q -n 2 --dist loadfile
 
 # Everyday: every test but those marked slow (end to end, real-size forward passes).
 test: lint

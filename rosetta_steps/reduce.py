@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from .core import options
 from .core.cli import run
-from .core.devices import resolve_device
+from .core.devices import resolve_device, set_threads
 from .mining.state import reduce_shards, write_match_store
 
 
@@ -19,8 +19,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = options.step_parser("reduce", __doc__)
     parser.add_argument("shards", nargs="+", help="correlation shard stores (Zarr)")
     parser.add_argument("--out", required=True, help="match store to write (Zarr)")
-    parser.add_argument("--device", default="cpu", help="torch device for the merge (cpu)")
+    options.add_device_options(parser)
     args = parser.parse_args(argv)
+    set_threads(args.threads)
     acc, gan, disc = reduce_shards(args.shards, device=resolve_device(args.device))
     write_match_store(acc, args.out, gan=gan, disc=disc)
     print(f"{gan} x {disc}: {acc.gan.n_units} x {acc.disc.n_units} units over "

@@ -24,7 +24,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="PNG file")
     parser.add_argument("--n", type=int, default=32, help="images per panel")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: all)")
+    options.add_threads_option(parser)
     args = parser.parse_args(argv)
     set_threads(args.threads)
     if args.n < 1:

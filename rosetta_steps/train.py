@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--tiny", action="store_true", help="a few steps, for tests")
     parser.add_argument("--judge", type=Path,
                         help="shapes-cnn-sup weights that judge a generator's samples")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch")
+    options.add_threads_option(parser)
     args = parser.parse_args(argv)
     if args.out.suffix != ".safetensors":
         raise UserError(f"--out {args.out}: weights are written as .safetensors; "

@@ -4,6 +4,7 @@ that only import downwards, no import cycles, one name per concept, files readab
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,28 @@ def test_modules_are_small_and_say_what_they_are_for():
         source = path.read_text()
         assert len(source.splitlines()) < MAX_LINES, path
         assert ast.get_docstring(ast.parse(source)), f"{path} has no module docstring"
+
+
+STEPS = ["sample", "match", "reduce", "bestbuddies", "rosetta", "dictionary", "pairwise",
+         "invert", "edit", "neurons", "ood", "samplesheet", "train", "models"]
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_every_step_answers_help(step, capsys):
+    module = "rosetta_steps.models.__main__" if step == "models" else f"rosetta_steps.{step}"
+    with pytest.raises(SystemExit) as done:
+        importlib.import_module(module).main(["--help"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: python -m rosetta_steps.{step}")
+
+
+def test_the_public_api_keeps_working():
+    import rosetta_steps
+    from rosetta_steps import CorrelationAccumulator, best_buddies
+    from rosetta_steps.bestbuddies import best_buddies as reexported
+    from rosetta_steps.mining.buddies import best_buddies as defined
+    from rosetta_steps.mining.correlation import CorrelationAccumulator as accumulator
+
+    assert best_buddies is reexported is defined and CorrelationAccumulator is accumulator
+    with pytest.raises(AttributeError):
+        rosetta_steps.nothing_here  # noqa: B018

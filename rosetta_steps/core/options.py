@@ -43,11 +43,15 @@ def parse_weights(items: Sequence[str] | None, models: Sequence[str | None] | No
     return out
 
 
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: all)")
+
+
 def add_device_options(parser: argparse.ArgumentParser) -> None:
-    """`--device` and `--threads`, the options of every step that runs models."""
+    """`--device` and `--threads`, the options of every step that runs models on a device."""
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or "
                         "cuda[:i] (default auto)")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: all)")
+    add_threads_option(parser)
 
 
 def add_shard_options(parser: argparse.ArgumentParser) -> None:

@@ -9,9 +9,9 @@ when a model's weights cannot be downloaded.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
+from ..core import options
 from ..core.cli import UserError, run
 from . import get, names
 from .weights import resolve
@@ -35,8 +35,7 @@ def describe(name: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m rosetta_steps.models",
-                                     description="The model zoo of the registry.")
+    parser = options.step_parser("models", __doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     show = sub.add_parser("list", help="every model with kind, weights, hooked layers and units")
     show.add_argument("models", nargs="*", help="only these models (default: all)")

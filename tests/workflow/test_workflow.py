@@ -28,8 +28,6 @@ from workflow_project import (
     write_params,
 )
 
-# Every test here shares one built tiny project: on one xdist worker, built once.
-pytestmark = pytest.mark.xdist_group("built")
 SHARD = "results/match/shapes-gan/all/shapes-cnn-sup/shards/000032-000064.zarr"
 PAIR = "results/match/shapes-gan/all/shapes-cnn-sup/matches.zarr"
 INVERSIONS = {"edit": 5, "neurons": 1, "ood": 1}  # every job that reads the concept table
@@ -38,8 +36,8 @@ INVERSIONS = {"edit": 5, "neurons": 1, "ood": 1}  # every job that reads the con
 @pytest.fixture(scope="session")
 def built(tmp_path_factory):
     """A tiny project built once by `snakemake` (rule all: dictionary, pairwise pages, sheet).
-    Session scope: under xdist another file's tests may run between two of these on the
-    same worker, which would end a module-scoped fixture and build it again."""
+    Session scope, so that no other file's test run in between can end it (`make test` sends
+    this file's tests to one xdist worker)."""
     project = make_project(tmp_path_factory.mktemp("built"), tiny_params(DISCS))
     snakemake(project)
     return project
