@@ -22,6 +22,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+
 from rosetta_steps import CorrelationAccumulator
 
 # (channels, size) of BigGAN-deep-256's generator blocks and ResNet-50's stages at 224 input.
