@@ -10,12 +10,16 @@ objectives live in `rosetta_steps.training`; the registry entries at the end nam
 
 from __future__ import annotations
 
-from timm.models.resnet import BasicBlock, ResNet
-from timm.models.vision_transformer import VisionTransformer
+from typing import TYPE_CHECKING
+
 from torch import nn
 
 from ..core import world
 from .registry import DISCRIMINATIVE, GENERATOR, Latent, ModelSpec, Preprocess, register
+
+if TYPE_CHECKING:
+    from timm.models.resnet import ResNet
+    from timm.models.vision_transformer import VisionTransformer
 
 Z_DIM = 64
 GAN_WIDTH = 16
@@ -68,6 +72,8 @@ def shapes_resnet(num_classes: int = 0) -> ResNet:
 
     Units at layer1..layer4: 16, 32, 64, 128 channels at 32, 16, 8, 4 px.
     """
+    from timm.models.resnet import BasicBlock, ResNet  # timm costs seconds: only when built
+
     model = ResNet(BasicBlock, layers=(1, 1, 1, 1), channels=CNN_CHANNELS,
                    stem_width=CNN_CHANNELS[0], num_classes=num_classes)
     model.maxpool = nn.Identity()
@@ -82,6 +88,8 @@ def shapes_vit() -> VisionTransformer:
 
     Its pooled feature (for probes) is the mean patch token, as MAE probes it.
     """
+    from timm.models.vision_transformer import VisionTransformer
+
     return VisionTransformer(img_size=world.SIZE, num_classes=0, global_pool="avg", mlp_ratio=4.0,
                              **VIT)
 
