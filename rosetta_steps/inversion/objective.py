@@ -2,7 +2,7 @@
 
 The generator's latent z is optimised so that the maps of its Rosetta units correlate, image
 by image, with the maps of their partner units computed on a target: D's maps of a target
-image (inversion), or G's own maps after an edit (Sec. 4.2, `edits`). The correlation of a
+image (inversion), or G's own maps after an edit (Sec. 4.2, `editing`). The correlation of a
 pair (Eq. 6) centres and scales each map with the unit's mean and std from mining (Eq. 1,
 kept in the match stores) and sums over pixels; here the sum is divided by the pixel count,
 so that L_act is a mean of per-image Pearson-like similarities whatever the map size. As in

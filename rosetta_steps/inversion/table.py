@@ -3,11 +3,11 @@
 Each target image is inverted into the generator from the same seeded start latents, once
 with reconstruction alone (the baseline: pixel L2 by default, or L1 or LPIPS) and once more
 with Rosetta guidance added (Eq. 7): from each discriminative model's pairs, and from all of
-them together. The step reports PSNR, SSIM and, when AlexNet's weights are cached, LPIPS
+them together. It reports PSNR, SSIM and, when AlexNet's weights are cached, LPIPS
 (`perceptual`) of every method with 95% confidence intervals, and the paired difference of
 each guided method to the baseline (same targets, same starts), so whether guidance helps is
-measured, not assumed. It writes the metrics (JSON) and a sheet of the targets next to every
-method's inversions (PNG).
+measured, not assumed. `inversion_table` returns the metrics and a sheet of the targets
+next to every method's inversions.
 """
 
 from __future__ import annotations
