@@ -126,10 +126,20 @@ def open_match_store(path: str | Path) -> xr.Dataset:
     return ds
 
 
-def row_blocks(corr: xr.DataArray, rows: int = CHUNK_ROWS * 4) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (first row, block) of a 2-D store variable, reading one row block at a time."""
+def row_blocks(corr: xr.DataArray, source: str | Path, rows: int = CHUNK_ROWS * 4
+               ) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (first row, block) of a 2-D store variable, reading one row block at a time; a
+    non-finite value (a NaN where a chunk is missing, or from a broken run) is a user error
+    naming the store `source`, so that it never reaches a best-buddy list or a page."""
     for start in range(0, corr.shape[0], rows):
-        yield start, np.asarray(corr[start:start + rows].values)
+        block = np.asarray(corr[start:start + rows].values)
+        bad = np.argwhere(~np.isfinite(block))
+        if len(bad):
+            row, col = bad[0]
+            raise UserError(f"{source}: {corr.name} is not finite at ({start + row}, {col}) "
+                            f"({len(bad)} values in rows {start}..{start + len(block) - 1}): "
+                            "the store is damaged; delete it and rerun the step that makes it")
+        yield start, block
 
 
 def layer_names(ds: xr.Dataset, side: str) -> np.ndarray:

@@ -108,7 +108,7 @@ def best_buddy_table(path: str, k: int, rule: str = "mutual") -> pd.DataFrame:
         check_k(k, n_gan, n_disc)
     except ValueError as err:
         raise UserError(f"{path}: {err}") from None
-    j, kk, corr = buddy_pairs(row_blocks(ds["corr"]), k, rule)
+    j, kk, corr = buddy_pairs(row_blocks(ds["corr"], path), k, rule)
     table = pd.DataFrame({
         "gan": ds.attrs["gan"],
         "gan_layer": layer_names(ds, "gan")[j.numpy()],

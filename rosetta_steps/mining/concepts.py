@@ -96,7 +96,8 @@ def concepts(tables: Sequence[pd.DataFrame], self_store: str, k: int, rule: str 
                         "were both mined from the same generator layers?")
     units["unit"] = units["unit"].astype(np.int64)
     members = units["unit"].unique()
-    j, jj, _ = buddy_pairs(row_blocks(ds["corr"]), k, rule, exclude_diagonal=True)
+    j, jj, _ = buddy_pairs(row_blocks(ds["corr"], self_store), k, rule,
+                         exclude_diagonal=True)
     concept_of = pd.Series(cluster(members, (j.numpy(), jj.numpy())), index=members)
     units["concept"] = concept_of[units["unit"]].to_numpy()
     units["order"] = units["disc"].map({d: i for i, d in enumerate(dict.fromkeys(units["disc"]))})

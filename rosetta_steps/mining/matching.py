@@ -18,7 +18,14 @@ from .. import models
 from ..core.cli import UserError
 from ..core.units import ALL
 from .correlation import CorrelationAccumulator
-from .sampling import Loaded, check_shard, generated_batches, generator_spec, subset_class
+from .sampling import (
+    Loaded,
+    check_finite,
+    check_shard,
+    generated_batches,
+    generator_spec,
+    subset_class,
+)
 
 
 @torch.no_grad()
@@ -28,13 +35,15 @@ def match_models(gan: Loaded, disc: Loaded | None, seed: int, indices: range, ba
     """Statistics of loaded (spec, model) pairs over the images `indices` of a seed."""
     acc = CorrelationAccumulator(device=device)
     name = f"{gan[0].name} x {disc[0].name if disc else gan[0].name}"
-    for _, _, images, g_maps in generated_batches(gan, seed, indices, batch_size, truncation,
-                                                  class_index, device, desc=name):
+    for batch, (_, _, images, g_maps) in enumerate(generated_batches(
+            gan, seed, indices, batch_size, truncation, class_index, device, desc=name)):
         if disc is None:
             acc.update(g_maps, g_maps)
         else:
             d_spec, d_model = disc
-            acc.update(g_maps, d_spec.run(d_model, d_spec.preprocess(images))[1])
+            d_maps = d_spec.run(d_model, d_spec.preprocess(images))[1]
+            check_finite(d_spec.name, d_maps, indices.start + batch * batch_size)
+            acc.update(g_maps, d_maps)
     return acc
 
 

@@ -10,7 +10,7 @@ images by a concept's activation without running the generator again.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +53,17 @@ def generator_spec(name: str) -> models.ModelSpec:
     return spec
 
 
+def check_finite(model: str, maps: Mapping[str, torch.Tensor], first_image: int) -> None:
+    """A non-finite activation stops the run in one line naming model, layer, unit and image:
+    it would turn every correlation of its unit into NaN."""
+    for layer, m in maps.items():
+        bad = ~torch.isfinite(m)
+        if bad.any():
+            image, channel = (int(i) for i in bad.flatten(2).any(dim=2).nonzero()[0])
+            raise UserError(f"{model} layer {layer} unit {channel} is not finite on image "
+                            f"{first_image + image}: the model or its weights are broken")
+
+
 def generated_batches(gan: Loaded, seed: int, indices: range, batch_size: int,
                       truncation: float | None = None, class_index: int | None = None,
                       device: torch.device | str = "cpu", desc: str | None = None
@@ -66,6 +77,7 @@ def generated_batches(gan: Loaded, seed: int, indices: range, batch_size: int,
         y = None if class_index is None else torch.full((len(z),), class_index,
                                                         dtype=torch.long, device=device)
         images, maps = spec.run(model, z, y, truncation)
+        check_finite(spec.name, maps, lo)
         yield z, y, images, maps
 
 

@@ -23,6 +23,9 @@ from ..core.stores import open_store, unit_coords, write_dataset
 from ..core.units import LayerSpec
 from .correlation import CorrelationAccumulator
 
+STATE_ARRAYS = ("cross", *(f"{side}_{name}" for side in ("gan", "disc") for name in (
+    "shift", "native_sum", "native_sumsq", "sum", "sumsq")))
+
 
 def _specs_attr(specs: list[LayerSpec]) -> str:
     return json.dumps([[s.name, s.channels, s.size] for s in specs])
@@ -57,12 +60,26 @@ def load_accumulator(path: str | Path, acc: CorrelationAccumulator | None = None
                      ) -> CorrelationAccumulator:
     """Read a state written by `save_accumulator` into `acc` (a new one by default)."""
     ds = open_store(path, "correlation-state", "correlation state")
+    missing = sorted(set(STATE_ARRAYS) - set(ds.data_vars))
+    if missing:
+        raise UserError(f"correlation state {path} lacks {', '.join(missing)}: the store is "
+                        "damaged; delete it and rerun the match step that makes it")
+    tensors = {}
+    for name in STATE_ARRAYS:
+        values = np.asarray(ds[name].values)
+        if not np.isfinite(values).all():
+            raise UserError(f"correlation state {path}: {name} is not finite (a missing or "
+                            "damaged chunk); delete it and rerun the match step that makes it")
+        tensors[name] = torch.from_numpy(values)
     acc = acc if acc is not None else CorrelationAccumulator()
-    tensors = {name: torch.from_numpy(np.asarray(ds[name].values)) for name in ds.data_vars}
-    acc.load_state_dict({"n_images": int(ds.attrs["n_images"]),
-                         "gan_layers": _specs_from_attr(ds.attrs["gan_layers"]),
-                         "disc_layers": _specs_from_attr(ds.attrs["disc_layers"]),
-                         "tensors": tensors})
+    try:
+        acc.load_state_dict({"n_images": int(ds.attrs["n_images"]),
+                             "gan_layers": _specs_from_attr(ds.attrs["gan_layers"]),
+                             "disc_layers": _specs_from_attr(ds.attrs["disc_layers"]),
+                             "tensors": tensors})
+    except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as err:
+        raise UserError(f"correlation state {path} does not hold what its attrs say "
+                        f"({type(err).__name__}: {err}); rerun the match step") from None
     return acc
 
 
@@ -81,23 +98,40 @@ def write_match_store(acc: CorrelationAccumulator, path: str | Path, gan: str, d
     write_dataset(xr.Dataset(data, coords=coords, attrs=attrs), path, matrices=("corr",))
 
 
+def check_shards(paths: Sequence[str | Path]) -> tuple[str, str]:
+    """Shards merge only when they are of one run (models, seed, subset, layers) and hold
+    disjoint images: one line naming the shards otherwise. Returns the run's (gan, disc)."""
+    runs, spans = {}, []
+    for p in paths:
+        attrs = open_store(p, "correlation-state", "correlation shard").attrs
+        run = tuple(str(attrs.get(k)) for k in ("gan", "disc", "seed", "subset", "gan_layers",
+                                                 "disc_layers"))
+        runs.setdefault(run, []).append(str(p))
+        if "start" in attrs and "count" in attrs:
+            spans.append((int(attrs["start"]), int(attrs["start"]) + int(attrs["count"]), p))
+    if len(runs) > 1:
+        first, other = list(runs.values())[:2]
+        raise UserError(f"shards {first[0]} and {other[0]} come from different runs (models, "
+                        "seed, subset or layers differ): reduce the shards of one run")
+    spans.sort(key=lambda s: (s[0], s[1]))
+    for (_, stop, a), (start, _, b) in zip(spans, spans[1:], strict=False):
+        if start < stop:
+            raise UserError(f"shards {a} and {b} overlap (images {start}..{stop - 1} twice): "
+                            "give each image's shard once")
+    gan, disc = next(iter(runs))[:2]
+    return gan, disc
+
+
 def reduce_shards(paths: Sequence[str | Path], device: str | torch.device = "cpu"
                   ) -> tuple[CorrelationAccumulator, str, str]:
     """Merge shard states; returns the merged accumulator and the (gan, disc) names."""
     if not paths:
         raise UserError("no shards given")
-    names = set()
-    for p in paths:
-        attrs = open_store(p, "correlation-state", "correlation shard").attrs
-        names.add((attrs.get("gan", "gan"), attrs.get("disc", "disc")))
-    if len(names) > 1:
-        raise UserError(f"shards come from different model pairs {sorted(names)}: "
-                        "reduce one (G, D) pair at a time")
+    gan, disc = check_shards(paths)
     total = CorrelationAccumulator(device)
     for p in tqdm(paths, desc="reduce", unit="shard", disable=len(paths) < 2):
         try:
             total.merge(load_accumulator(p, CorrelationAccumulator(device)))
         except ValueError as err:
             raise UserError(f"shard {p} does not fit the others: {err}") from None
-    gan, disc = names.pop()
     return total, gan, disc

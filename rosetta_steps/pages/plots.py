@@ -24,7 +24,7 @@ def correlation_counts(match_path: str) -> np.ndarray:
     """Counts of all unit pairs' correlations of a match store in EDGES, row block by block."""
     ds = open_match_store(match_path)
     counts = np.zeros(len(EDGES) - 1, dtype=np.int64)
-    for _, block in row_blocks(ds["corr"]):
+    for _, block in row_blocks(ds["corr"], match_path):
         counts += np.histogram(np.clip(block, -1, 1), bins=EDGES)[0]
     return counts
 

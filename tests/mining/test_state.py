@@ -52,7 +52,7 @@ def test_reduce_refuses_mixed_pairs_and_missing_shards(tmp_path, capsys):
     out = tmp_path / "m.zarr"
     assert run(reduce.main, [str(tmp_path / "a.zarr"), str(tmp_path / "b.zarr"),
                              "--out", str(out)]) == 2
-    assert "different model pairs" in capsys.readouterr().err
+    assert "come from different runs" in capsys.readouterr().err
     assert run(reduce.main, [str(tmp_path / "a.zarr"), str(tmp_path / "c.zarr"),
                              "--out", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err
