@@ -14,8 +14,12 @@ The steps' small tables are CSV files (`read_table`).
 
 from __future__ import annotations
 
+import errno
+import glob
 import json
+import os
 import shutil
+import socket
 import uuid
 import warnings
 from collections.abc import Iterator, Sequence
@@ -34,21 +38,53 @@ CHUNK_ROWS, CHUNK_COLS, SHARD_ROWS = 512, 4096, 4096
 
 @contextmanager
 def atomic_output(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling path; on success it replaces `path`, on failure it vanishes."""
+    """Yield a temporary sibling path; on success it replaces `path`, on failure it vanishes.
+
+    The temporary is named after this host and process, so that the next writer of `path`
+    removes what a killed one left (`_remove_stale`); a full disk is one line, not a traceback.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    _remove_stale(path)
+    tmp = path.with_name(f".{path.name}.tmp-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         yield tmp
         if path.exists():
-            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+            old = path.with_name(f".{path.name}.old-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
             path.rename(old)
             tmp.rename(path)
             _remove(old)
         else:
             tmp.rename(path)
+    except OSError as err:
+        if err.errno != errno.ENOSPC:
+            raise
+        raise UserError(f"no space left on the device writing {path}: free some and rerun "
+                        "(nothing was written)") from None
     finally:
         _remove(tmp)
+
+
+_HOST = socket.gethostname().replace("-", "_")
+
+
+def _remove_stale(path: Path) -> None:
+    """Remove temporaries of `path` left by a killed writer: those of this host whose process
+    is gone (a live writer's, or another host's, are left alone)."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*-{_HOST}-*-*"):
+        pid = stale.name.rsplit("-", 2)[-2]
+        if pid.isdigit() and not _alive(int(pid)):
+            _remove(stale)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def write_text(path: str | Path, text: str) -> None:

@@ -10,6 +10,7 @@ metric is left out and asking for the loss is a one-line user error.
 
 from __future__ import annotations
 
+import pickle
 import warnings
 from functools import cache
 from pathlib import Path
@@ -33,10 +34,28 @@ def available() -> bool:
 
 @cache
 def _network(path: Path, device: str) -> torch.nn.Module:
+    """LPIPS with its AlexNet built at random, then `path` loaded by this project as tensors
+    only (`weights_only`): torchvision's own loader would unpickle a file left in a cache
+    with code in it."""
     import lpips
     with warnings.catch_warnings():  # lpips asks torchvision by its deprecated `pretrained=`
         warnings.simplefilter("ignore", UserWarning)
-        net = lpips.LPIPS(net="alex", verbose=False)  # torchvision reads `path` from its cache
+        net = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"{path} is not a plain AlexNet state dict ({first[:200]}): delete it "
+                        "and copy torchvision's file again") from None
+    layers = {int(name): m for part in net.net.children() if isinstance(part, torch.nn.Module)
+              for name, m in part.named_children()}
+    wanted = {f"features.{i}.{p}" for i, m in layers.items() for p, _ in m.named_parameters()}
+    if not isinstance(state, dict) or not wanted <= set(state):
+        raise UserError(f"{path} lacks AlexNet's feature weights ({', '.join(sorted(wanted))})")
+    with torch.no_grad():
+        for key in wanted:
+            _, index, param = key.split(".")
+            getattr(layers[int(index)], param).copy_(state[key])
     for p in net.parameters():
         p.requires_grad_(False)
     return net.eval().to(device)

@@ -94,6 +94,8 @@ def best_buddies(corr: torch.Tensor | np.ndarray, k: int = 5, rule: str = "mutua
                  exclude_diagonal: bool = False) -> list[tuple[int, int]]:
     """Best-buddy (gan_unit, disc_unit) pairs of a correlation matrix [n_gan, n_disc] (Eq. 3)."""
     corr = torch.as_tensor(corr)
+    if not torch.isfinite(corr).all():
+        raise ValueError("corr has non-finite values: torch's top-k would rank a NaN first")
     check_k(k, *corr.shape, exclude_diagonal)
     j, kk, _ = buddy_pairs([(0, corr)], k, rule, exclude_diagonal)
     return sorted(zip(j.tolist(), kk.tolist(), strict=True))

@@ -282,7 +282,7 @@ def load(name: str, weights: str | Path | None = None, device: torch.device | st
     if path is not None:
         try:
             loaded = spec.load_weights(model, path)
-        except (RuntimeError, OSError, ValueError, KeyError, SafetensorError,
+        except (RuntimeError, OSError, ValueError, KeyError, EOFError, SafetensorError,
                 pickle.UnpicklingError) as err:
             raise UserError(f"{name}: cannot load weights from {path}: {_summary(err)}"
                             ) from None

@@ -1,0 +1,190 @@
+"""Faults a user meets, driven through the step commands: each ends in one line on stderr, a
+non-zero exit and nothing on disk that looks complete (issue 23's table, the rows done so far:
+non-finite values, damaged or mixed shards, missing chunks, empty and hostile weights files,
+a full disk and a killed writer's temporaries)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import zarr
+from safetensors.torch import save_file
+
+from rosetta_steps import bestbuddies, match, models, reduce
+from rosetta_steps.core.cli import UserError, run
+from rosetta_steps.core.stores import atomic_output, write_text
+from rosetta_steps.inversion import perceptual
+from rosetta_steps.mining.buddies import best_buddies
+
+GAN, DISC = "shapes-gan", "shapes-cnn-sup"
+
+
+def one_line(capsys, *needles: str) -> str:
+    """The step's one error line (progress bars may share stderr), and no traceback."""
+    err = capsys.readouterr().err
+    lines = [line.rsplit("\r", 1)[-1] for line in err.splitlines() if ": error: " in line]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def leftovers(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def shard(tmp_path, name: str, start: int = 0, count: int = 4, seed: int = 0, *extra: str):
+    out = tmp_path / name
+    assert run(match.main, ["--gan", GAN, "--disc", DISC, "--weights", f"{GAN}=random",
+                            "--weights", f"{DISC}=random", "--start", str(start), "--count",
+                            str(count), "--batch-size", "4", "--seed", str(seed), "--device",
+                            "cpu", *extra, "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """Two shards of a (G, D) pair and their match store."""
+    folder = tmp_path_factory.mktemp("pair")
+    shards = [shard(folder, "a.zarr", 0), shard(folder, "b.zarr", 4)]
+    assert run(reduce.main, [*map(str, shards), "--out", str(folder / "m.zarr")]) == 0
+    return folder
+
+
+def copy(src, dst):
+    subprocess.run(["cp", "-r", str(src), str(dst)], check=True)
+    return dst
+
+
+def chunk_files(store, array: str) -> list:
+    return sorted(p for p in (store / array / "c").rglob("*") if p.is_file())
+
+
+def test_a_nan_activation_stops_the_match_naming_the_unit(tmp_path, capsys):
+    spec = models.get(GAN)
+    state = spec.build().state_dict()
+    state["stem.conv.weight"][:, 3] = float("nan")  # ConvTranspose: [in, out, k, k]
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / "nan.safetensors"))
+    argv = ["--gan", GAN, "--disc", DISC, "--weights", f"{GAN}={tmp_path / 'nan.safetensors'}",
+            "--count", "4", "--device", "cpu", "--out", str(tmp_path / "s.zarr")]
+    assert run(match.main, argv) == 2
+    one_line(capsys, "shapes-gan layer stem.act unit 3 is not finite on image 0")
+    assert leftovers(tmp_path) == ["nan.safetensors"]
+
+
+def test_a_missing_chunk_of_a_match_store_is_refused(pair, tmp_path, capsys):
+    store = copy(pair / "m.zarr", tmp_path / "m.zarr")
+    chunk_files(store, "corr")[0].unlink()
+    out = tmp_path / "bb.csv"
+    assert run(bestbuddies.main, [str(store), "--k", "3", "--out", str(out)]) == 2
+    one_line(capsys, str(store), "corr is not finite")
+    assert not out.exists() and leftovers(tmp_path) == ["m.zarr"]
+
+
+@pytest.mark.parametrize("damage", ["chunk", "array"])
+def test_a_damaged_shard_is_refused_by_reduce(pair, tmp_path, capsys, damage):
+    a = copy(pair / "a.zarr", tmp_path / "a.zarr")
+    if damage == "chunk":
+        chunk_files(a, "cross")[0].unlink()
+    else:
+        subprocess.run(["rm", "-r", str(a / "cross")], check=True)
+        group = zarr.open_group(str(a), mode="r+")
+        group.attrs.update({})  # the group's listing no longer has the array
+    out = tmp_path / "m.zarr"
+    assert run(reduce.main, [str(a), str(pair / "b.zarr"), "--out", str(out)]) == 2
+    line = one_line(capsys, str(a))
+    assert "cross" in line or "not a readable Zarr store" in line
+    assert not out.exists()
+
+
+def test_reduce_refuses_overlapping_and_mixed_shards(pair, tmp_path, capsys):
+    out = tmp_path / "m.zarr"
+    a = pair / "a.zarr"
+    assert run(reduce.main, [str(a), str(a), "--out", str(out)]) == 2
+    one_line(capsys, "overlap (images 0..3 twice)")
+    other_seed = shard(tmp_path, "seed1.zarr", 4, 4, 1)
+    assert run(reduce.main, [str(a), str(other_seed), "--out", str(out)]) == 2
+    one_line(capsys, "come from different runs", str(other_seed))
+    assert not out.exists()
+
+
+def test_a_shard_without_its_attrs_is_one_line(pair, tmp_path, capsys):
+    a = copy(pair / "a.zarr", tmp_path / "a.zarr")
+    group = zarr.open_group(str(a), mode="r+")
+    attrs = dict(group.attrs)
+    del attrs["n_images"]
+    group.attrs.clear()
+    group.attrs.update(attrs)
+    assert run(reduce.main, [str(a), "--out", str(tmp_path / "m.zarr")]) == 2
+    one_line(capsys, str(a), "does not hold what its attrs say")
+
+
+def test_an_empty_weights_file_is_one_line(tmp_path, capsys):
+    (tmp_path / "empty.pt").write_bytes(b"")
+    argv = ["--gan", GAN, "--weights", f"{GAN}={tmp_path / 'empty.pt'}", "--count", "2",
+            "--device", "cpu", "--out", str(tmp_path / "s.zarr")]
+    assert run(match.main, argv) == 2
+    one_line(capsys, "cannot load weights from")
+
+
+def test_best_buddies_refuse_a_nan():
+    corr = np.eye(4)
+    corr[1, 2] = np.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        best_buddies(corr, k=1)
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(type(tmp_path), "write_text", full)
+    with pytest.raises(UserError, match="no space left on the device writing .*page.html"):
+        write_text(tmp_path / "page.html", "<html>")
+    assert leftovers(tmp_path) == []
+
+
+def test_a_killed_writers_temporaries_go_with_the_next_write(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    with atomic_output(tmp_path / "x.txt") as tmp:  # learn this host's temporary names
+        host = tmp.name.split("-")[1]
+        tmp.write_text("1")
+    stale = tmp_path / f".x.txt.tmp-{host}-{dead}-0123abcd"
+    stale.mkdir()
+    live = tmp_path / f".x.txt.tmp-{host}-{os.getpid()}-0123abcd"
+    live.mkdir()
+    write_text(tmp_path / "x.txt", "2")
+    assert not stale.exists() and live.exists()
+    assert (tmp_path / "x.txt").read_text() == "2"
+
+
+class Payload:
+    """Unpickling this creates a marker file: what a hostile weights file would do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_hostile_alexnet_in_the_cache_is_refused_and_runs_nothing(tmp_path, monkeypatch):
+    pytest.importorskip("lpips")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    path = perceptual.alexnet_weights()
+    path.parent.mkdir(parents=True)
+    marker = tmp_path / "ran"
+    with open(path, "wb") as f:
+        pickle.dump({"features.0.weight": Payload(marker)}, f)
+    perceptual._network.cache_clear()
+    with pytest.raises(UserError, match="is not a plain AlexNet state dict"):
+        perceptual.lpips_distance(torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64))
+    assert not marker.exists()
