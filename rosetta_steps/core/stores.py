@@ -29,11 +29,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+import zarr
 
 from .cli import UserError
 from .units import LayerSpec, Unit
 
 CHUNK_ROWS, CHUNK_COLS, SHARD_ROWS = 512, 4096, 4096
+FILES = "files"  # the attr listing a store's files and sizes, written just before the rename
 
 
 @contextmanager
@@ -119,10 +121,29 @@ def write_dataset(ds: xr.Dataset, path: str | Path, matrices: tuple[str, ...] = 
                                        for name in matrices}}
     with atomic_output(path) as tmp:
         ds.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False, encoding=encoding)
+        zarr.open_group(str(tmp), mode="r+", zarr_format=3).attrs[FILES] = _files(tmp)
+
+
+def _files(store: Path) -> dict[str, int]:
+    """Every file of a store but its root metadata (which holds this list), with its size."""
+    return {str(p.relative_to(store)): p.stat().st_size for p in sorted(store.rglob("*"))
+            if p.is_file() and p.name != ".snakemake_timestamp" and p != store / "zarr.json"}
+
+
+def _check_files(path: Path, files: dict, what: str) -> None:
+    """A store is complete or refused: every file written is there, at its size."""
+    for name, size in files.items():
+        f = path / name
+        found = f.stat().st_size if f.is_file() else None
+        if found != size:
+            state = "missing" if found is None else f"{found} bytes, not {size}"
+            raise UserError(f"{what} {path} is incomplete: {name} (array {name.split('/')[0]}) "
+                            f"is {state}; delete it and rerun the step that makes it")
 
 
 def open_store(path: str | Path, kind: str, what: str = "store") -> xr.Dataset:
-    """Open a store written by this package, checking that it is of the expected kind."""
+    """Open a store, checking that it is complete (when it lists its files, as every store this
+    package writes does) and of the expected kind (when it names one)."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{what} {path} does not exist: run the step that makes it first")
@@ -133,7 +154,10 @@ def open_store(path: str | Path, kind: str, what: str = "store") -> xr.Dataset:
     except Exception as err:  # zarr raises many types for a damaged store
         raise UserError(f"{what} {path} is not a readable Zarr store ({type(err).__name__}): "
                         "delete it and rerun the step that makes it") from None
-    if ds.attrs.get("kind") != kind:
+    if not isinstance(ds.attrs.get(FILES, {}), dict):
+        raise UserError(f"{what} {path}: attr {FILES} is not a file list")
+    _check_files(path, ds.attrs.get(FILES, {}), what)
+    if ds.attrs.get("kind", kind) != kind:
         raise UserError(f"{what} {path} is not a {kind} store (kind={ds.attrs.get('kind')!r})")
     return ds
 
