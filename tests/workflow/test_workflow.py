@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 from collections import Counter
@@ -262,3 +263,18 @@ def test_conda_env_has_the_steps_dependencies_of_pyproject():
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     assert pip == [d for d in deps if not d.startswith(("snakemake", "dvc"))]
+
+
+def test_paths_with_spaces_reach_the_steps_whole(tmp_path):
+    """A weights path from params.yaml, and the log and output paths, are quoted in the
+    commands: the shell hands each to the step as one argument."""
+    params = tiny_params(DISCS)
+    params["models"]["resnet50"] = {"weights": "my weights/r50 v1.pt"}
+    project = make_project(tmp_path / "p", params)
+    (project / "my weights").mkdir()
+    (project / "my weights/r50 v1.pt").write_bytes(b"")
+    target = "results/match/shapes-gan/all/resnet50/shards/000000-000032.zarr"
+    job = next(j for j in planned_jobs(project, target) if j["rule"] == "match")
+    args = shlex.split(job["cmd"])
+    assert args[args.index("--weights", args.index("--weights") + 1) + 1] == \
+        "resnet50=my weights/r50 v1.pt"

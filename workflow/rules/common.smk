@@ -4,6 +4,7 @@
 # `# dvc params:` line that workflow/scripts/dvc_stages.py reads.
 
 import ast
+import shlex
 import sys
 from functools import cache
 from pathlib import Path
@@ -48,7 +49,7 @@ GPU = 0 if config["device"] == "cpu" else 1
 def step(module: str, args: str) -> str:
     """The shell command of a rule: `python -m rosetta_steps.<module> ARGS`, logged."""
     return (f"python -m rosetta_steps.{module} {args}"
-            " > {log} 2>&1 || (tail -n 1 {log} >&2; exit 1)")
+            " > {log:q} 2>&1 || (tail -n 1 {log:q} >&2; exit 1)")
 
 
 def log(rule: str, *wildcards: str) -> str:
@@ -157,8 +158,8 @@ def weights_files(model: str) -> list:
 
 def weights_args(*names: str) -> str:
     """`--weights NAME=PATH` for each model with a weights file, each model once."""
-    return " ".join(f"--weights {m}={weights_path(m)}" for m in dict.fromkeys(names)
-                    if weights_path(m))
+    return " ".join("--weights " + shlex.quote(f"{m}={weights_path(m)}")
+                    for m in dict.fromkeys(names) if weights_path(m))
 
 
 def truncation_arg(gan: str) -> str:

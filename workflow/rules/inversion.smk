@@ -14,8 +14,8 @@ GUIDANCE = {
     "weights": sum((weights_files(p[2]) for p in pairs(INVERTED)), []),
 }
 GUIDANCE_ARGS = ("--gan {params.gan} --discs {params.discs} {params.weights}"
-                 " --concepts {input.concepts} --bestbuddies {input.bestbuddies}"
-                 " --matches {input.matches}")
+                 " --concepts {input.concepts:q} --bestbuddies {input.bestbuddies:q}"
+                 " --matches {input.matches:q}")
 OPTIMISER_ARGS = (" --seed {params.seed} --steps {params.settings[steps]}"
                   " --lr {params.settings[lr]} --alpha {params.settings[alpha]}")
 
@@ -49,7 +49,7 @@ rule invert:
         step("invert", GUIDANCE_ARGS + " --images {params.settings[images]}" + OPTIMISER_ARGS +
              " --reg {params.settings[reg]} --rec {params.settings[rec]}"
              " --beta {params.settings[beta]}" + DEVICE_ARGS +
-             " --metrics {output.metrics} --sheet {output.sheet}")
+             " --metrics {output.metrics:q} --sheet {output.sheet:q}")
 
 
 # Edits (Sec. 4.2) of generated images of params.yaml's `edits.dictionary`: one before/after
@@ -92,11 +92,11 @@ rule edit:
         gpu=GPU,
     shell:
         step("edit", "--gan {params.gan} --subset {params.subset} {params.weights}"
-             " {params.truncation} --concepts {input.concepts} --matches {input.matches}"
+             " {params.truncation} --concepts {input.concepts:q} --matches {input.matches:q}"
              " --edit {wildcards.edit} --images {params.settings[images]}" + OPTIMISER_ARGS +
              " --shift {params.settings[shift]} --zoom {params.settings[zoom]}"
              " --scale {params.settings[scale]} {params.concept}" + DEVICE_ARGS +
-             " --metrics {output.metrics} --sheet {output.sheet}")
+             " --metrics {output.metrics:q} --sheet {output.sheet:q}")
 
 
 # Single Rosetta neurons visualised by inversion from several random starts (Fig. 1), against
@@ -134,9 +134,9 @@ rule neurons:
         gpu=GPU,
     shell:
         step("neurons", "--gan {params.gan} --disc {params.disc} {params.weights}"
-             " --concepts {input.concepts} --bestbuddies {input.bestbuddies}"
-             " --matches {input.matches} --starts {params.settings[starts]}" + OPTIMISER_ARGS +
-             " --reg {params.settings[reg]}" + DEVICE_ARGS + " --sheet {output.sheet}")
+             " --concepts {input.concepts:q} --bestbuddies {input.bestbuddies:q}"
+             " --matches {input.matches:q} --starts {params.settings[starts]}" + OPTIMISER_ARGS +
+             " --reg {params.settings[reg]}" + DEVICE_ARGS + " --sheet {output.sheet:q}")
 
 
 # dvc params: seed device threads inversion dictionaries.{inversion.dictionary}
@@ -163,5 +163,5 @@ rule ood:
         mem_mb=2000,
         gpu=GPU,
     shell:
-        step("ood", GUIDANCE_ARGS + " --targets {input.targets}" + OPTIMISER_ARGS +
-             " --reg {params.settings[reg]}" + DEVICE_ARGS + " --sheet {output.sheet}")
+        step("ood", GUIDANCE_ARGS + " --targets {input.targets:q}" + OPTIMISER_ARGS +
+             " --reg {params.settings[reg]}" + DEVICE_ARGS + " --sheet {output.sheet:q}")

@@ -32,7 +32,7 @@ rule sample:
         step("sample", "--gan {wildcards.gan} {params.weights} --subset {wildcards.subset}"
              " --seed {params.seed} --start {params.range[0]} --count {params.range[1]}"
              " --batch-size {params.batch_size} {params.truncation}" + DEVICE_ARGS +
-             " --out {output}")
+             " --out {output:q}")
 
 
 # dvc params: seed batch_size device threads models.{gan} models.{disc}
@@ -66,7 +66,7 @@ rule match:
         step("match", "--gan {wildcards.gan} {params.disc} {params.weights}"
              " --subset {wildcards.subset} --seed {params.seed} --start {params.range[0]}"
              " --count {params.range[1]} --batch-size {params.batch_size} {params.truncation}"
-             + DEVICE_ARGS + " --out {output}")
+             + DEVICE_ARGS + " --out {output:q}")
 
 
 # dvc params:
@@ -83,7 +83,7 @@ rule reduce:
     resources:
         mem_mb=8000,
     shell:
-        step("reduce", "{input.shards} --out {output}")
+        step("reduce", "{input.shards:q} --out {output:q}")
 
 
 # dvc params: k bb_rule
@@ -101,7 +101,7 @@ rule bestbuddies:
     log:
         log("bestbuddies", "gan", "subset", "disc"),
     shell:
-        step("bestbuddies", "{input.matches} --k {params.k} --rule {params.rule} --out {output}")
+        step("bestbuddies", "{input.matches:q} --k {params.k} --rule {params.rule} --out {output:q}")
 
 
 # dvc params: k bb_rule dictionaries.{name}
@@ -120,5 +120,5 @@ rule rosetta:
     log:
         log("rosetta", "name"),
     shell:
-        step("rosetta", "--bestbuddies {input.bestbuddies} --self-matches {input.self_matches}"
-             " --k {params.k} --rule {params.rule} --out {output}")
+        step("rosetta", "--bestbuddies {input.bestbuddies:q} --self-matches {input.self_matches:q}"
+             " --k {params.k} --rule {params.rule} --out {output:q}")

@@ -26,10 +26,10 @@ rule dictionary:
         log("dictionary", "name"),
     threads: config["threads"]
     shell:
-        step("dictionary", "--name {wildcards.name} --concepts {input.concepts}"
-             " --samples {input.samples} --self-matches {input.self_matches}"
-             " --matches {input.matches} --bestbuddies {input.bestbuddies} {params.weights}"
-             " --k {params.k} --examples {params.examples}" + DEVICE_ARGS + " --out {output}")
+        step("dictionary", "--name {wildcards.name} --concepts {input.concepts:q}"
+             " --samples {input.samples:q} --self-matches {input.self_matches:q}"
+             " --matches {input.matches:q} --bestbuddies {input.bestbuddies:q} {params.weights}"
+             " --k {params.k} --examples {params.examples}" + DEVICE_ARGS + " --out {output:q}")
 
 
 # dvc params: examples device
@@ -53,6 +53,6 @@ rule pairwise:
         log("pairwise", "gan", "subset", "disc"),
     threads: config["threads"]
     shell:
-        step("pairwise", "--matches {input.matches} --bestbuddies {input.bestbuddies}"
-             " --samples {input.samples} {params.weights} --examples {params.examples}"
-             + DEVICE_ARGS + " --out {output}")
+        step("pairwise", "--matches {input.matches:q} --bestbuddies {input.bestbuddies:q}"
+             " --samples {input.samples:q} {params.weights} --examples {params.examples}"
+             + DEVICE_ARGS + " --out {output:q}")

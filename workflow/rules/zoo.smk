@@ -13,7 +13,7 @@ rule train:
     params:
         settings=lambda w: config["zoo"]["models"][w.model],
         seed=config["zoo"]["seed"],
-        judge=lambda w, input: f"--judge {input.judge}" if input.judge else "",
+        judge=lambda w, input: f"--judge {shlex.quote(str(input.judge))}" if input.judge else "",
         threads=config["threads"],
     conda:
         ENV
@@ -25,7 +25,7 @@ rule train:
     resources:
         mem_mb=3000,
     shell:
-        step("train", "{wildcards.model} --out {output.weights} --metrics {output.metrics}"
+        step("train", "{wildcards.model} --out {output.weights:q} --metrics {output.metrics:q}"
              " --seed {params.seed} --steps {params.settings[steps]}"
              " --batch-size {params.settings[batch_size]} --lr {params.settings[lr]}"
              " --pool {params.settings[pool]} --eval-images {params.settings[eval_images]}"
@@ -50,4 +50,4 @@ rule samplesheet:
     threads: config["threads"]
     shell:
         step("samplesheet", "--gan shapes-gan {params.weights} --seed {params.seed}"
-             " --threads {params.threads} --out {output}")
+             " --threads {params.threads} --out {output:q}")
