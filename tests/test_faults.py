@@ -212,3 +212,33 @@ def test_a_hostile_alexnet_in_the_cache_is_refused_and_runs_nothing(tmp_path, mo
     with pytest.raises(UserError, match="is not a plain AlexNet state dict"):
         perceptual.lpips_distance(torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64))
     assert not marker.exists()
+
+
+def test_two_writers_of_one_store_never_mix(tmp_path, monkeypatch):
+    """Another run puts its store at the path between this writer's two renames: that complete
+    store stands, this writer refuses in one line, and nothing of the two is mixed."""
+    target = tmp_path / "s.zarr"
+    target.mkdir()
+    (target / "old").write_text("first run")
+    real = type(tmp_path).rename
+
+    def racing(self, dest):
+        moved = real(self, dest)
+        if self == target:  # the other run lands its store right now
+            target.mkdir()
+            (target / "other").write_text("other run")
+        return moved
+
+    monkeypatch.setattr(type(tmp_path), "rename", racing)
+    with pytest.raises(UserError, match="another run wrote .*s.zarr at the same time"):
+        with atomic_output(target) as tmp:
+            tmp.mkdir()
+            (tmp / "mine").write_text("this run")
+    assert leftovers(target) == ["other"] and leftovers(tmp_path) == ["s.zarr"]
+
+
+def test_the_later_writer_of_a_file_wins(tmp_path):
+    with atomic_output(tmp_path / "t.csv") as first:
+        first.write_text("first")
+        write_text(tmp_path / "t.csv", "second")
+    assert (tmp_path / "t.csv").read_text() == "first" and leftovers(tmp_path) == ["t.csv"]

@@ -51,13 +51,7 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     tmp = path.with_name(f".{path.name}.tmp-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-            path.rename(old)
-            tmp.rename(path)
-            _remove(old)
-        else:
-            tmp.rename(path)
+        _replace(path, tmp)
     except OSError as err:
         if err.errno != errno.ENOSPC:
             raise
@@ -65,6 +59,24 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
                         "(nothing was written)") from None
     finally:
         _remove(tmp)
+
+
+def _replace(path: Path, tmp: Path) -> None:
+    """Put the finished `tmp` at `path`. A file replaces atomically, so the later writer
+    wins; a directory cannot, so when another run puts its own there between our two renames,
+    that complete output stands and this writer refuses in one line."""
+    old = path.with_name(f".{path.name}.old-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        if path.is_dir():
+            path.rename(old)
+        tmp.rename(path)
+    except OSError as err:
+        if err.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT, errno.EISDIR):
+            raise
+        raise UserError(f"another run wrote {path} at the same time: its complete output "
+                        "stands; rerun this step if it should be this one's") from None
+    finally:
+        _remove(old)
 
 
 _HOST = socket.gethostname().replace("-", "_")
