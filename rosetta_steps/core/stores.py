@@ -1,11 +1,13 @@
 """Zarr stores of the pipeline (xarray datasets), written atomically and opened with checks.
 
-Every store has an attr `kind`. The match store (`open_match_store`; written by
-`mining.state.write_match_store`) has variable `corr` (gan_unit, disc_unit) with coords
-gan_layer/gan_channel/gan_size and disc_layer/disc_channel/disc_size, per-unit mean and std
-at native resolution (Eq. 1), attrs gan, disc, n_images. A self-match store has the same
-layout with the generator on both sides. The correlation state of one shard lives in
-`mining.state`, next to the accumulator it stores.
+Every store this package writes has the attrs `kind` and `files` (its files and sizes,
+written just before the rename and checked by `open_store`); a reader needs neither. The
+match store (`open_match_store`; written by `mining.state.write_match_store`) has variable
+`corr` (gan_unit, disc_unit) with coords gan_layer/gan_channel/gan_size and
+disc_layer/disc_channel/disc_size, per-unit mean and std at native resolution (Eq. 1), attrs
+gan, disc, n_images. A self-match store has the same layout with the generator on both
+sides. The correlation state of one shard lives in `mining.state`, next to the accumulator
+it stores.
 
 Large matrices are chunked in row blocks (read one block at a time to answer a top-K) and
 grouped into a few shard files, so a store is a handful of files whatever its size.
@@ -71,7 +73,8 @@ def _replace(path: Path, tmp: Path) -> None:
             path.rename(old)
         tmp.rename(path)
     except OSError as err:
-        if err.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT, errno.EISDIR):
+        if not tmp.exists() or err.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT,
+                                                 errno.EISDIR):
             raise
         raise UserError(f"another run wrote {path} at the same time: its complete output "
                         "stands; rerun this step if it should be this one's") from None
@@ -96,8 +99,8 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # alive, another user's
+        pass
     return True
 
 
@@ -205,8 +208,9 @@ def row_blocks(corr: xr.DataArray, source: str | Path, rows: int = CHUNK_ROWS * 
     naming the store `source`, so that it never reaches a best-buddy list or a page."""
     for start in range(0, corr.shape[0], rows):
         block = np.asarray(corr[start:start + rows].values)
-        bad = np.argwhere(~np.isfinite(block))
-        if len(bad):
+        finite = np.isfinite(block)
+        if not finite.all():
+            bad = np.argwhere(~finite)
             row, col = bad[0]
             raise UserError(f"{source}: {corr.name} is not finite at ({start + row}, {col}) "
                             f"({len(bad)} values in rows {start}..{start + len(block) - 1}): "

@@ -26,6 +26,7 @@ from .buffers import Buffers
 from .resize import gram_factor, project_down, upsample_matrix, upsampled_sums
 
 STATE = torch.float64
+SUMS = ("shift", "native_sum", "native_sumsq", "sum", "sumsq")  # per side, in a saved state
 
 
 def layer_specs(acts: Mapping[str, torch.Tensor], what: str = "activations") -> list[LayerSpec]:
@@ -162,11 +163,9 @@ class _Side:
         var = (self.native_sumsq - self.native_sum**2 / n).clamp_min(0) / (n - 1).clamp_min(1)
         return (self.shift + mean)[self.inverse], var.sqrt()[self.inverse]
 
-    NAMES = ("shift", "native_sum", "native_sumsq", "sum", "sumsq")
-
     def state(self) -> dict[str, torch.Tensor]:
         """The sums in the given unit order."""
-        return {k: getattr(self, k)[self.inverse] for k in self.NAMES}
+        return {k: getattr(self, k)[self.inverse] for k in SUMS}
 
     def load(self, name: str, value: torch.Tensor) -> None:
         getattr(self, name).copy_(torch.as_tensor(value).to(self.shift.device)[self.order])
@@ -275,7 +274,7 @@ class CorrelationAccumulator:
         o.gan.reshift(dg, o.n_images)
         o.disc.reshift(dd, o.n_images)
         for mine, theirs in ((self.gan, o.gan), (self.disc, o.disc)):
-            for name in _Side.NAMES[1:]:
+            for name in SUMS[1:]:
                 getattr(mine, name).add_(getattr(theirs, name))
         self.cross += o.cross
         self.n_images += o.n_images

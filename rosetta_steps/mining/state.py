@@ -21,10 +21,9 @@ from tqdm import tqdm
 from ..core.cli import UserError
 from ..core.stores import open_store, unit_coords, write_dataset
 from ..core.units import LayerSpec
-from .correlation import CorrelationAccumulator
+from .correlation import SUMS, CorrelationAccumulator
 
-STATE_ARRAYS = ("cross", *(f"{side}_{name}" for side in ("gan", "disc") for name in (
-    "shift", "native_sum", "native_sumsq", "sum", "sumsq")))
+STATE_ARRAYS = ("cross", *(f"{side}_{name}" for side in ("gan", "disc") for name in SUMS))
 
 
 def _specs_attr(specs: list[LayerSpec]) -> str:

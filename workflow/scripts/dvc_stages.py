@@ -65,11 +65,14 @@ def rule_keys(workdir: Path = ROOT) -> dict[str, list[str]]:
     return keys
 
 
+MISSING = object()
+
+
 def _lookup(params: dict, dotted: str):
     value = params
     for part in dotted.split("."):
         if not isinstance(value, dict) or part not in value:
-            return None
+            return MISSING
         value = value[part]
     return value
 
@@ -82,7 +85,7 @@ def job_keys(templates: list[str], wildcards: dict, params: dict) -> list[str]:
                      wildcards else str(_lookup(params, m.group(1))), template)
         if key.split(".")[0] not in params:
             raise ValueError(f"dvc params key {template!r}: params.yaml has no {key!r}")
-        if _lookup(params, key) is not None or key.count(".") == 0:
+        if _lookup(params, key) is not MISSING:
             keys.append(key)
     return keys
 
