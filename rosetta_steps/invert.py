@@ -1,6 +1,6 @@
 """`python -m rosetta_steps.invert`: the paper's Table 1 on held-out real shapes-world images
 (Sec. 4.1, Eq. 7; `inversion.table`): reconstruction alone against reconstruction plus Rosetta
-guidance from each D and from all, PSNR, SSIM (and LPIPS when AlexNet's weights are cached)
+guidance from each D and from all, PSNR, SSIM (and LPIPS with `--lpips`)
 with 95% intervals and paired gains. Writes the metrics (JSON) and a sheet (PNG).
 """
 
@@ -25,6 +25,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     options.add_optimiser_options(parser, steps=500, lr=0.1)
     parser.add_argument("--rec", choices=("l1", "l2", "lpips"), default="l2",
                         help="reconstruction loss (lpips: needs AlexNet's cached weights)")
+    parser.add_argument("--lpips", action="store_true",
+                        help="measure LPIPS too (needs AlexNet's cached weights)")
     parser.add_argument("--beta", type=float, default=0.01,
                         help="Rosetta guidance weight (0.01)")
     parser.add_argument("--metrics", type=Path, required=True, help="JSON to write")
@@ -37,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         gan=args.gan, weights=options.parse_weights(args.weights, [args.gan, *args.discs]),
         concepts_csv=args.concepts, discs=args.discs, bestbuddies=args.bestbuddies,
         matches=args.matches, n=args.images, seed=args.seed, settings=settings,
-        beta=args.beta, device=resolve_device(args.device))
+        beta=args.beta, lpips=args.lpips, device=resolve_device(args.device))
     save_png(sheet, args.sheet)
     write_json(args.metrics, metrics)
     for method, m in metrics["methods"].items():

@@ -2,7 +2,7 @@
 (paper, Eq. 1-2). Each shard holds the float64 sufficient statistics of a disjoint set of
 images; merging them is exact (`mining.state`), so the match store equals a single pass.
 
-    python -m rosetta_steps.reduce SHARD1.zarr SHARD2.zarr ... --out MATCHES.zarr
+    python -m rosetta_steps.reduce SHARD1.zarr SHARD2.zarr ... [--images N] --out MATCHES.zarr
 """
 
 from __future__ import annotations
@@ -18,11 +18,14 @@ from .mining.state import reduce_shards, write_match_store
 def main(argv: Sequence[str] | None = None) -> None:
     parser = options.step_parser("reduce", __doc__)
     parser.add_argument("shards", nargs="+", help="correlation shard stores (Zarr)")
+    parser.add_argument("--images", type=int,
+                        help="check that the shards hold images 0..N-1, no more, no fewer")
     parser.add_argument("--out", required=True, help="match store to write (Zarr)")
     options.add_device_options(parser)
     args = parser.parse_args(argv)
     set_threads(args.threads)
-    acc, gan, disc = reduce_shards(args.shards, device=resolve_device(args.device))
+    acc, gan, disc = reduce_shards(args.shards, device=resolve_device(args.device),
+                                   images=args.images)
     write_match_store(acc, args.out, gan=gan, disc=disc)
     print(f"{gan} x {disc}: {acc.gan.n_units} x {acc.disc.n_units} units over "
           f"{acc.n_images} images -> {args.out}")

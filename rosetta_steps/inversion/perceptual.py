@@ -3,9 +3,10 @@ Metric", CVPR 2018): the perceptual distance of the paper's Table 1 and an optio
 reconstruction loss of Eq. 7, through the `lpips` package (AlexNet, v0.1 linear weights).
 
 The package ships its learned linear layers; AlexNet's ImageNet weights are torchvision's
-file, which nothing here downloads. LPIPS is therefore available exactly when that file is in
-torch's cache (`$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth`); without it the
-metric is left out and asking for the loss is a one-line user error.
+file, which nothing here downloads. LPIPS is computed only where asked for (the table's
+`lpips`, the loss `rec: lpips`), and then needs that file in torch's cache
+(`$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth`); without it, asking is a one-line
+user error.
 """
 
 from __future__ import annotations
@@ -26,10 +27,6 @@ ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's AlexNet_Weights.IMAGE
 def alexnet_weights() -> Path:
     """Where torchvision keeps AlexNet's ImageNet weights (read at each call)."""
     return torch_checkpoints_dir() / ALEXNET_FILE
-
-
-def available() -> bool:
-    return alexnet_weights().is_file()
 
 
 @cache

@@ -3,11 +3,11 @@
 Each target image is inverted into the generator from the same seeded start latents, once
 with reconstruction alone (the baseline: pixel L2 by default, or L1 or LPIPS) and once more
 with Rosetta guidance added (Eq. 7): from each discriminative model's pairs, and from all of
-them together. It reports PSNR, SSIM and, when AlexNet's weights are cached, LPIPS
-(`perceptual`) of every method with 95% confidence intervals, and the paired difference of
-each guided method to the baseline (same targets, same starts), so whether guidance helps is
-measured, not assumed. `inversion_table` returns the metrics and a sheet of the targets
-next to every method's inversions.
+them together. It reports PSNR, SSIM and, when asked to (`lpips`; it needs AlexNet's cached
+weights), LPIPS (`perceptual`) of every method with 95% confidence intervals, and the paired
+difference of each guided method to the baseline (same targets, same starts), so whether
+guidance helps is measured, not assumed. `inversion_table` returns the metrics and a sheet of
+the targets next to every method's inversions.
 """
 
 from __future__ import annotations
@@ -32,12 +32,12 @@ from .objective import InversionSettings, generator_forward, invert
 BASELINE = "reconstruction only"
 
 
-def image_metrics(out: np.ndarray, real: np.ndarray) -> dict[str, list[float]]:
-    """PSNR, SSIM and (when AlexNet's weights are cached) LPIPS of each uint8 image to its
-    target."""
+def image_metrics(out: np.ndarray, real: np.ndarray, lpips: bool = False
+                  ) -> dict[str, list[float]]:
+    """PSNR, SSIM and (with `lpips`) LPIPS of each uint8 image to its target."""
     scores = {"psnr": [psnr(a, b) for a, b in zip(out, real, strict=True)],
               "ssim": [ssim(a, b) for a, b in zip(out, real, strict=True)]}
-    if perceptual.available():
+    if lpips:
         with torch.no_grad():
             scores["lpips"] = perceptual.lpips_distance(to_unit_range(out),
                                                         to_unit_range(real)).tolist()
@@ -47,13 +47,14 @@ def image_metrics(out: np.ndarray, real: np.ndarray) -> dict[str, list[float]]:
 def inversion_table(gan: str, weights: Mapping[str, str], concepts_csv: str,
                     discs: Sequence[str], bestbuddies: Sequence[str], matches: Sequence[str],
                     n: int, seed: int, settings: InversionSettings, beta: float,
-                    device: torch.device | str = "cpu"
+                    lpips: bool = False, device: torch.device | str = "cpu"
                     ) -> tuple[dict, Image.Image]:
-    """Invert `n` held-out real images by every method; returns (metrics, sheet)."""
+    """Invert `n` held-out real images by every method; returns (metrics, sheet). With
+    `lpips` the metrics include LPIPS, which needs AlexNet's cached weights."""
     if n < 2:
         raise UserError(f"need at least 2 images for confidence intervals, got {n}")
     check_guidance_inputs(discs, bestbuddies, matches)
-    if settings.rec == "lpips":
+    if settings.rec == "lpips" or lpips:
         perceptual.require()
     g_spec, g_model = models.load(gan, weights.get(gan), device)
     forward = generator_forward(g_spec, g_model)
@@ -75,12 +76,10 @@ def inversion_table(gan: str, weights: Mapping[str, str], concepts_csv: str,
         with torch.no_grad():
             out = to_uint8(forward(z)[0])
         images[method] = out
-        results[method] = image_metrics(out, real)
+        results[method] = image_metrics(out, real, lpips)
         results[method]["pairs"] = len(pairs)
     metrics = {"images": n, "seed": seed, "steps": settings.steps, "lr": settings.lr,
                "alpha": settings.alpha, "beta": beta, "rec": settings.rec, "methods": {}}
-    if not perceptual.available():
-        metrics["lpips"] = f"not measured: no {perceptual.alexnet_weights()}"
     for method, r in results.items():
         entry = {"pairs": r.pop("pairs")} | {k: interval(v) for k, v in r.items()}
         if method != BASELINE:

@@ -97,9 +97,10 @@ def write_match_store(acc: CorrelationAccumulator, path: str | Path, gan: str, d
     write_dataset(xr.Dataset(data, coords=coords, attrs=attrs), path, matrices=("corr",))
 
 
-def check_shards(paths: Sequence[str | Path]) -> tuple[str, str]:
-    """Shards merge only when they are of one run (models, seed, subset, layers) and hold
-    disjoint images: one line naming the shards otherwise. Returns the run's (gan, disc)."""
+def check_shards(paths: Sequence[str | Path], images: int | None = None) -> tuple[str, str]:
+    """Shards merge only when they are of one run (models, seed, subset, layers), hold
+    disjoint images and, given `images`, together hold images 0..images-1: one line naming the
+    shards otherwise. Returns the run's (gan, disc)."""
     runs, spans = {}, []
     for p in paths:
         attrs = open_store(p, "correlation-state", "correlation shard").attrs
@@ -117,16 +118,39 @@ def check_shards(paths: Sequence[str | Path]) -> tuple[str, str]:
         if start < stop:
             raise UserError(f"shards {a} and {b} overlap (images {start}..{stop - 1} twice): "
                             "give each image's shard once")
+    if images is not None:
+        check_coverage(spans, len(paths), images)
     gan, disc = next(iter(runs))[:2]
     return gan, disc
 
 
-def reduce_shards(paths: Sequence[str | Path], device: str | torch.device = "cpu"
-                  ) -> tuple[CorrelationAccumulator, str, str]:
-    """Merge shard states; returns the merged accumulator and the (gan, disc) names."""
+def check_coverage(spans: list[tuple[int, int, str | Path]], shards: int, images: int) -> None:
+    """Sorted, disjoint (start, stop, shard) spans hold exactly images 0..images-1."""
+    if len(spans) < shards:
+        raise UserError(f"some shards lack their image range (attrs start and count), so they "
+                        f"cannot be checked to hold images 0..{images - 1}: rewrite them")
+    held, gaps = 0, []
+    for start, stop, _ in spans:
+        if start > held:
+            gaps.append(f"{held}..{start - 1}")
+        held = max(held, stop)
+    if held < images:
+        gaps.append(f"{held}..{images - 1}")
+    problems = [f"images {', '.join(gaps)} have no shard"] if gaps else []
+    if held > images:
+        problems.append(f"images {images}..{held - 1} are beyond them")
+    if problems:
+        raise UserError(f"the shards do not hold images 0..{images - 1} exactly: "
+                        f"{'; '.join(problems)}")
+
+
+def reduce_shards(paths: Sequence[str | Path], device: str | torch.device = "cpu",
+                  images: int | None = None) -> tuple[CorrelationAccumulator, str, str]:
+    """Merge shard states (checked to hold images 0..images-1 when `images` is given);
+    returns the merged accumulator and the (gan, disc) names."""
     if not paths:
         raise UserError("no shards given")
-    gan, disc = check_shards(paths)
+    gan, disc = check_shards(paths, images)
     total = CorrelationAccumulator(device)
     for p in tqdm(paths, desc="reduce", unit="shard", disable=len(paths) < 2):
         try:

@@ -65,7 +65,6 @@ def _reference(x: torch.Tensor, y: torch.Tensor, alexnet_path: Path) -> torch.Te
 def test_lpips_follows_its_definition_with_the_cached_alexnet(alexnet_file):
     torch.manual_seed(1)
     x, y = torch.rand(2, 2, 3, 64, 64) * 2 - 1
-    assert perceptual.available()
     got = perceptual.lpips_distance(x, y)
     torch.testing.assert_close(got.double(), _reference(x, y, alexnet_file),
                                rtol=1e-5, atol=1e-7)
@@ -82,26 +81,28 @@ def test_lpips_reconstruction_loss_has_gradients(alexnet_file):
     assert loss.shape == (2,) and images.grad.abs().sum() > 0
 
 
-def test_metrics_include_lpips_only_with_the_weights(alexnet_file, monkeypatch, tmp_path):
+def test_metrics_include_lpips_only_when_asked(alexnet_file):
+    """A cached AlexNet file alone does not change the table: LPIPS is a setting."""
     rng = np.random.default_rng(0)
     real = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
     noisy = np.clip(real + rng.normal(0, 30, real.shape), 0, 255).astype(np.uint8)
-    scores = image_metrics(noisy, real)
+    scores = image_metrics(noisy, real, lpips=True)
     assert set(scores) == {"psnr", "ssim", "lpips"} and len(scores["lpips"]) == 3
-    assert max(image_metrics(real, real)["lpips"]) < 1e-6 < min(scores["lpips"])
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
+    assert max(image_metrics(real, real, lpips=True)["lpips"]) < 1e-6 < min(scores["lpips"])
     assert set(image_metrics(noisy, real)) == {"psnr", "ssim"}
 
 
 def test_lpips_without_the_weights_is_one_line_naming_the_file(no_alexnet, tmp_path, capsys):
-    assert not perceptual.available()
+    assert not perceptual.alexnet_weights().is_file()
     x = torch.zeros(1, 3, 16, 16)
     with pytest.raises(UserError, match="alexnet-owt-7be5be79.pth") as err:
         reconstruction(x, x, "lpips")
     assert "\n" not in str(err.value)
-    with pytest.raises(UserError, match="LPIPS needs"):  # before any model is loaded
-        inversion_table("shapes-gan", {}, "c.csv", ["shapes-cnn-sup"], ["b.csv"], ["m.zarr"],
-                        4, 0, InversionSettings(rec="lpips"), 1.0)
+    for settings, measure in [(InversionSettings(rec="lpips"), False),
+                              (InversionSettings(), True)]:
+        with pytest.raises(UserError, match="LPIPS needs"):  # before any model is loaded
+            inversion_table("shapes-gan", {}, "c.csv", ["shapes-cnn-sup"], ["b.csv"],
+                            ["m.zarr"], 4, 0, settings, 1.0, lpips=measure)
     out = tmp_path / "out"
     status = run(main, ["--gan", "shapes-gan", "--discs", "shapes-cnn-sup", "--concepts",
                         "c.csv", "--bestbuddies", "b.csv", "--matches", "m.zarr", "--rec",
