@@ -6,9 +6,7 @@
 #      snakemake --cores 8 results/dictionary/briard.html
 
 
-configfile: "params.yaml"
-
-
+include: "workflow/rules/config.smk"
 include: "workflow/rules/common.smk"
 
 

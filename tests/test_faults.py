@@ -1,11 +1,12 @@
 """Faults a user meets, driven through the step commands: each ends in one line on stderr, a
 non-zero exit and nothing on disk that looks complete (issue 23's table, the rows done so far:
 non-finite values, damaged or mixed shards, missing chunks, empty and hostile weights files,
-a full disk and a killed writer's temporaries)."""
+a full disk and a killed writer's temporaries, `dvc repro` on an edited params.yaml)."""
 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import pickle
 import subprocess
@@ -15,8 +16,18 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
+import yaml
 import zarr
 from safetensors.torch import save_file
+from workflow_project import (
+    DISCS,
+    dvc_stages,
+    files,
+    make_project,
+    sh,
+    tiny_params,
+    write_params,
+)
 
 from rosetta_steps import bestbuddies, match, models, reduce
 from rosetta_steps.core.cli import UserError, run
@@ -139,6 +150,17 @@ def test_reduce_refuses_overlapping_and_mixed_shards(pair, tmp_path, capsys):
     assert not out.exists()
 
 
+def test_reduce_refuses_shards_that_miss_or_exceed_the_images_named(pair, tmp_path, capsys):
+    out, a, b = tmp_path / "m.zarr", str(pair / "a.zarr"), str(pair / "b.zarr")
+    assert run(reduce.main, [b, "--images", "12", "--out", str(out)]) == 2
+    one_line(capsys, "do not hold images 0..11 exactly: images 0..3, 8..11 have no shard")
+    assert run(reduce.main, [a, b, "--images", "6", "--out", str(out)]) == 2
+    one_line(capsys, "do not hold images 0..5 exactly: images 6..7 are beyond them")
+    assert not out.exists()
+    assert run(reduce.main, [b, a, "--images", "8", "--out", str(out)]) == 0
+    assert xr.open_zarr(out).attrs["n_images"] == 8
+
+
 def test_a_shard_without_its_attrs_is_one_line(pair, tmp_path, capsys):
     a = copy(pair / "a.zarr", tmp_path / "a.zarr")
     group = zarr.open_group(str(a), mode="r+")
@@ -242,3 +264,70 @@ def test_the_later_writer_of_a_file_wins(tmp_path):
         first.write_text("first")
         write_text(tmp_path / "t.csv", "second")
     assert (tmp_path / "t.csv").read_text() == "first" and leftovers(tmp_path) == ["t.csv"]
+
+
+def test_dvc_repro_runs_params_yaml_now_and_refuses_a_stale_dvc_yaml(tmp_path):
+    """A setting that only reaches a command reaches it through DVC's `${...}`: `dvc repro`
+    after an edit runs the new value. A change to the stages (more images) stops `dvc repro`
+    at its first stage in one line, before any other stage runs; `make dvc.yaml` mends it
+    without rerunning what did not change."""
+    params = tiny_params(DISCS)
+    project = make_project(tmp_path / "p", params)
+    (project / "dvc.yaml").write_text(dvc_stages.dvc_yaml(dvc_stages.snakemake_jobs(project)))
+    sh(project, "dvc", "init", "--no-scm", "-q")
+    stage, metrics = "train--shapes-cnn-sup", project / "results/zoo/shapes/shapes-cnn-sup.json"
+    sh(project, "dvc", "repro", "-q", stage)
+    assert json.loads(metrics.read_text())["settings"]["steps"] == 3
+
+    params["zoo"]["models"]["shapes-cnn-sup"]["steps"] = 4
+    write_params(project, params)
+    sh(project, "dvc", "repro", "-q", stage)
+    assert json.loads(metrics.read_text())["settings"]["steps"] == 4
+    lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"][stage]
+    assert " --steps 4 " in lock["cmd"]
+    assert lock["params"]["params.yaml"]["zoo.models.shapes-cnn-sup"]["steps"] == 4
+
+    params["dictionaries"]["shapes"]["images"] = 96
+    write_params(project, params)
+    lock, results = (project / "dvc.lock").read_text(), files(project / "results/zoo")
+    out = sh(project, "dvc", "repro", check=False)
+    assert out.returncode != 0
+    assert [line for line in out.stderr.splitlines() if "stale" in line] == [
+        "dvc.yaml is stale: params.yaml, the rules or the code changed the stages; "
+        "run `make dvc.yaml`, then `dvc repro` again"]
+    assert (project / "dvc.lock").read_text() == lock
+    assert files(project / "results/zoo") == results
+    assert not (project / dvc_stages.CHECK_STAMP).exists()
+
+    (project / "dvc.yaml").write_text(dvc_stages.dvc_yaml(dvc_stages.snakemake_jobs(project)))
+    sh(project, "dvc", "repro", "-q", dvc_stages.CHECK_STAGE)
+    assert "up to date" in sh(project, "dvc", "status", stage).stdout
+
+
+@pytest.mark.parametrize("mistake, line", [
+    (lambda p: p["dictionaries"]["shapes"]["discs"].append("shapes-cnn-supp"),
+     "params.yaml: dictionaries.shapes.discs: unknown model 'shapes-cnn-supp'; known models: "
+     "shapes-gan, shapes-cnn-sup, "),
+    (lambda p: p["dictionaries"]["shapes"].update(gan="shapes-cnn-ssl", discs=["shapes-cnn-sup"]),
+     "params.yaml: dictionaries.shapes.gan: shapes-cnn-ssl is a discriminative model; "
+     "name a generator one"),
+    (lambda p: p["models"].update({"resnet5": {"weights": None}}),
+     "params.yaml: models.resnet5: unknown model 'resnet5'; known models: "),
+    ("k: [3\nseed: 0\n", "params.yaml: line 2, column 5: expected ',' or ']', but got ':'"
+     " (not valid YAML)"),
+])
+def test_a_mistake_in_params_yaml_stops_snakemake_before_any_job(tmp_path, mistake, line):
+    """A model name the registry lacks, or a generator's place given to a discriminative
+    model, is found before the zoo trains; a YAML syntax error names its line and column."""
+    params = tiny_params(DISCS)
+    project = make_project(tmp_path / "p", params)
+    if isinstance(mistake, str):
+        (project / "params.yaml").write_text(mistake)
+    else:
+        mistake(params)
+        write_params(project, params)
+    out = sh(project, "snakemake", "--cores", "1", check=False)
+    assert out.returncode != 0
+    lines = [x for x in out.stderr.splitlines() if x.startswith("params.yaml")]
+    assert len(lines) == 1 and lines[0].startswith(line), out.stderr
+    assert not (project / "results").exists()

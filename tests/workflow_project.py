@@ -14,7 +14,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-CODE = ("Snakefile", "workflow", "rosetta_steps", "data")
+CODE = ("Snakefile", "workflow", "rosetta_steps", "data", ".dvcignore")
 IGNORE = shutil.ignore_patterns("__pycache__", "*.egg-info")
 DISCS = ["shapes-cnn-sup", "shapes-cnn-ssl"]  # the tiny dictionary's discriminative models
 

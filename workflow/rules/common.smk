@@ -1,16 +1,15 @@
-# Helpers shared by the rules: the checked config, one path template per output kind, shard
+# Helpers shared by the rules: one path template per output kind, shard
 # lists, model weights, the code a step runs, and the command fragments every rule repeats.
 # The params.yaml keys each rule's jobs depend on (for dvc.yaml) stand beside the rule, as a
 # `# dvc params:` line that workflow/scripts/dvc_stages.py reads.
 
 import ast
+import os
 import shlex
 import sys
 from functools import cache
 from pathlib import Path
 
-import jsonschema
-import yaml
 
 ALL = "all"  # the subset of an unconditional generator
 PACKAGE = Path("rosetta_steps")
@@ -42,8 +41,42 @@ EDIT_METRICS = "results/metrics/edits/{name}/{edit}.json"
 # error, reaches the terminal when it fails), and the device and threads of steps that run
 # models, with their params and resources.
 DEVICE_ARGS = " --device {params.device} --threads {params.threads}"
-DEVICE_PARAMS = {"device": config["device"], "threads": config["threads"]}
 GPU = 0 if config["device"] == "cpu" else 1
+
+# Set by workflow/scripts/dvc_stages.py while it writes dvc.yaml: a setting that only reaches
+# a command is then written as DVC's `${key}`, so `dvc repro` runs the value params.yaml holds
+# when it runs, not the one dvc.yaml was written with.
+DVC_TEMPLATES = os.environ.get("ROSETTA_DVC_TEMPLATES") == "1"
+
+
+def _value(keys: tuple):
+    """params.yaml's value at `keys`, or its `${a.b}` while writing dvc.yaml (a key with a
+    character DVC's templating cannot address keeps its value)."""
+    value = config
+    for key in keys:
+        value = value[key]
+    if DVC_TEMPLATES and not any(c in key for key in keys for c in ".[]${}"):
+        return "${" + ".".join(keys) + "}"
+    return value
+
+
+def setting(*keys: str):
+    """A rule's params entry for params.yaml's value at `keys` (a function, so that Snakemake
+    does not read the braces of `${...}` as wildcards)."""
+    value = _value(keys)
+    return lambda wildcards: value
+
+
+def settings(*keys: str) -> dict:
+    """The values of every key of the params.yaml block at `keys`, as `setting` gives them
+    (for use inside a params function)."""
+    block = config
+    for key in keys:
+        block = block[key]
+    return {key: _value((*keys, key)) for key in block}
+
+
+DEVICE_PARAMS = {"device": setting("device"), "threads": setting("threads")}
 
 
 def step(module: str, args: str) -> str:
@@ -55,35 +88,6 @@ def step(module: str, args: str) -> str:
 def log(rule: str, *wildcards: str) -> str:
     """logs/<rule>--<wildcard>--...log"""
     return "--".join([f"logs/{rule}", *(f"{{{w}}}" for w in wildcards)]) + ".log"
-
-
-def check_config(config: dict) -> None:
-    """Stop with one line per problem unless the config fits the schema and itself."""
-    schema = yaml.safe_load(Path(workflow.source_path("../schemas/params.schema.yaml")).read_text())
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = [f"params.yaml: {'.'.join(map(str, e.absolute_path)) or 'top level'}: {e.message}"
-              for e in validator.iter_errors(config)]
-    images = {}
-    for name, d in config.get("dictionaries", {}).items() if not errors else ():
-        key = (d["gan"], subset_of(d))
-        if images.setdefault(key, (d["images"], name))[0] != d["images"]:
-            other = images[key][1]
-            errors.append(f"params.yaml: dictionaries {other} and {name} mine {key[0]}/{key[1]} "
-                          "with different image counts; they share its results, so give them "
-                          "the same images")
-        if d["gan"] in d["discs"]:
-            errors.append(f"params.yaml: dictionaries.{name}: the generator {d['gan']} is also "
-                          "listed among its discs")
-    for block in ("inversion", "edits") if not errors else ():
-        name = config[block]["dictionary"]
-        if name not in config["dictionaries"]:
-            errors.append(f"params.yaml: {block}.dictionary: no dictionary {name!r}")
-        elif block == "inversion" and \
-                config["dictionaries"][name]["gan"] not in config["zoo"]["models"]:
-            errors.append("params.yaml: inversion.dictionary: its targets are shapes-world "
-                          f"images, so name a dictionary of the shapes zoo, not {name!r}")
-    if errors:
-        sys.exit("\n".join(errors))
 
 
 def subset_of(d: dict) -> str:

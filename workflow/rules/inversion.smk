@@ -1,6 +1,6 @@
 # Rosetta-guided inversion (Sec. 4.1): the paper's Table 1 on held-out real images of the shapes
-# world, for params.yaml's `inversion.dictionary`: PSNR, SSIM (and LPIPS when AlexNet's weights
-# are cached) of reconstruction alone against reconstruction plus Rosetta guidance from each D
+# world, for params.yaml's `inversion.dictionary`: PSNR, SSIM (and LPIPS with `inversion.lpips`)
+# of reconstruction alone against reconstruction plus Rosetta guidance from each D
 # and from all, with a sheet to look at.
 
 INVERTED = config["inversion"]["dictionary"]
@@ -32,8 +32,9 @@ rule invert:
         gan=INVERTED_GAN,
         discs=" ".join(INVERTED_DISCS),
         weights=weights_args(*(p[2] for p in pairs(INVERTED))),
-        settings=config["inversion"],
-        seed=config["seed"],
+        settings=lambda w: settings("inversion"),
+        lpips="--lpips" if config["inversion"]["lpips"] else "",
+        seed=setting("seed"),
         **DEVICE_PARAMS,
     conda:
         ENV
@@ -47,7 +48,7 @@ rule invert:
         gpu=GPU,
     shell:
         step("invert", GUIDANCE_ARGS + " --images {params.settings[images]}" + OPTIMISER_ARGS +
-             " --reg {params.settings[reg]} --rec {params.settings[rec]}"
+             " --reg {params.settings[reg]} --rec {params.settings[rec]} {params.lpips}"
              " --beta {params.settings[beta]}" + DEVICE_ARGS +
              " --metrics {output.metrics:q} --sheet {output.sheet:q}")
 
@@ -77,10 +78,10 @@ rule edit:
         subset=subset_of(dictionary(EDITED)),
         weights=weights_args(EDITED_GAN),
         truncation=truncation_arg(EDITED_GAN),
-        settings=config["edits"],
+        settings=lambda w: settings("edits"),
         concept=("" if config["edits"]["concept"] is None
                  else f"--concept {config['edits']['concept']}"),
-        seed=config["seed"],
+        seed=setting("seed"),
         **DEVICE_PARAMS,
     conda:
         ENV
@@ -121,8 +122,8 @@ rule neurons:
         gan=INVERTED_GAN,
         disc=INVERTED_DISCS[0],
         weights=weights_args(INVERTED_DISCS[0], INVERTED_GAN),
-        settings=config["inversion"],
-        seed=config["seed"],
+        settings=lambda w: settings("inversion"),
+        seed=setting("seed"),
         **DEVICE_PARAMS,
     conda:
         ENV
@@ -151,8 +152,8 @@ rule ood:
         gan=INVERTED_GAN,
         discs=" ".join(INVERTED_DISCS),
         weights=weights_args(*(p[2] for p in pairs(INVERTED))),
-        settings=config["inversion"],
-        seed=config["seed"],
+        settings=lambda w: settings("inversion"),
+        seed=setting("seed"),
         **DEVICE_PARAMS,
     conda:
         ENV

@@ -17,8 +17,8 @@ rule sample:
         range=lambda w: shard_range(w.shard),
         weights=lambda w: weights_args(w.gan),
         truncation=lambda w: truncation_arg(w.gan),
-        seed=config["seed"],
-        batch_size=config["batch_size"],
+        seed=setting("seed"),
+        batch_size=setting("batch_size"),
         **DEVICE_PARAMS,
     conda:
         ENV
@@ -49,8 +49,8 @@ rule match:
         weights=lambda w: weights_args(w.gan, w.disc),
         disc=lambda w: "" if w.disc == w.gan else f"--disc {w.disc}",
         truncation=lambda w: truncation_arg(w.gan),
-        seed=config["seed"],
-        batch_size=config["batch_size"],
+        seed=setting("seed"),
+        batch_size=setting("batch_size"),
         **DEVICE_PARAMS,
     conda:
         ENV
@@ -76,6 +76,8 @@ rule reduce:
         shards=lambda w: [SHARD.format(shard=s, **w) for s in shards(w.gan, w.subset)],
     output:
         directory(MATCHES),
+    params:
+        images=lambda w: images_of(w.gan, w.subset),
     conda:
         ENV
     log:
@@ -83,7 +85,7 @@ rule reduce:
     resources:
         mem_mb=8000,
     shell:
-        step("reduce", "{input.shards:q} --out {output:q}")
+        step("reduce", "{input.shards:q} --images {params.images} --out {output:q}")
 
 
 # dvc params: k bb_rule
@@ -94,8 +96,8 @@ rule bestbuddies:
     output:
         BESTBUDDIES,
     params:
-        k=config["k"],
-        rule=config["bb_rule"],
+        k=setting("k"),
+        rule=setting("bb_rule"),
     conda:
         ENV
     log:
@@ -113,8 +115,8 @@ rule rosetta:
     output:
         CONCEPTS,
     params:
-        k=config["k"],
-        rule=config["bb_rule"],
+        k=setting("k"),
+        rule=setting("bb_rule"),
     conda:
         ENV
     log:

@@ -17,8 +17,8 @@ rule dictionary:
         DICTIONARY,
     params:
         weights=lambda w: weights_args(*(p[2] for p in pairs(w.name))),
-        k=config["k"],
-        examples=config["examples"],
+        k=setting("k"),
+        examples=setting("examples"),
         **DEVICE_PARAMS,
     conda:
         ENV
@@ -45,7 +45,7 @@ rule pairwise:
         PAIRWISE,
     params:
         weights=lambda w: weights_args(w.gan, w.disc),
-        examples=config["examples"],
+        examples=setting("examples"),
         **DEVICE_PARAMS,
     conda:
         ENV

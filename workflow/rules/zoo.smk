@@ -11,10 +11,10 @@ rule train:
         weights=ZOO_WEIGHTS,
         metrics=ZOO_METRICS,
     params:
-        settings=lambda w: config["zoo"]["models"][w.model],
-        seed=config["zoo"]["seed"],
+        settings=lambda w: settings("zoo", "models", w.model),
+        seed=setting("zoo", "seed"),
         judge=lambda w, input: f"--judge {shlex.quote(str(input.judge))}" if input.judge else "",
-        threads=config["threads"],
+        threads=setting("threads"),
     conda:
         ENV
     log:
@@ -41,8 +41,8 @@ rule samplesheet:
         ZOO_SHEET,
     params:
         weights=weights_args("shapes-gan"),
-        seed=config["seed"],
-        threads=config["threads"],
+        seed=setting("seed"),
+        threads=setting("threads"),
     conda:
         ENV
     log:

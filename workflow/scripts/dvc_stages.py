@@ -8,16 +8,23 @@ stage per job, with the same command, the same inputs as deps, the same outputs 
 the params.yaml keys of its rule. Those stand beside each rule in workflow/rules/*.smk as a
 `# dvc params: KEY ...` line; `{wildcard}` and `{config.path}` in a key are filled in per job,
 and a key that params.yaml lacks (`models.<name>` of a model without options) is left out.
-`make dvc.yaml` runs this after params.yaml changes; tests fail when the committed one is
-stale.
 
-    python workflow/scripts/dvc_stages.py [--check]
+Settings that only reach a command (k, seed, the zoo's steps, ...) are written as DVC's own
+`${key}` (the rules' `setting()`), so `dvc repro` runs what params.yaml says when it runs.
+Settings that shape the stages (models, dictionaries, images, shard_size) cannot be: for them
+every stage depends on a first stage, CHECK_STAGE, that reruns whenever params.yaml, the
+Snakefile, workflow/ or the code change, writes this file again and refuses, in one line, to
+go on when it differs from dvc.yaml. `make dvc.yaml` runs this; tests fail when the committed
+one is stale.
+
+    python workflow/scripts/dvc_stages.py [--check [--stamp PATH]]
 """
 
 from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import re
 import subprocess
 import sys
@@ -27,17 +34,22 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 METRICS = "results/metrics/"  # outputs declared as DVC metrics
+CHECK_STAGE = "check-dvc-yaml"
+CHECK_STAMP = "results/dvc-yaml-check.txt"
+CHECK_DEPS = ["Snakefile", "data/ood", "params.yaml", "rosetta_steps", "workflow"]
 HEADER = ("# Written by workflow/scripts/dvc_stages.py from the Snakemake DAG of the default\n"
           "# dictionaries: edit params.yaml or the rules, then run `make dvc.yaml`.\n")
 KEYS = re.compile(r"^# dvc params:(.*)\n(?:#.*\n)*rule (\w+):", re.M)
 
 
-def dry_run_jobs(workdir: Path = ROOT, *args: str) -> list[dict]:
+def dry_run_jobs(workdir: Path = ROOT, *args: str, templates: bool = False) -> list[dict]:
     """The jobs `snakemake --dry-run --printshellcmds ARGS` lists: rule, wildcards (in the
-    rule's order), input, output and the shell command of each (None for target rules)."""
+    rule's order), input, output and the shell command of each (None for target rules).
+    With `templates`, commands hold `${key}` for the settings the rules template."""
     snakemake = Path(sys.executable).with_name("snakemake")
+    env = {**os.environ, "ROSETTA_DVC_TEMPLATES": "1" if templates else "0"}
     proc = subprocess.run([str(snakemake), "--dry-run", "--printshellcmds", "--cores", "1",
-                           *args], cwd=workdir, capture_output=True, text=True)
+                           *args], cwd=workdir, capture_output=True, text=True, env=env)
     text = proc.stdout + proc.stderr
     if proc.returncode != 0:
         raise RuntimeError(f"snakemake --dry-run failed ({proc.returncode}):\n{text[-3000:]}")
@@ -98,7 +110,7 @@ def snakemake_jobs(workdir: Path = ROOT, targets: tuple[str, ...] = ()) -> list[
     templates = rule_keys(workdir)
     params = yaml.safe_load((workdir / "params.yaml").read_text())
     jobs = []
-    for job in dry_run_jobs(workdir, "--forceall", *targets):
+    for job in dry_run_jobs(workdir, "--forceall", *targets, templates=True):
         if job["cmd"] is None:  # the `all` target rule
             continue
         if job["rule"] not in templates:
@@ -115,9 +127,11 @@ def stage_name(rule: str, wildcards: dict) -> str:
 
 
 def dvc_yaml(jobs: list[dict]) -> str:
-    stages = {}
+    stages = {CHECK_STAGE: {
+        "cmd": f"python workflow/scripts/dvc_stages.py --check --stamp {CHECK_STAMP}",
+        "deps": CHECK_DEPS, "outs": [CHECK_STAMP]}}
     for job in jobs:
-        stage = {"cmd": job["cmd"], "deps": job["deps"]}
+        stage = {"cmd": job["cmd"], "deps": [CHECK_STAMP, *job["deps"]]}
         if job["params"]:
             stage["params"] = job["params"]
         outs = [o for o in job["outs"] if not o.startswith(METRICS)]
@@ -134,17 +148,32 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true",
                         help="only report whether dvc.yaml is up to date (exit 1 if not)")
+    parser.add_argument("--stamp", type=Path,
+                        help="with --check, as DVC's first stage: write this file when it is, "
+                        "and report a stale one in one line")
     args = parser.parse_args(argv)
-    text = dvc_yaml(snakemake_jobs())
+    try:
+        text = dvc_yaml(snakemake_jobs())
+    except (RuntimeError, ValueError) as err:
+        lines = str(err).splitlines()  # a params.yaml error is Snakemake's own one line
+        print("\n".join([line for line in lines if line.startswith("params.yaml")] or lines),
+              file=sys.stderr)
+        return 1
     path = ROOT / "dvc.yaml"
     old = path.read_text() if path.exists() else ""
     if args.check:
         if old != text:
-            diff = difflib.unified_diff(old.splitlines(), text.splitlines(), "dvc.yaml",
-                                        "from the Snakemake DAG", lineterm="", n=1)
-            print("\n".join(list(diff)[:40]), file=sys.stderr)
-            print("dvc.yaml is stale: run `make dvc.yaml`", file=sys.stderr)
+            if not args.stamp:
+                diff = difflib.unified_diff(old.splitlines(), text.splitlines(), "dvc.yaml",
+                                            "from the Snakemake DAG", lineterm="", n=1)
+                print("\n".join(list(diff)[:40]), file=sys.stderr)
+            print("dvc.yaml is stale: params.yaml, the rules or the code changed the stages; "
+                  "run `make dvc.yaml`, then `dvc repro` again", file=sys.stderr)
             return 1
+        if args.stamp:
+            args.stamp.parent.mkdir(parents=True, exist_ok=True)
+            args.stamp.write_text("dvc.yaml agrees with params.yaml, the Snakefile, workflow/ "
+                                  "and the code\n")
         return 0
     path.write_text(text)
     print(f"dvc.yaml: {len(text.splitlines())} lines, "

@@ -1,0 +1,112 @@
+# params.yaml, read and checked before any job is planned: a YAML syntax error names its line
+# and column; then (check_config, called once common.smk is included) the schema in
+# workflow/schemas/params.schema.yaml, the dictionaries against each other, and every model
+# name against the package's registry, one line per problem.
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+PARAMS = "params.yaml"
+
+
+def check_yaml(path: str) -> None:
+    """Stop with one line naming the line and column of a YAML syntax error in `path`."""
+    try:
+        yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        sys.exit(f"{path}: {where}{getattr(err, 'problem', None) or err} (not valid YAML)")
+    except OSError as err:
+        sys.exit(f"{path}: cannot read it ({err.strerror})")
+
+
+check_yaml(PARAMS)
+
+
+configfile: PARAMS
+
+
+def check_config(config: dict) -> None:
+    """Stop with one line per problem unless the config fits the schema and itself."""
+    schema = yaml.safe_load(Path(workflow.source_path("../schemas/params.schema.yaml")).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = [f"params.yaml: {'.'.join(map(str, e.absolute_path)) or 'top level'}: {e.message}"
+              for e in validator.iter_errors(config)]
+    if errors:  # the checks below read the config the schema describes
+        sys.exit("\n".join(errors))
+    images = {}
+    for name, d in config.get("dictionaries", {}).items():
+        key = (d["gan"], subset_of(d))
+        if images.setdefault(key, (d["images"], name))[0] != d["images"]:
+            other = images[key][1]
+            errors.append(f"params.yaml: dictionaries {other} and {name} mine {key[0]}/{key[1]} "
+                          "with different image counts; they share its results, so give them "
+                          "the same images")
+        if d["gan"] in d["discs"]:
+            errors.append(f"params.yaml: dictionaries.{name}: the generator {d['gan']} is also "
+                          "listed among its discs")
+    for block in ("inversion", "edits"):
+        name = config[block]["dictionary"]
+        if name not in config["dictionaries"]:
+            errors.append(f"params.yaml: {block}.dictionary: no dictionary {name!r}")
+        elif block == "inversion" and \
+                config["dictionaries"][name]["gan"] not in config["zoo"]["models"]:
+            errors.append("params.yaml: inversion.dictionary: its targets are shapes-world "
+                          f"images, so name a dictionary of the shapes zoo, not {name!r}")
+    errors += check_models(config)
+    if errors:
+        sys.exit("\n".join(errors))
+
+
+def check_models(config: dict) -> list:
+    """One line for each model params.yaml names that the registry lacks or that has the wrong
+    kind for its place, so that a typo stops the run before the zoo trains."""
+    known = registered_models()
+    listing = ", ".join([*known, "timm:ARCH", "open_clip:ARCH/TAG"])
+    places = [(f"zoo.models.{m}", m, None) for m in config["zoo"]["models"]]
+    places += [(f"models.{m}", m, None) for m in config["models"]]
+    for name, d in config["dictionaries"].items():
+        places.append((f"dictionaries.{name}.gan", d["gan"], "generator"))
+        places += [(f"dictionaries.{name}.discs", m, "discriminative") for m in d["discs"]]
+    errors = []
+    for key, model, kind in places:
+        found = "discriminative" if model.startswith(("timm:", "open_clip:")) else known.get(model)
+        if found is None:
+            errors.append(f"params.yaml: {key}: unknown model {model!r}; known models: {listing}")
+        elif kind and found != kind:
+            errors.append(f"params.yaml: {key}: {model} is a {found} model; name a {kind} one")
+    return errors
+
+
+def registered_models() -> dict:
+    """{name: kind} of the package's model registry (`python -m rosetta_steps.models names`).
+    Asking costs a torch import, so the answer is cached under the hash of the zoo's code."""
+    code = sorted((PACKAGE / "models").glob("*.py"))
+    digest = hashlib.sha256(b"".join(p.name.encode() + p.read_bytes() for p in code))
+    cache = (Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / PACKAGE.name /
+             f"models-{digest.hexdigest()[:16]}.json")
+    try:
+        return json.loads(cache.read_text())
+    except (OSError, ValueError):
+        pass
+    proc = subprocess.run([sys.executable, "-m", f"{PACKAGE.name}.models", "names"],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"cannot list the registered models: {proc.stderr.strip()[-2000:]}")
+    known = dict(line.split() for line in proc.stdout.splitlines())
+    try:  # a cache that cannot be written is only slower
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f".{cache.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(known))
+        tmp.replace(cache)
+    except OSError:
+        pass
+    return known
