@@ -1,7 +1,10 @@
 """`python -m rosetta_steps.bestbuddies`: the best-buddy pairs of one (G, D) match store
-(paper, Eq. 3; `mining.buddies`), one CSV row per pair, most correlated first.
+(paper, Eq. 3; `mining.buddies`), one CSV row per pair, most correlated first. With the
+pair's null match stores (`--null`), each pair gets its q value (the target-decoy false
+discovery rate, `mining.null`) and `--null-out` lists the null best buddies.
 
-    python -m rosetta_steps.bestbuddies MATCHES.zarr --k 5 --out BB.csv
+    python -m rosetta_steps.bestbuddies MATCHES.zarr --k 5 --out BB.csv \
+        [--null NULL1.zarr NULL2.zarr --null-out BB-null.csv]
 
 `best_buddies` is re-exported here for users' scripts:
 `from rosetta_steps.bestbuddies import best_buddies`.
@@ -12,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .core import options
-from .core.cli import run
+from .core.cli import UserError, run
 from .core.stores import atomic_output
-from .mining.buddies import RULES, best_buddies, best_buddy_table
+from .mining.buddies import RULES, best_buddies, best_buddy_table, with_null
 
 __all__ = ["best_buddies", "main"]
 
@@ -25,12 +28,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--k", type=int, default=5, help="neighbours per unit (default 5)")
     parser.add_argument("--rule", choices=RULES, default="mutual",
                         help="mutual: Eq. 3 of the paper; original: the original code's variant")
+    parser.add_argument("--null", nargs="+", default=[], metavar="NULL",
+                        help="the pair's null match stores: adds a q column")
     parser.add_argument("--out", required=True, help="CSV to write, one row per pair")
+    parser.add_argument("--null-out", help="CSV of the null best buddies (needs --null)")
     args = parser.parse_args(argv)
+    if args.null_out and not args.null:
+        raise UserError("--null-out lists the null best buddies: give the null stores (--null)")
     table = best_buddy_table(args.matches, k=args.k, rule=args.rule)
+    if args.null:
+        table, null_table = with_null(table, args.matches, args.null, k=args.k, rule=args.rule)
+        if args.null_out:
+            with atomic_output(args.null_out) as tmp:
+                null_table.to_csv(tmp, index=False)
     with atomic_output(args.out) as tmp:
         table.to_csv(tmp, index=False)
-    print(f"{len(table)} best-buddy pairs (K={args.k}, {args.rule}) -> {args.out}")
+    found = f", {(table['q'] <= 0.05).sum()} at q <= 0.05" if args.null else ""
+    print(f"{len(table)} best-buddy pairs (K={args.k}, {args.rule}){found} -> {args.out}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """`python -m rosetta_steps.match`: one shard of unit matching for a (G, D) pair (Eq. 1-2,
 `mining.matching`). Writes the shard's correlation state (float64 sums) to Zarr; `reduce`
 merges shards into the pair's match store. Without --disc the generator is matched against
-itself, which the Rosetta step needs for BB(G, G).
+itself, which the Rosetta step needs for BB(G, G). `--null R` also keeps R null permutations
+(D's images rolled within each batch; `mining.null`) in the same shard.
 
     python -m rosetta_steps.match --gan shapes-gan --disc shapes-cnn-sup \
         --weights shapes-gan=G.safetensors --weights shapes-cnn-sup=D.safetensors \
@@ -26,6 +27,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--disc", help="discriminative model name (omit for G against G)")
     options.add_weights_option(parser)
     options.add_shard_options(parser)
+    parser.add_argument("--null", type=int, default=0, metavar="R",
+                        help="null permutations to keep beside the observed pairing (0)")
     parser.add_argument("--out", type=Path, required=True, help="shard state to write (Zarr)")
     args = parser.parse_args(argv)
     set_threads(args.threads)
@@ -33,7 +36,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     acc = match_shard(gan=args.gan, disc=args.disc, weights=weights, seed=args.seed,
                       start=args.start, count=args.count,
                       batch_size=args.batch_size, truncation=args.truncation,
-                      device=resolve_device(args.device), subset=args.subset)
+                      device=resolve_device(args.device), subset=args.subset,
+                      nulls=args.null)
     save_accumulator(acc, args.out, gan=args.gan, disc=args.disc or args.gan,
                      subset=args.subset, seed=str(args.seed), start=str(args.start),
                      count=str(args.count))

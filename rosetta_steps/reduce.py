@@ -1,8 +1,10 @@
 """`python -m rosetta_steps.reduce`: correlation shards of one (G, D) pair into its match store
 (paper, Eq. 1-2). Each shard holds the float64 sufficient statistics of a disjoint set of
 images; merging them is exact (`mining.state`), so the match store equals a single pass.
+Shards with null permutations also give one null match store per permutation (`--null-out`).
 
-    python -m rosetta_steps.reduce SHARD1.zarr SHARD2.zarr ... [--images N] --out MATCHES.zarr
+    python -m rosetta_steps.reduce SHARD1.zarr SHARD2.zarr ... [--images N] --out MATCHES.zarr \
+        [--null-out NULL1.zarr NULL2.zarr ...]
 """
 
 from __future__ import annotations
@@ -21,12 +23,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--images", type=int,
                         help="check that the shards hold images 0..N-1, no more, no fewer")
     parser.add_argument("--out", required=True, help="match store to write (Zarr)")
+    parser.add_argument("--null-out", nargs="+", default=[], metavar="NULL",
+                        help="null match stores to write, one per null permutation the shards "
+                        "hold, in order")
     options.add_device_options(parser)
     args = parser.parse_args(argv)
     set_threads(args.threads)
     acc, gan, disc = reduce_shards(args.shards, device=resolve_device(args.device),
-                                   images=args.images)
+                                   images=args.images, nulls=len(args.null_out))
     write_match_store(acc, args.out, gan=gan, disc=disc)
+    for r, path in enumerate(args.null_out, start=1):
+        write_match_store(acc, path, gan=gan, disc=disc, null=r)
     print(f"{gan} x {disc}: {acc.gan.n_units} x {acc.disc.n_units} units over "
           f"{acc.n_images} images -> {args.out}")
 

@@ -2,7 +2,7 @@
 (paper, Eq. 4, then clustering by the generator's own best buddies; `mining.concepts`).
 
     python -m rosetta_steps.rosetta --bestbuddies BB1.csv BB2.csv ... \
-        --self-matches SELF.zarr --k 5 --out concepts.csv
+        --self-matches SELF.zarr --k 5 [--fdr 0.05] --out concepts.csv
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .core import options
-from .core.cli import run
+from .core.cli import UserError, run
 from .core.stores import atomic_output
 from .mining.buddies import RULES
 from .mining.concepts import concept_table
@@ -24,9 +24,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--k", type=int, default=5, help="neighbours for BB(G, G; K) (default 5)")
     parser.add_argument("--rule", choices=RULES, default="mutual",
                         help="best-buddy rule for the self matches (default mutual, Eq. 3)")
+    parser.add_argument("--fdr", type=float, metavar="LEVEL",
+                        help="keep only G-D pairs with q <= LEVEL (their tables need a q column)")
     parser.add_argument("--out", required=True, help="concept CSV to write (long format)")
     args = parser.parse_args(argv)
-    table = concept_table(args.bestbuddies, args.self_matches, k=args.k, rule=args.rule)
+    if args.fdr is not None and not 0 < args.fdr <= 1:
+        raise UserError(f"--fdr {args.fdr}: a false discovery rate level is in (0, 1]")
+    table = concept_table(args.bestbuddies, args.self_matches, k=args.k, rule=args.rule,
+                          fdr=args.fdr)
     with atomic_output(args.out) as tmp:
         table.to_csv(tmp, index=False)
     n_units = (table["role"] == "gan").sum()

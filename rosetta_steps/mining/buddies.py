@@ -7,11 +7,13 @@ j is among k's K most correlated G units; it yields at most one partner per G un
 
 Top-K lists in both directions are gathered in one pass over row blocks of the match store,
 so a large matrix is never held whole. Self matches (G against G) exclude the trivial pairs.
+Given null match stores of the pair (`null`), each pair also gets its q value, and the null
+best buddies are listed too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +22,11 @@ import torch
 
 from ..core.cli import UserError
 from ..core.stores import layer_names, open_match_store, read_table, row_blocks
+from .null import q_values
 
 RULES = ("mutual", "original")
 COLUMNS = ["gan", "gan_layer", "gan_channel", "disc", "disc_layer", "disc_channel", "corr"]
+NULL_COLUMNS = ["null", *COLUMNS]  # the null best buddies, with their permutation
 
 
 def check_k(k: int, n_rows: int, n_cols: int, exclude_diagonal: bool = False) -> None:
@@ -110,6 +114,10 @@ def best_buddy_table(path: str, k: int, rule: str = "mutual") -> pd.DataFrame:
         check_k(k, n_gan, n_disc)
     except ValueError as err:
         raise UserError(f"{path}: {err}") from None
+    return _table(ds, path, k, rule)
+
+
+def _table(ds, path: str, k: int, rule: str) -> pd.DataFrame:
     j, kk, corr = buddy_pairs(row_blocks(ds["corr"], path), k, rule)
     table = pd.DataFrame({
         "gan": ds.attrs["gan"],
@@ -122,6 +130,26 @@ def best_buddy_table(path: str, k: int, rule: str = "mutual") -> pd.DataFrame:
     }, columns=COLUMNS)
     order = np.lexsort((kk.numpy(), j.numpy(), -corr.numpy()))
     return table.iloc[order].reset_index(drop=True)
+
+
+def with_null(table: pd.DataFrame, path: str, nulls: Sequence[str], k: int, rule: str = "mutual"
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The observed table with its q column, and the null best buddies (NULL_COLUMNS), from
+    the null match stores of the pair that the observed store at `path` holds."""
+    observed = open_match_store(path)
+    null_tables = []
+    for r, null_path in enumerate(nulls, start=1):
+        ds = open_match_store(null_path)
+        same = {key: (ds.attrs.get(key), observed.attrs.get(key))
+                for key in ("gan", "disc", "n_images", "gan_layers", "disc_layers")}
+        differ = [key for key, (a, b) in same.items() if a != b]
+        if ds.attrs.get("null") is None or differ:
+            why = f"its {', '.join(differ)} differ" if differ else "it has no attr null"
+            raise UserError(f"{null_path} is not a null match store of {path} ({why}): give "
+                            "the null stores that reduce wrote beside it")
+        null_tables.append(_table(ds, null_path, k, rule).assign(null=r))
+    q = q_values(table["corr"].to_numpy(), [t["corr"].to_numpy() for t in null_tables])
+    return table.assign(q=q), pd.concat(null_tables, ignore_index=True)[NULL_COLUMNS]
 
 
 def read_best_buddies(path: str | Path) -> pd.DataFrame:

@@ -4,6 +4,8 @@ Rosetta units R(G, D_1..D_m) are the G units that have a best buddy in every D_i
 partner in every D_i (the most correlated one when it has several). Rosetta units whose G units
 are self best buddies, BB(G, G; K) with the trivial pairs (j, j) excluded, share a concept:
 concepts are the connected components of that graph, numbered 1, 2, ... from the largest.
+With a false discovery rate level (`fdr`), G-D pairs whose q value exceeds it are dropped
+before the merge.
 """
 
 from __future__ import annotations
@@ -121,9 +123,16 @@ def read_concept_table(path: str | Path) -> pd.DataFrame:
 
 
 def concept_table(bestbuddies: Sequence[str | Path], self_matches: str | Path, k: int,
-                  rule: str = "mutual") -> pd.DataFrame:
-    """`concepts` from best-buddy CSVs, one per D model, all with the same G."""
+                  rule: str = "mutual", fdr: float | None = None) -> pd.DataFrame:
+    """`concepts` from best-buddy CSVs, one per D model, all with the same G; with `fdr`, only
+    the pairs with q <= fdr."""
     tables = [read_best_buddies(p) for p in bestbuddies]
+    if fdr is not None:
+        for path, table in zip(bestbuddies, tables, strict=True):
+            if "q" not in table.columns:
+                raise UserError(f"best-buddy table {path} has no q column, so it cannot be cut "
+                                "at a false discovery rate: make it with null stores (--null)")
+        tables = [t[t["q"] <= fdr] for t in tables]
     discs = [t["disc"].iloc[0] for t in tables if len(t)]
     if len(set(discs)) != len(discs):
         raise UserError(f"the same D model appears twice among the best-buddy tables: {discs}")

@@ -13,6 +13,11 @@ unit by their mean over the first batch (Pearson is shift-invariant, and resizin
 constant to itself) so a large mean with a small spread loses no precision; a unit constant
 in the first batch is shifted by its exact value, so a dead unit stays exactly 0 and
 correlates 0. States of disjoint image shards merge exactly (`merge`).
+
+With `nulls` > 0 the accumulator also keeps the cross products of the null model (`null`):
+G's maps of image i against D's maps of another image of the same batch, D's batch rolled by
+1, 2, ... images. Rolling permutes images, so every unit's sums are the observed ones and
+only the cross products differ: a null costs one more GEMM per block, no forward pass.
 """
 
 from __future__ import annotations
@@ -23,10 +28,9 @@ import torch
 
 from ..core.units import LayerSpec
 from .buffers import Buffers
-from .resize import gram_factor, project_down, upsample_matrix, upsampled_sums
-
-STATE = torch.float64
-SUMS = ("shift", "native_sum", "native_sumsq", "sum", "sumsq")  # per side, in a saved state
+from .null import null_shift
+from .resize import project_down, upsample_matrix
+from .sums import STATE, SUMS, Side
 
 
 def layer_specs(acts: Mapping[str, torch.Tensor], what: str = "activations") -> list[LayerSpec]:
@@ -42,162 +46,39 @@ def layer_specs(acts: Mapping[str, torch.Tensor], what: str = "activations") -> 
     return specs
 
 
-def _first_shift(x: torch.Tensor) -> torch.Tensor:
-    """Per-unit shift from the first batch [units, batch, s, s]: its mean, or for a unit that is
-    constant there its exact value (so a constant unit becomes exactly 0). Any shift is exact
-    as long as it is the value subtracted, so it is rounded to the working dtype."""
-    flat = x.reshape(x.shape[0], -1)
-    constant = flat.amax(dim=1) == flat.amin(dim=1)
-    mean = (flat.sum(dim=1) / flat.shape[1]).to(x.dtype)
-    return torch.where(constant, flat[:, 0], mean).to(STATE)
-
-
-class _Side:
-    """One model's layer layout and its running sums (shifted, float64).
-
-    Internally units are kept in "group order": by map size, then in the order given, so that
-    each size is a contiguous range (`ranges`) and blocks are updated in place. `order` maps
-    group order to the given unit order and `layers[size]` lists, per layer of that size, its
-    slice within the size's group and its slice in the given order.
-    """
-
-    def __init__(self, name: str, specs: list[LayerSpec], partner_sizes: list[int],
-                 device: torch.device):
-        self.name = name
-        self.specs = specs
-        self.sizes = sorted({s.size for s in specs})
-        self.partner_sizes = partner_sizes
-        starts = torch.tensor([0, *(s.channels for s in specs)]).cumsum(0).tolist()
-        order, self.ranges, self.layers = [], {}, {}
-        for size in self.sizes:
-            first, self.layers[size] = len(order), []
-            for i, spec in enumerate(specs):
-                if spec.size == size:
-                    self.layers[size].append((spec, slice(len(order) - first,
-                                                          len(order) - first + spec.channels),
-                                              slice(starts[i], starts[i + 1])))
-                    order += range(starts[i], starts[i + 1])
-            self.ranges[size] = slice(first, len(order))
-        self.n_units = len(order)
-        self.order = torch.tensor(order, device=device)
-        self.inverse = torch.argsort(self.order)
-        self.unit_size = torch.cat([torch.full((r.stop - r.start,), float(size), dtype=STATE)
-                                    for size, r in self.ranges.items()]).to(device)
-        zeros = dict(dtype=STATE, device=device)
-        self.shift = torch.zeros(self.n_units, **zeros)
-        self.native_sum = torch.zeros(self.n_units, **zeros)
-        self.native_sumsq = torch.zeros(self.n_units, **zeros)
-        self.sum = torch.zeros(self.n_units, len(partner_sizes), **zeros)
-        self.sumsq = torch.zeros(self.n_units, len(partner_sizes), **zeros)
-
-    def grouped(self, acts: Mapping[str, torch.Tensor], first: bool, dtype: torch.dtype,
-                scratch: Buffers) -> dict[int, torch.Tensor]:
-        """Shifted maps [channels, batch, s, s] per size, the layers of a size concatenated.
-
-        Channels first, so that flattening a group for the cross-product GEMM is free; one
-        copy converts device, dtype and layout at once, into a buffer reused between batches.
-        """
-        out = {}
-        batch = next(iter(acts.values())).shape[0]
-        for size, r in self.ranges.items():
-            x = scratch((self.name, "group", size), (r.stop - r.start, batch, size, size), dtype)
-            for spec, group, _ in self.layers[size]:
-                src = acts[spec.name]
-                if not src.is_contiguous() and src.is_contiguous(memory_format=torch.channels_last):
-                    # [batch, h, w, channels] in memory: a 2-D transposing copy is faster
-                    src_2d = src.permute(0, 2, 3, 1).reshape(-1, spec.channels)
-                    x[group].view(spec.channels, -1).copy_(src_2d.T)
-                else:
-                    x[group].copy_(src.transpose(0, 1))
-            if first:
-                self.shift[r] = _first_shift(x)
-            out[size] = x.sub_(self.shift[r].to(dtype).view(-1, 1, 1, 1))
-        return out
-
-    def add_sums(self, grouped: dict[int, torch.Tensor], scratch: Buffers) -> None:
-        """Sums at the unit's size and at each partner size; sums of squares at larger
-        partner sizes (the rest come from `add_squares`)."""
-        for size, x in grouped.items():
-            r = self.ranges[size]
-            total = x.view(x.shape[0], -1).sum(dim=1).to(STATE)
-            self.native_sum[r] += total
-            map_sums = None
-            for i, p in enumerate(self.partner_sizes):
-                if p > size:
-                    map_sums = x.sum(dim=1) if map_sums is None else map_sums
-                    total_p, squares_p = upsampled_sums(
-                        x, upsample_matrix(size, p, x.device, x.dtype),
-                        gram_factor(size, p, x.device, x.dtype), map_sums,
-                        scratch(("gram",), x.shape, x.dtype),
-                        scratch(("gram_out",), x.shape, x.dtype))
-                    self.sum[r, i] += total_p.to(STATE)
-                    self.sumsq[r, i] += squares_p.to(STATE)
-                else:
-                    self.sum[r, i] += total
-
-    def add_squares(self, grouped: dict[int, torch.Tensor]) -> None:
-        """Sums of squares at the unit's size, squaring the maps in place (their last use)."""
-        for size, x in grouped.items():
-            r = self.ranges[size]
-            squares = x.view(x.shape[0], -1).square_().sum(dim=1).to(STATE)
-            self.native_sumsq[r] += squares
-            for i, p in enumerate(self.partner_sizes):
-                if p <= size:
-                    self.sumsq[r, i] += squares
-
-    def reshift(self, delta: torch.Tensor, n_images: int) -> None:
-        """Re-express the sums around shift - delta: x - (c - delta) = (x - c) + delta."""
-        n_native = n_images * self.unit_size**2
-        self.native_sumsq += 2 * delta * self.native_sum + n_native * delta**2
-        self.native_sum += n_native * delta
-        partner = torch.tensor(self.partner_sizes, dtype=STATE, device=delta.device)
-        n_pair = n_images * torch.maximum(self.unit_size[:, None], partner[None, :]) ** 2
-        self.sumsq += 2 * delta[:, None] * self.sum + n_pair * delta[:, None] ** 2
-        self.sum += n_pair * delta[:, None]
-        self.shift -= delta
-
-    def native_stats(self, n_images: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and std (Eq. 1) per unit at its own size, in the given unit order."""
-        n = n_images * self.unit_size**2
-        mean = self.native_sum / n
-        var = (self.native_sumsq - self.native_sum**2 / n).clamp_min(0) / (n - 1).clamp_min(1)
-        return (self.shift + mean)[self.inverse], var.sqrt()[self.inverse]
-
-    def state(self) -> dict[str, torch.Tensor]:
-        """The sums in the given unit order."""
-        return {k: getattr(self, k)[self.inverse] for k in SUMS}
-
-    def load(self, name: str, value: torch.Tensor) -> None:
-        getattr(self, name).copy_(torch.as_tensor(value).to(self.shift.device)[self.order])
-
-
 class CorrelationAccumulator:
     """Streaming sufficient statistics for the G-vs-D correlation matrix of Eq. 2.
 
     `device` defaults to CUDA when available; `dtype` is the precision of the per-batch cross
     product GEMMs and projections (float64 by default; float32 is faster and was measured
     within 5e-7 of Eq. 2 by bench/bench_correlation.py).
-    All running sums are float64 whatever `dtype` is.
+    All running sums are float64 whatever `dtype` is. `nulls` null permutations are kept
+    beside the observed pairing (`null.null_shift`; every batch then needs 2 images or more).
     """
 
-    def __init__(self, device: torch.device | str | None = None, dtype: torch.dtype = STATE):
+    def __init__(self, device: torch.device | str | None = None, dtype: torch.dtype = STATE,
+                 nulls: int = 0):
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         self.dtype = dtype
         self.n_images = 0
-        self.gan: _Side | None = None
-        self.disc: _Side | None = None
+        self.gan: Side | None = None
+        self.disc: Side | None = None
+        self.nulls = nulls
         self.cross: torch.Tensor | None = None
+        self.null_cross: torch.Tensor | None = None  # [nulls, gan units, disc units]
         self._scratch = Buffers(self.device)
 
     def _init_layout(self, gan_specs: list[LayerSpec], disc_specs: list[LayerSpec]) -> None:
         gan_sizes = sorted({s.size for s in gan_specs})
         disc_sizes = sorted({s.size for s in disc_specs})
-        self.gan = _Side("gan", gan_specs, disc_sizes, self.device)
-        self.disc = _Side("disc", disc_specs, gan_sizes, self.device)
+        self.gan = Side("gan", gan_specs, disc_sizes, self.device)
+        self.disc = Side("disc", disc_specs, gan_sizes, self.device)
         self.cross = torch.zeros(self.gan.n_units, self.disc.n_units, dtype=STATE,
                                  device=self.device)
+        self.null_cross = torch.zeros(self.nulls, *self.cross.shape, dtype=STATE,
+                                      device=self.device)
 
     def _check_layout(self, gan_specs: list[LayerSpec], disc_specs: list[LayerSpec]) -> None:
         if self.gan is None:
@@ -216,6 +97,8 @@ class CorrelationAccumulator:
         if len(batches) != 1:
             raise ValueError(f"batch sizes differ between layers: {sorted(batches)}")
         self._check_layout(gan_specs, disc_specs)
+        batch = batches.pop()
+        shifts = [null_shift(r, batch) for r in range(1, self.nulls + 1)]
         first = self.n_images == 0
         scratch = self._scratch
         g = self.gan.grouped(gan_acts, first, self.dtype, scratch)
@@ -239,15 +122,22 @@ class CorrelationAccumulator:
 
         for a, rows in self.gan.ranges.items():
             for b, cols in self.disc.ranges.items():
-                block = self.cross[rows, cols]
                 x, y = at_size("gan", g, a, b), at_size("disc", d, b, a)
-                if self.dtype == STATE:
-                    block.addmm_(x, y.T)
-                else:
-                    block += torch.mm(x, y.T, out=scratch(("cross",), block.shape, x.dtype))
+                self._add_product(self.cross[rows, cols], x, y)
+                for i, shift in enumerate(shifts):  # D's images rolled against G's
+                    rolled = y.view(y.shape[0], batch, -1).roll(shift, dims=1)
+                    self._add_product(self.null_cross[i, rows, cols], x,
+                                      rolled.view(y.shape[0], -1))
         self.gan.add_squares(g)
         self.disc.add_squares(d)
-        self.n_images += batches.pop()
+        self.n_images += batch
+
+    def _add_product(self, block: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> None:
+        """block += x y^T, in place (through a scratch buffer below float64)."""
+        if self.dtype == STATE:
+            block.addmm_(x, y.T)
+        else:
+            block += torch.mm(x, y.T, out=self._scratch(("cross",), block.shape, x.dtype))
 
     def _blocks(self):
         """(gan size, disc size, rows, cols, pixels, gan partner index, disc partner index)
@@ -264,32 +154,41 @@ class CorrelationAccumulator:
             self.load_state_dict(other.state_dict())
             return self
         self._check_layout(other.gan.specs, other.disc.specs)
-        o = CorrelationAccumulator(self.device)
+        if other.nulls != self.nulls:
+            raise ValueError(f"null permutations differ: {self.nulls} and {other.nulls}")
+        o = CorrelationAccumulator(self.device, nulls=self.nulls)
         o.load_state_dict(other.state_dict())
         dg, dd = o.gan.shift - self.gan.shift, o.disc.shift - self.disc.shift
         for _, _, rows, cols, n, ib, ia in o._blocks():
             sg, sd = o.gan.sum[rows, ib], o.disc.sum[cols, ia]
-            o.cross[rows, cols] += (torch.outer(dg[rows], sd + n * dd[cols])
-                                    + torch.outer(sg, dd[cols]))
+            # the same for every pairing of the images: it needs only the per-unit sums
+            delta = torch.outer(dg[rows], sd + n * dd[cols]) + torch.outer(sg, dd[cols])
+            o.cross[rows, cols] += delta
+            o.null_cross[:, rows, cols] += delta
         o.gan.reshift(dg, o.n_images)
         o.disc.reshift(dd, o.n_images)
         for mine, theirs in ((self.gan, o.gan), (self.disc, o.disc)):
             for name in SUMS[1:]:
                 getattr(mine, name).add_(getattr(theirs, name))
         self.cross += o.cross
+        self.null_cross += o.null_cross
         self.n_images += o.n_images
         return self
 
-    def correlation(self) -> torch.Tensor:
-        """The [n_gan_units, n_disc_units] Pearson correlations (float64); 0 for a constant unit."""
+    def correlation(self, null: int = 0) -> torch.Tensor:
+        """The [n_gan_units, n_disc_units] Pearson correlations (float64); 0 for a constant unit.
+        `null` r >= 1: those of null permutation r instead of the observed pairing."""
         if self.n_images == 0:
             raise ValueError("no images accumulated")
+        if not 0 <= null <= self.nulls:
+            raise ValueError(f"null permutation {null} of {self.nulls}")
+        cross = self.null_cross[null - 1] if null else self.cross
         out = torch.empty_like(self.cross)
         for a, b, rows, cols, n, ib, ia in self._blocks():
             sg, sd = self.gan.sum[rows, ib], self.disc.sum[cols, ia]
             var_g = self.gan.sumsq[rows, ib] - sg**2 / n
             var_d = self.disc.sumsq[cols, ia] - sd**2 / n
-            block = torch.addr(self.cross[rows, cols], sg, sd, alpha=-1 / n)  # covariance
+            block = torch.addr(cross[rows, cols], sg, sd, alpha=-1 / n)  # covariance
             block.mul_(torch.where(var_g > 0, var_g.rsqrt(), 0.0)[:, None])
             block.mul_(torch.where(var_d > 0, var_d.rsqrt(), 0.0)[None, :])
             for _, g_group, g_given in self.gan.layers[a]:
@@ -304,6 +203,8 @@ class CorrelationAccumulator:
     def state_dict(self) -> dict:
         """Everything needed to resume or merge: layouts, counts and float64 sums."""
         tensors = {"cross": self.cross[self.gan.inverse][:, self.disc.inverse]}
+        tensors.update({f"null_cross_{r + 1}": c[self.gan.inverse][:, self.disc.inverse]
+                        for r, c in enumerate(self.null_cross)})
         for prefix, side in (("gan", self.gan), ("disc", self.disc)):
             tensors.update({f"{prefix}_{k}": v for k, v in side.state().items()})
         return {"n_images": self.n_images, "gan_layers": list(self.gan.specs),
@@ -311,10 +212,14 @@ class CorrelationAccumulator:
 
     def load_state_dict(self, state: dict) -> None:
         self._init_layout(list(state["gan_layers"]), list(state["disc_layers"]))
+        nulls = sum(key.startswith("null_cross_") for key in state["tensors"])
+        if nulls != self.nulls:
+            raise ValueError(f"the state holds {nulls} null permutations, not {self.nulls}")
         for key, value in state["tensors"].items():
-            if key == "cross":
-                value = torch.as_tensor(value).to(self.device)
-                self.cross.copy_(value[self.gan.order][:, self.disc.order])
+            if key == "cross" or key.startswith("null_cross_"):
+                value = torch.as_tensor(value).to(self.device)[self.gan.order][:, self.disc.order]
+                (self.cross if key == "cross" else
+                 self.null_cross[int(key.rsplit("_", 1)[1]) - 1]).copy_(value)
             else:
                 prefix, name = key.split("_", 1)
                 getattr(self, prefix).load(name, value)

@@ -4,7 +4,8 @@ For images start .. start+count-1 of a seed and subset, the generator makes each
 its latent (latent i depends only on the seed and i), its hooked layers give the G maps, the
 discriminative model sees the image through its own preprocessing and gives the D maps, and
 the correlation accumulator takes both. Without a D the generator is matched against itself,
-which the Rosetta step needs for BB(G, G).
+which the Rosetta step needs for BB(G, G). With `nulls`, the accumulator also keeps that
+many null permutations of the pairing (`null`), from the same forward passes.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ from .sampling import (
 @torch.no_grad()
 def match_models(gan: Loaded, disc: Loaded | None, seed: int, indices: range, batch_size: int,
                  truncation: float | None = None, device: torch.device | str = "cpu",
-                 class_index: int | None = None) -> CorrelationAccumulator:
+                 class_index: int | None = None, nulls: int = 0) -> CorrelationAccumulator:
     """Statistics of loaded (spec, model) pairs over the images `indices` of a seed."""
-    acc = CorrelationAccumulator(device=device)
+    acc = CorrelationAccumulator(device=device, nulls=nulls)
     name = f"{gan[0].name} x {disc[0].name if disc else gan[0].name}"
     for batch, (_, _, images, g_maps) in enumerate(generated_batches(
             gan, seed, indices, batch_size, truncation, class_index, device, desc=name)):
@@ -49,11 +50,12 @@ def match_models(gan: Loaded, disc: Loaded | None, seed: int, indices: range, ba
 
 def match_shard(gan: str, disc: str | None, weights: Mapping[str, str | Path], seed: int,
                 start: int, count: int, batch_size: int, truncation: float | None = None,
-                device: torch.device | str = "cpu", subset: str = ALL
+                device: torch.device | str = "cpu", subset: str = ALL, nulls: int = 0
                 ) -> CorrelationAccumulator:
     """The correlation statistics of images start .. start+count-1 for one (G, D) pair
-    (G against itself without `disc`); `weights` maps model names to weights files."""
-    check_shard(start, count, batch_size)
+    (G against itself without `disc`), with `nulls` null permutations; `weights` maps model
+    names to weights files."""
+    check_shard(start, count, batch_size, nulls)
     g_spec = generator_spec(gan)
     if disc and models.get(disc).kind != models.DISCRIMINATIVE:
         raise UserError(f"{disc} is a {models.get(disc).kind}; match a generator against a "
@@ -62,4 +64,4 @@ def match_shard(gan: str, disc: str | None, weights: Mapping[str, str | Path], s
     g = models.load(gan, weights.get(gan), device)
     d = models.load(disc, weights.get(disc), device) if disc else None
     return match_models(g, d, seed, range(start, start + count), batch_size, truncation, device,
-                        cls)
+                        cls, nulls)

@@ -40,10 +40,16 @@ def subset_class(spec: models.ModelSpec, subset: str) -> int | None:
     return spec.class_index(subset)
 
 
-def check_shard(start: int, count: int, batch_size: int) -> None:
+def check_shard(start: int, count: int, batch_size: int, nulls: int = 0) -> None:
+    """One line unless the shard is well formed; with null permutations every batch needs a
+    second image to pair with (`mining.null`)."""
     if count < 1 or batch_size < 1 or start < 0:
         raise UserError(f"need count >= 1, batch size >= 1 and start >= 0; got count {count}, "
                         f"batch size {batch_size}, start {start}")
+    if nulls and (batch_size < 2 or count % batch_size == 1):
+        raise UserError(f"a null model pairs images within a batch, but {count} images in "
+                        f"batches of {batch_size} leave a batch of 1: change the batch size "
+                        "or the shard size")
 
 
 def generator_spec(name: str) -> models.ModelSpec:

@@ -28,7 +28,9 @@ ZOO_SHEET = ZOO_DIR + "/samples.png"
 SAMPLES = "results/samples/{gan}/{subset}/{shard}.zarr"
 SHARD = "results/match/{gan}/{subset}/{disc}/shards/{shard}.zarr"
 MATCHES = "results/match/{gan}/{subset}/{disc}/matches.zarr"
+NULL_MATCHES = "results/match/{gan}/{subset}/{disc}/null-{r}.zarr"  # r = 1 .. permutations
 BESTBUDDIES = "results/bestbuddies/{gan}/{subset}/{disc}.csv"
+NULL_BESTBUDDIES = "results/bestbuddies-null/{gan}/{subset}/{disc}.csv"
 CONCEPTS = "results/rosetta/{name}.csv"
 DICTIONARY = "results/dictionary/{name}.html"
 PAIRWISE = "results/pairwise/{gan}/{subset}/{disc}.html"
@@ -132,6 +134,15 @@ def pairs(name: str) -> list:
 
 def samples_of(gan: str, subset: str) -> list:
     return [SAMPLES.format(gan=gan, subset=subset, shard=s) for s in shards(gan, subset)]
+
+
+NULLS = config["null"]["permutations"]
+
+
+def null_matches(gan: str, subset: str, disc: str) -> list:
+    """The null match stores of a pair, one per null permutation (none when they are off)."""
+    return [NULL_MATCHES.format(gan=gan, subset=subset, disc=disc, r=r)
+            for r in range(1, NULLS + 1)]
 
 
 def per_pair(template: str, pair_list: list) -> list:

@@ -61,9 +61,29 @@ def check_config(config: dict) -> None:
                 config["dictionaries"][name]["gan"] not in config["zoo"]["models"]:
             errors.append("params.yaml: inversion.dictionary: its targets are shapes-world "
                           f"images, so name a dictionary of the shapes zoo, not {name!r}")
+    errors += check_null(config)
     errors += check_models(config)
     if errors:
         sys.exit("\n".join(errors))
+
+
+def check_null(config: dict) -> list:
+    """The null model pairs images within a batch, so no batch may hold a single image; and a
+    false discovery rate level needs the null."""
+    nulls, batch = config["null"]["permutations"], config["batch_size"]
+    if config["bb_fdr"] is not None and not nulls:
+        return ["params.yaml: bb_fdr: a false discovery rate needs the null model; set "
+                "null.permutations to 1 or more, or bb_fdr to null"]
+    if not nulls:
+        return []
+    for gan, subset in {(d["gan"], subset_of(d)) for d in config["dictionaries"].values()}:
+        for shard in shards(gan, subset):
+            count = shard_range(shard)[1]
+            if batch < 2 or count % batch == 1:
+                return [f"params.yaml: the null model pairs images within a batch, but shard "
+                        f"{shard} of {gan}/{subset} in batches of {batch} leaves a batch of 1 "
+                        "image: change batch_size, shard_size or images"]
+    return []
 
 
 def check_models(config: dict) -> list:

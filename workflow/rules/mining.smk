@@ -35,7 +35,7 @@ rule sample:
              " --out {output:q}")
 
 
-# dvc params: seed batch_size device threads models.{gan} models.{disc}
+# dvc params: seed batch_size device threads null models.{gan} models.{disc}
 rule match:
     input:
         code=lambda w: code("rosetta_steps.match", w.gan, w.disc),
@@ -51,6 +51,7 @@ rule match:
         truncation=lambda w: truncation_arg(w.gan),
         seed=setting("seed"),
         batch_size=setting("batch_size"),
+        nulls=NULLS,
         **DEVICE_PARAMS,
     conda:
         ENV
@@ -66,18 +67,22 @@ rule match:
         step("match", "--gan {wildcards.gan} {params.disc} {params.weights}"
              " --subset {wildcards.subset} --seed {params.seed} --start {params.range[0]}"
              " --count {params.range[1]} --batch-size {params.batch_size} {params.truncation}"
-             + DEVICE_ARGS + " --out {output:q}")
+             " --null {params.nulls}" + DEVICE_ARGS + " --out {output:q}")
 
 
-# dvc params:
+# dvc params: null
 rule reduce:
     input:
         code=code("rosetta_steps.reduce"),
         shards=lambda w: [SHARD.format(shard=s, **w) for s in shards(w.gan, w.subset)],
     output:
-        directory(MATCHES),
+        matches=directory(MATCHES),
+        nulls=[directory(p) for p in expand(NULL_MATCHES, r=range(1, NULLS + 1),
+                                             allow_missing=True)],
     params:
         images=lambda w: images_of(w.gan, w.subset),
+        null_out=lambda w, output: " ".join(["--null-out", *map(shlex.quote, output.nulls)])
+        if NULLS else "",
     conda:
         ENV
     log:
@@ -85,28 +90,35 @@ rule reduce:
     resources:
         mem_mb=8000,
     shell:
-        step("reduce", "{input.shards:q} --images {params.images} --out {output:q}")
+        step("reduce", "{input.shards:q} --images {params.images} --out {output.matches:q}"
+             " {params.null_out}")
 
 
-# dvc params: k bb_rule
+# dvc params: k bb_rule null
 rule bestbuddies:
     input:
         code=code("rosetta_steps.bestbuddies"),
         matches=MATCHES,
+        nulls=lambda w: null_matches(w.gan, w.subset, w.disc),
     output:
-        BESTBUDDIES,
+        table=BESTBUDDIES,
+        nulls=[NULL_BESTBUDDIES] if NULLS else [],
     params:
         k=setting("k"),
         rule=setting("bb_rule"),
+        null=lambda w, input, output: " ".join(
+            ["--null", *map(shlex.quote, input.nulls), "--null-out",
+             shlex.quote(output.nulls[0])]) if NULLS else "",
     conda:
         ENV
     log:
         log("bestbuddies", "gan", "subset", "disc"),
     shell:
-        step("bestbuddies", "{input.matches:q} --k {params.k} --rule {params.rule} --out {output:q}")
+        step("bestbuddies", "{input.matches:q} --k {params.k} --rule {params.rule}"
+             " {params.null} --out {output.table:q}")
 
 
-# dvc params: k bb_rule dictionaries.{name}
+# dvc params: k bb_rule bb_fdr dictionaries.{name}
 rule rosetta:
     input:
         code=code("rosetta_steps.rosetta"),
@@ -117,10 +129,11 @@ rule rosetta:
     params:
         k=setting("k"),
         rule=setting("bb_rule"),
+        fdr="" if config["bb_fdr"] is None else f"--fdr {config['bb_fdr']}",
     conda:
         ENV
     log:
         log("rosetta", "name"),
     shell:
         step("rosetta", "--bestbuddies {input.bestbuddies:q} --self-matches {input.self_matches:q}"
-             " --k {params.k} --rule {params.rule} --out {output:q}")
+             " --k {params.k} --rule {params.rule} {params.fdr} --out {output:q}")
