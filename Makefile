@@ -33,10 +33,12 @@ test: lint
 test-all: lint
 	$(PYTEST)
 
-# The shapes demo: trains the zoo, mines it and renders results/dictionary/shapes.html.
+# The shapes demo: trains the zoo, mines it, renders results/dictionary/shapes.html and
+# weighs its discoveries against the null model (results/metrics/discovery/shapes.json).
 demo: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --cores all \
-		--workflow-profile workflow/profiles/default results/dictionary/shapes.html
+		--workflow-profile workflow/profiles/default results/dictionary/shapes.html \
+		results/metrics/discovery/shapes.json
 
 # dvc.yaml is written from the Snakemake DAG (see workflow/scripts/dvc_stages.py).
 dvc.yaml: Snakefile params.yaml $(wildcard workflow/rules/*.smk) workflow/scripts/dvc_stages.py \

@@ -1,5 +1,5 @@
 """What an inversion or an edit did, measured: image similarity for Table 1 (PSNR, SSIM),
-objects and concepts for the edits of Sec. 4.2, and confidence intervals.
+objects and concepts for the edits of Sec. 4.2 (confidence intervals: `core.intervals`).
 
 - Objects are found in the pixels, independently of every model: the shapes world paints its
   objects in saturated palette colours (chroma, max - min of RGB, about 180 of 255) on a muted
@@ -19,7 +19,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy import ndimage
-from scipy.stats import t as student_t
 from skimage.metrics import structural_similarity
 
 OBJECT_CHROMA = 100  # of 255: between the background's ~60 and the palette's ~180
@@ -67,16 +66,6 @@ def concept_map(maps: Mapping[str, torch.Tensor], units: Sequence[tuple[str, int
         total = total + F.interpolate(z, size=(side, side), mode="bilinear",
                                       align_corners=False)
     return (total / len(units))[:, 0].cpu().numpy()
-
-
-def interval(values: Sequence[float]) -> dict[str, float | None]:
-    """Mean and the half-width of its 95% t-interval (None where there are too few values:
-    JSON has no NaN)."""
-    x = np.asarray(values, dtype=np.float64)
-    mean = float(x.mean()) if len(x) else None
-    half = float(student_t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))) \
-        if len(x) > 1 else None
-    return {"mean": mean, "ci95": half}
 
 
 def concept_activation(maps: Mapping[str, torch.Tensor],

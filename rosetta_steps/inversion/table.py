@@ -23,10 +23,11 @@ from .. import models
 from ..core import world
 from ..core.cli import UserError
 from ..core.images import grid, side_by_side, to_uint8, to_unit_range
+from ..core.intervals import interval
 from ..mining.concepts import read_concept_table
 from . import perceptual
 from .guidance import check_guidance_inputs, guidance_by_disc
-from .measures import interval, psnr, ssim
+from .measures import psnr, ssim
 from .objective import InversionSettings, generator_forward, invert
 
 BASELINE = "reconstruction only"

@@ -159,3 +159,10 @@ def read_best_buddies(path: str | Path) -> pd.DataFrame:
     if table["disc"].nunique() > 1:
         raise UserError(f"best-buddy table {path} mixes D models: one table per (G, D) pair")
     return table
+
+
+def read_null_best_buddies(path: str | Path) -> pd.DataFrame:
+    """The null best buddies of one (G, D) pair (NULL_COLUMNS), as `bestbuddies --null-out`
+    writes them."""
+    return read_table(path, "null best-buddy table", "bestbuddies", NULL_COLUMNS,
+                      {"gan_layer": str, "disc_layer": str})

@@ -7,7 +7,8 @@ import pytest
 from scipy import stats
 
 from rosetta_steps.core.cli import UserError
-from rosetta_steps.inversion.measures import interval, psnr, ssim
+from rosetta_steps.core.intervals import interval
+from rosetta_steps.inversion.measures import psnr, ssim
 from rosetta_steps.inversion.objective import InversionSettings
 from rosetta_steps.inversion.table import inversion_table
 

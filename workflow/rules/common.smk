@@ -32,6 +32,7 @@ NULL_MATCHES = "results/match/{gan}/{subset}/{disc}/null-{r}.zarr"  # r = 1 .. p
 BESTBUDDIES = "results/bestbuddies/{gan}/{subset}/{disc}.csv"
 NULL_BESTBUDDIES = "results/bestbuddies-null/{gan}/{subset}/{disc}.csv"
 CONCEPTS = "results/rosetta/{name}.csv"
+DISCOVERY = "results/metrics/discovery/{name}.json"
 DICTIONARY = "results/dictionary/{name}.html"
 PAIRWISE = "results/pairwise/{gan}/{subset}/{disc}.html"
 INVERSION_METRICS = "results/metrics/inversion.json"

@@ -137,3 +137,21 @@ rule rosetta:
     shell:
         step("rosetta", "--bestbuddies {input.bestbuddies:q} --self-matches {input.self_matches:q}"
              " --k {params.k} --rule {params.rule} {params.fdr} --out {output:q}")
+
+
+# dvc params: k bb_rule null bb_fdr dictionaries.{name}
+rule discovery:
+    input:
+        code=code("rosetta_steps.discovery"),
+        bestbuddies=lambda w: per_pair(BESTBUDDIES, pairs(w.name)[:-1]),
+        nulls=lambda w: per_pair(NULL_BESTBUDDIES, pairs(w.name)[:-1]),
+        concepts=CONCEPTS,
+    output:
+        DISCOVERY,
+    conda:
+        ENV
+    log:
+        log("discovery", "name"),
+    shell:
+        step("discovery", "--bestbuddies {input.bestbuddies:q} --null-bestbuddies {input.nulls:q}"
+             " --concepts {input.concepts:q} --out {output:q}")

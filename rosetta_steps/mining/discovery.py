@@ -1,0 +1,70 @@
+"""What a dictionary's discoveries are worth against the null model (`null`): per D model, the
+observed best buddies (Eq. 3) against those of each null permutation and how many pass a
+q-value level; the Rosetta units (Eq. 4) observed against those the null's best buddies give
+when merged the same way; and per concept, the q values of the pairs that make it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..core.cli import UserError
+from ..core.intervals import interval
+
+
+def _units(table: pd.DataFrame) -> set[tuple[str, int]]:
+    return set(zip(table["gan_layer"], table["gan_channel"].astype(int), strict=True))
+
+
+def discovery(tables: Sequence[pd.DataFrame], null_tables: Sequence[pd.DataFrame],
+              concepts: pd.DataFrame, level: float = 0.05) -> dict:
+    """The discovery summary of one dictionary: best-buddy tables with q (one per D), the null
+    best-buddy tables (column `null`: the permutation) in the same order, and its concepts."""
+    if not tables or len(tables) != len(null_tables):
+        raise UserError("give one null best-buddy table per best-buddy table, in the same order")
+    permutations = sorted({int(r) for t in null_tables for r in t["null"]})
+    per_disc, null_units = {}, {r: None for r in permutations}
+    for table, null in zip(tables, null_tables, strict=True):
+        if "q" not in table.columns:
+            raise UserError("a best-buddy table without a q column: make it with null stores")
+        counts = [int((null["null"] == r).sum()) for r in permutations]
+        disc = str(null["disc"].iloc[0])
+        per_disc[disc] = {"observed": len(table), "null": {**interval(counts),
+                                                           "per_permutation": counts},
+                          "significant": int((table["q"] <= level).sum())}
+        for r in permutations:
+            units = _units(null[null["null"] == r])
+            null_units[r] = units if null_units[r] is None else null_units[r] & units
+    gan = concepts[concepts["role"] == "gan"]
+    null_counts = [len(null_units[r]) for r in permutations]
+    return {"q_level": level, "permutations": len(permutations), "best_buddies": per_disc,
+            "rosetta_units": {"observed": int(gan[["layer", "channel"]].drop_duplicates()
+                                              .shape[0]),
+                              "null": {**interval(null_counts),
+                                       "per_permutation": null_counts}},
+            "concepts": concept_q(tables, concepts)}
+
+
+def concept_q(tables: Sequence[pd.DataFrame], concepts: pd.DataFrame) -> list[dict]:
+    """Per concept: its G-D best-buddy pairs (a G unit and a D unit both in the concept) and
+    the largest and median q among them."""
+    pairs = pd.concat(tables, ignore_index=True)
+    out = []
+    for number, members in concepts.groupby("concept", sort=True):
+        gan = _units(members[members["role"] == "gan"].rename(
+            columns={"layer": "gan_layer", "channel": "gan_channel"}))
+        disc = members[members["role"] == "disc"]
+        disc_units = set(zip(disc["model"], disc["layer"], disc["channel"].astype(int),
+                             strict=True))
+        inside = [(g in gan and d in disc_units) for g, d in zip(
+            zip(pairs["gan_layer"], pairs["gan_channel"].astype(int), strict=True),
+            zip(pairs["disc"], pairs["disc_layer"], pairs["disc_channel"].astype(int),
+                strict=True), strict=True)]
+        q = pairs.loc[inside, "q"].to_numpy()
+        out.append({"concept": int(number), "pairs": len(q),
+                    "q_max": float(q.max()) if len(q) else None,
+                    "q_median": float(np.median(q)) if len(q) else None})
+    return out
