@@ -45,6 +45,9 @@ def test_counts_against_the_null_by_hand():
     # r=1: {7, 2} & {2, 7} = 2 units; r=2: {2} & {5, 6, 2} = 1 unit
     units = summary["rosetta_units"]
     assert units["observed"] == 3 and units["null"]["per_permutation"] == [2, 1]
+    # G units with a q <= .05 pair in A ({0, 1}) and in B ({0}): unit 0
+    assert units["significant"] == 1
+    assert a["median_corr"] == 0.8 and a["null_max_corr"] == [0.3, 0.25]
     # concept 1 holds pairs (0, A0) (1, A1) (0, B3) (1, B4): q .0 .0 .01 .2
     assert summary["concepts"] == [
         {"concept": 1, "pairs": 4, "q_max": 0.2, "q_median": 0.005},

@@ -16,6 +16,7 @@ from rosetta_steps.mining.state import save_accumulator, write_match_store
 GAN = {"g4": (3, 4), "g7": (2, 7), "g16": (3, 16)}
 DISC = {"d14": (4, 14), "d5": (3, 5)}
 EXACT = dict(rtol=0, atol=1e-12)
+NULL = dict(rtol=0, atol=1e-6)  # the null's cross products are float32 GEMMs
 
 
 def data(seed, sizes):
@@ -54,7 +55,7 @@ def test_rolled_null_equals_brute_force_mispaired_pearson():
     acc = accumulate(batches)
     for r in (1, 2):
         np.testing.assert_allclose(acc.correlation(null=r).numpy(), mispaired(batches, r),
-                                   **EXACT)
+                                   **NULL)
     observed = reference_correlation(
         *({k: torch.cat([b[i][k] for b in batches]) for k in side}
           for i, side in enumerate((GAN, DISC))))
@@ -70,7 +71,7 @@ def test_nulls_merge_exactly_and_survive_a_state_round_trip():
     restored.load_state_dict(merged.state_dict())
     for r in (0, 1, 2):
         np.testing.assert_allclose(restored.correlation(null=r).numpy(),
-                                   whole.correlation(null=r).numpy(), **EXACT)
+                                   whole.correlation(null=r).numpy(), **(NULL if r else EXACT))
     with pytest.raises(ValueError, match="null permutations differ"):
         merged.merge(accumulate(batches[:1], nulls=1))
 
