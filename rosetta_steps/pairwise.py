@@ -22,6 +22,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = options.step_parser("pairwise", __doc__)
     parser.add_argument("--matches", required=True, help="match store (Zarr) of the pair")
     parser.add_argument("--bestbuddies", required=True, help="the pair's best-buddy CSV")
+    parser.add_argument("--null-bestbuddies", metavar="CSV",
+                        help="the pair's null best buddies (bestbuddies --null-out)")
     parser.add_argument("--samples", nargs="+", required=True, help="sample stores (Zarr)")
     options.add_weights_option(parser)
     parser.add_argument("--examples", type=int, default=4, help="images per pair (default 4)")
@@ -32,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     set_threads(args.threads)
     html, s = build_pairwise(matches=args.matches, bestbuddies=args.bestbuddies,
+                             null_bestbuddies=args.null_bestbuddies,
                              samples=args.samples, weights=options.parse_weights(args.weights),
                              examples=args.examples, device=resolve_device(args.device),
                              max_pairs=args.max_pairs)

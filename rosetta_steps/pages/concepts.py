@@ -15,7 +15,7 @@ import pandas as pd
 from ..core.cli import UserError
 from ..core.stores import layer_names, open_match_store, unit_stats
 from ..core.units import Unit
-from ..mining.buddies import read_best_buddies
+from ..mining.buddies import read_best_buddies, read_null_best_buddies
 from ..mining.concepts import read_concept_table
 from .gallery import Samples
 
@@ -79,6 +79,22 @@ class Inputs:
     units: dict[str, list[tuple[str, int]]]  # per model: (layer, channels) in order
     bb: dict[str, pd.DataFrame]
     stats: dict[Unit, tuple[float, float]]
+    null_bb: dict[str, pd.DataFrame]  # the null's best buddies per D (empty without a null)
+
+    def concept_q(self, c: Concept) -> float | None:
+        """The largest q among the concept's G-D best-buddy pairs (None without q values)."""
+        gan = {(u.layer, u.channel) for u, _ in c.gan}
+        q = []
+        for d, units in c.disc.items():
+            table = self.bb[d]
+            if "q" not in table.columns:
+                return None
+            partners = {(u.layer, u.channel) for u, _ in units}
+            inside = [(gl, gc) in gan and (dl, dc) in partners for gl, gc, dl, dc in zip(
+                table["gan_layer"], table["gan_channel"], table["disc_layer"],
+                table["disc_channel"], strict=True)]
+            q += table.loc[inside, "q"].tolist()
+        return max(q) if q else None
 
 
 def _layers(ds, side: str) -> list[tuple[str, int]]:
@@ -87,7 +103,8 @@ def _layers(ds, side: str) -> list[tuple[str, int]]:
 
 
 def load_inputs(concepts_csv: str, samples: Sequence[str], self_matches: str,
-                matches: Sequence[str], bestbuddies: Sequence[str]) -> Inputs:
+                matches: Sequence[str], bestbuddies: Sequence[str],
+                null_bestbuddies: Sequence[str] = ()) -> Inputs:
     concepts = read_concepts(concepts_csv)
     sample_set = Samples(samples)
     gan = sample_set.gan
@@ -130,7 +147,16 @@ def load_inputs(concepts_csv: str, samples: Sequence[str], self_matches: str,
     if unknown:
         raise UserError(f"best buddies of {sorted(unknown)} given but no match store of them")
     bb = {d: tables.get(d, pd.DataFrame({"corr": []})) for d in paths}
-    return Inputs(concepts, sample_set, gan, list(paths), paths, n_images, units, bb, stats)
+    null_bb = {}
+    for p in null_bestbuddies:
+        t = read_null_best_buddies(p)
+        if len(t):
+            null_bb[t["disc"].iloc[0]] = t
+    if set(null_bb) - set(paths):
+        raise UserError(f"null best buddies of {sorted(set(null_bb) - set(paths))} given but "
+                        "no match store of them")
+    return Inputs(concepts, sample_set, gan, list(paths), paths, n_images, units, bb, stats,
+                  null_bb)
 
 
 def choose_examples(inputs: Inputs, n: int) -> None:

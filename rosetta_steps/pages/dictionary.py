@@ -42,7 +42,8 @@ def _column_head(unit: Unit, corr: float, gan: bool) -> str:
             "</span></th>")
 
 
-def concept_section(c: Concept, gan: str, discs: Sequence[str], side: int) -> str:
+def concept_section(c: Concept, gan: str, discs: Sequence[str], side: int,
+                    q: float | None = None) -> str:
     """One concept (Fig. 3): rows = example images, columns = the image, then every model."""
     columns = [c.gan[0]] + [c.disc[d][0] if d in c.disc else None for d in discs]
     models = [gan, *discs]
@@ -73,7 +74,8 @@ def concept_section(c: Concept, gan: str, discs: Sequence[str], side: int) -> st
     n_units = f"{len(c.gan)} G unit{'s' if len(c.gan) > 1 else ''}"
     return (f'<section {attrs} aria-labelledby="concept-{c.number}-title"><header>'
             f'<h3 id="concept-{c.number}-title">Concept {c.number}</h3><span class="meta">'
-            f"{n_units}, {len(units) - len(c.gan)} partner units, mean r {c.corr:.2f}</span>"
+            f"{n_units}, {len(units) - len(c.gan)} partner units, mean r {c.corr:.2f}"
+            f'<span title="the largest q among its pairs">{layout.q_text(q)}</span></span>'
             f'</header><div class="scroll"><table class="grid"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table></div>"
             + "".join(_note(*n) for n in notes) + "</section>")
@@ -116,19 +118,25 @@ def charts(inputs: Inputs) -> str:
         all_pairs = plots.correlation_counts(inputs.match_paths[d])
         bb = np.histogram(np.clip(inputs.bb[d]["corr"].to_numpy(float), -1, 1),
                           bins=plots.EDGES)[0]
-        out.append(plots.histogram_svg(f"{inputs.gan} x {d}",
-                                       [("all pairs", all_pairs, "all"),
-                                        ("best buddies", bb, "bb")]))
+        series = [("all pairs", all_pairs, "all"), ("best buddies", bb, "bb")]
+        if d in inputs.null_bb:
+            series.append(("null", np.histogram(np.clip(
+                inputs.null_bb[d]["corr"].to_numpy(float), -1, 1), bins=plots.EDGES)[0],
+                "null"))
+        out.append(plots.histogram_svg(f"{inputs.gan} x {d}", series))
     for model, layers in inputs.units.items():
         names = [la for la, _ in layers]
         counts = [sum(any(u.model == model and u.layer == la for u in c.units())
                       for c in inputs.concepts) for la in names]
         out.append(plots.bars_svg(f"concepts per layer: {model}", names, counts,
                                   "bar-g" if model == inputs.gan else "bar"))
+    null = (" and of the null model's best buddies (G's maps of one image against D's of "
+            "another: what chance gives)" if inputs.null_bb else "")
     return ('<section id="charts"><h2>Correlations and layers</h2><p class="lead">Left: '
             "correlation of every (G, D) unit pair against that of the best-buddy pairs "
-            "(Eq. 3), each as a share of its own count. Right: how many concepts have a unit "
-            f'at each layer of each model.</p><div class="charts">{"".join(out)}</div></section>')
+            f"(Eq. 3){null}, each as a share of its own count. Right: how many concepts have "
+            f'a unit at each layer of each model.</p><div class="charts">{"".join(out)}</div>'
+            "</section>")
 
 
 def header(name: str, inputs: Inputs, specs: Mapping, k: int, examples: int) -> str:
@@ -141,7 +149,13 @@ def header(name: str, inputs: Inputs, specs: Mapping, k: int, examples: int) -> 
     stats = [("concepts", len(inputs.concepts)),
              ("Rosetta units", sum(len(c.gan) for c in inputs.concepts)), ("K", k),
              ("images sampled", f"{len(inputs.samples):,}"), ("examples per concept", examples)]
-    stats += [(f"best buddies with {d}", f"{len(inputs.bb[d]):,}") for d in inputs.discs]
+    for d in inputs.discs:
+        found = f"{len(inputs.bb[d]):,}"
+        if "q" in inputs.bb[d].columns and d in inputs.null_bb:
+            null = inputs.null_bb[d].groupby("null").size().mean()
+            found += (f" ({(inputs.bb[d]['q'] <= 0.05).sum():,} at q \u2264 0.05; "
+                      f"null {null:,.0f})")
+        stats.append((f"best buddies with {d}", found))
     s = inputs.samples
     return (f'<header id="overview"><h2 style="margin-top:0">Rosetta dictionary: {escape(name)}'
             '</h2><p class="lead">Concepts that the generator shares with every discriminative '
@@ -165,7 +179,7 @@ def render_dictionary(name: str, inputs: Inputs, specs: Mapping, k: int, example
         bank.add(layout.heat_key(unit, i), url)
     side = display_side(int(inputs.samples.stores[0].sizes["x"]))
     concepts = inputs.concepts
-    sections = "".join(concept_section(c, inputs.gan, inputs.discs, side)
+    sections = "".join(concept_section(c, inputs.gan, inputs.discs, side, inputs.concept_q(c))
                        for c in concepts) or (
         '<p class="lead">No concepts: no G unit has a best buddy in every D model.</p>')
     main = (header(name, inputs, specs, k, examples) + charts(inputs)
@@ -184,12 +198,13 @@ def render_dictionary(name: str, inputs: Inputs, specs: Mapping, k: int, example
 def build_dictionary(name: str, concepts: str, samples: Sequence[str], self_matches: str,
                      matches: Sequence[str], bestbuddies: Sequence[str],
                      weights: Mapping[str, str], k: int, examples: int,
-                     device: torch.device | str = "cpu") -> tuple[str, dict]:
+                     device: torch.device | str = "cpu",
+                     null_bestbuddies: Sequence[str] = ()) -> tuple[str, dict]:
     """The page's HTML and a summary {concepts, heatmaps, images, seconds}."""
     if examples < 1 or k < 1:
         raise UserError(f"need --examples >= 1 and --k >= 1, got {examples} and {k}")
     t0 = time.perf_counter()
-    inputs = load_inputs(concepts, samples, self_matches, matches, bestbuddies)
+    inputs = load_inputs(concepts, samples, self_matches, matches, bestbuddies, null_bestbuddies)
     choose_examples(inputs, examples)
     candidates = per_image_candidates(inputs)
     requests = heatmap_requests(inputs, candidates)

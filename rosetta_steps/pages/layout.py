@@ -23,6 +23,13 @@ from ..core.units import Unit
 from .heatmaps import colour_scale, data_url
 
 
+def q_text(q: float | None) -> str:
+    """', q 0.012' (', q < 0.001' below that); '' without a q value."""
+    if q is None:
+        return ""
+    return ", q < 0.001" if q < 0.001 else f", q {q:.3f}"
+
+
 def _template(name: str) -> str:
     return resources.files(__package__).joinpath("templates", name).read_text(encoding="utf-8")
 

@@ -4,8 +4,9 @@ What the original code's pairwise notebook shows: every best-buddy pair (Eq. 3) 
 and one discriminative model, most correlated first, each with the G unit's and the D unit's
 normalised activation maps over the generated images where the G unit is most active. The
 header has both models, the counts, the correlation histogram of best buddies against all
-pairs, and how the pairs spread over (G layer, D layer). Only the shown images go through the
-models again (`heatmaps.render_heatmaps`).
+pairs (and against the null model's best buddies, with each pair's q value, when given), and
+how the pairs spread over (G layer, D layer). Only the shown images go through the models
+again (`heatmaps.render_heatmaps`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .. import models
 from ..core.cli import UserError
 from ..core.stores import layer_names, open_match_store, unit_stats
 from ..core.units import Unit
-from ..mining.buddies import read_best_buddies
+from ..mining.buddies import read_best_buddies, read_null_best_buddies
 from . import layout, plots
 from .gallery import Samples
 from .heatmaps import display_side, image_urls, load_models, render_heatmaps
@@ -32,7 +33,7 @@ MAX_PAIRS = 200
 
 
 def pair_card(rank: int, g: Unit, d: Unit, corr: float, examples: Sequence[int],
-              side: int) -> str:
+              side: int, q: float | None = None) -> str:
     """One pair: rows = the image, G's map, D's map; columns = the example images."""
     rows = [('<th scope="row" class="rowhead">image</th>', "", None)]
     for unit, cls in ((g, ' class="kind-g"'), (d, "")):
@@ -47,7 +48,8 @@ def pair_card(rank: int, g: Unit, d: Unit, corr: float, examples: Sequence[int],
                              search)
     return (f'<article {attrs} aria-label="pair {rank}"><header><h3>#{rank}</h3>'
             f'<span class="meta"><code>{escape(g.label)}</code> and <code>{escape(d.label)}'
-            f"</code>, r {corr:.2f}</span></header><div class=\"scroll\"><table class=\"grid\">"
+            f"</code>, r {corr:.2f}{layout.q_text(q)}</span></header><div class=\"scroll\">"
+            '<table class="grid">'
             f"<tbody>{body}</tbody></table></div></article>")
 
 
@@ -70,8 +72,10 @@ def layer_pairs(table: pd.DataFrame, g_layers: Sequence[str], d_layers: Sequence
 def render_pairwise(matches: str, ds: xr.Dataset, table: pd.DataFrame,
                     shown: Sequence[tuple[Unit, Unit, float, list[int]]], sample_set: Samples,
                     specs: Mapping, heat: Mapping[tuple[Unit, int], str],
-                    pictures: Mapping[int, str]) -> str:
-    """The page: header with both models and counts, charts, then one card per shown pair."""
+                    pictures: Mapping[int, str], null: pd.DataFrame | None = None) -> str:
+    """The page: header with both models and counts, charts, then one card per shown pair
+    (`table` sorted as `shown`; with q values and the `null` best buddies when given)."""
+    q = table["q"].tolist() if "q" in table.columns else [None] * len(shown)
     gan, disc = ds.attrs["gan"], ds.attrs["disc"]
     bank = layout.ImageBank()
     for i, url in pictures.items():
@@ -81,19 +85,26 @@ def render_pairwise(matches: str, ds: xr.Dataset, table: pd.DataFrame,
     side = display_side(int(sample_set.stores[0].sizes["x"]))
     g_layers = list(dict.fromkeys(layer_names(ds, "gan")))
     d_layers = list(dict.fromkeys(layer_names(ds, "disc")))
-    cards = "".join(pair_card(n, g, d, c, ids, side) for n, (g, d, c, ids) in
+    cards = "".join(pair_card(n, g, d, c, ids, side, q[n - 1]) for n, (g, d, c, ids) in
                     enumerate(shown, 1)) or '<p class="lead">No best-buddy pairs.</p>'
     note = (f"The {len(shown)} most correlated of {len(table):,} pairs are shown "
             "(--max-pairs)." if len(shown) < len(table) else "")
-    hist = plots.histogram_svg(f"{gan} x {disc}", [
-        ("all pairs", plots.correlation_counts(matches), "all"),
-        ("best buddies", np.histogram(np.clip(table["corr"].to_numpy(float), -1, 1),
-                                      bins=plots.EDGES)[0], "bb")])
+    series = [("all pairs", plots.correlation_counts(matches), "all"),
+              ("best buddies", np.histogram(np.clip(table["corr"].to_numpy(float), -1, 1),
+                                            bins=plots.EDGES)[0], "bb")]
+    if null is not None:
+        series.append(("null", np.histogram(np.clip(null["corr"].to_numpy(float), -1, 1),
+                                            bins=plots.EDGES)[0], "null"))
+    hist = plots.histogram_svg(f"{gan} x {disc}", series)
     rows = [[f"<b>{escape(m)}</b>", escape(specs[m].kind), escape(specs[m].objective),
              f"{ds.sizes[f'{role}_unit']:,} in {len(lay)} layers"]
             for m, role, lay in ((gan, "gan", g_layers), (disc, "disc", d_layers))]
+    significant = ([("at q \u2264 0.05", f"{(table['q'] <= 0.05).sum():,}")]
+                   if "q" in table.columns else [])
+    nulls = ([("null best buddies", f"{null.groupby('null').size().mean():,.0f}")]
+             if null is not None else [])
     stats_html = layout.stats_list([
-        ("best-buddy pairs", f"{len(table):,}"), ("shown", len(shown)),
+        ("best-buddy pairs", f"{len(table):,}"), *significant, *nulls, ("shown", len(shown)),
         ("G units in pairs", table[["gan_layer", "gan_channel"]].drop_duplicates().shape[0]),
         ("D units in pairs", table[["disc_layer", "disc_channel"]].drop_duplicates().shape[0]),
         ("images mined", f"{int(ds.attrs['n_images']):,}"),
@@ -118,7 +129,8 @@ def render_pairwise(matches: str, ds: xr.Dataset, table: pd.DataFrame,
 
 def build_pairwise(matches: str, bestbuddies: str, samples: Sequence[str],
                    weights: Mapping[str, str], examples: int, device: torch.device | str = "cpu",
-                   max_pairs: int = MAX_PAIRS) -> tuple[str, dict]:
+                   max_pairs: int = MAX_PAIRS, null_bestbuddies: str | None = None
+                   ) -> tuple[str, dict]:
     """The page's HTML and a summary {pairs, shown, heatmaps, seconds}."""
     if examples < 1 or max_pairs < 0:
         raise UserError(f"need --examples >= 1 and --max-pairs >= 0, got {examples}, "
@@ -151,7 +163,10 @@ def build_pairwise(matches: str, bestbuddies: str, samples: Sequence[str],
         raise UserError(f"{gan} x {disc} is not a (generator, discriminative model) pair")
     heat = render_heatmaps(loaded[gan], {disc: loaded[disc]}, sample_set, requests, stats, device)
     specs = {m: spec for m, (spec, _) in loaded.items()}
+    null = None if null_bestbuddies is None else read_null_best_buddies(null_bestbuddies)
+    if null is not None and len(null) and set(null["disc"]) != {disc}:
+        raise UserError(f"null best buddies {null_bestbuddies} are not of {gan} x {disc}")
     html = render_pairwise(matches, ds, table, shown, sample_set, specs, heat,
-                           image_urls(sample_set, requests))
+                           image_urls(sample_set, requests), null)
     return html, {"pairs": len(table), "shown": len(shown), "heatmaps": len(heat),
                   "seconds": time.perf_counter() - t0}

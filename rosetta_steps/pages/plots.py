@@ -84,7 +84,7 @@ def histogram_svg(title: str, series: Sequence[tuple[str, np.ndarray, str]],
                            f'width="{x(edges[b + 1]) - x(edges[b]):.1f}" '
                            f'height="{y(0) - y(s[b]):.1f}" class="{cls}"/>')
         total = int(series[n][1].sum())
-        lx = LEFT + 130 * n  # legend: one row under the title
+        lx = LEFT + (W - LEFT) // len(shares) * n  # legend: one row under the title
         out.append(f'<rect x="{lx}" y="21" width="9" height="9" class="{cls}"/>')
         out.append(f'<text x="{lx + 13}" y="29" class="tk">{escape(label)} ({total:,})</text>')
     out.append("</svg>")

@@ -2,7 +2,7 @@
 # of each (G, D) pair. They reuse the sampled images and recompute only the maps they show.
 
 
-# dvc params: k examples device dictionaries.{name}
+# dvc params: k examples device null dictionaries.{name}
 rule dictionary:
     input:
         code=lambda w: code("rosetta_steps.dictionary", *models_of(w.name)),
@@ -12,11 +12,14 @@ rule dictionary:
         self_matches=lambda w: per_pair(MATCHES, pairs(w.name)[-1:]),
         matches=lambda w: per_pair(MATCHES, pairs(w.name)[:-1]),
         bestbuddies=lambda w: per_pair(BESTBUDDIES, pairs(w.name)[:-1]),
+        nulls=lambda w: per_pair(NULL_BESTBUDDIES, pairs(w.name)[:-1]) if NULLS else [],
         weights=lambda w: sum((weights_files(p[2]) for p in pairs(w.name)), []),
     output:
         DICTIONARY,
     params:
         weights=lambda w: weights_args(*(p[2] for p in pairs(w.name))),
+        nulls=lambda w, input: " ".join(["--null-bestbuddies", *map(shlex.quote, input.nulls)])
+        if NULLS else "",
         k=setting("k"),
         examples=setting("examples"),
         **DEVICE_PARAMS,
@@ -28,23 +31,26 @@ rule dictionary:
     shell:
         step("dictionary", "--name {wildcards.name} --concepts {input.concepts:q}"
              " --samples {input.samples:q} --self-matches {input.self_matches:q}"
-             " --matches {input.matches:q} --bestbuddies {input.bestbuddies:q} {params.weights}"
-             " --k {params.k} --examples {params.examples}" + DEVICE_ARGS + " --out {output:q}")
+             " --matches {input.matches:q} --bestbuddies {input.bestbuddies:q} {params.nulls}"
+             " {params.weights} --k {params.k} --examples {params.examples}" + DEVICE_ARGS + " --out {output:q}")
 
 
-# dvc params: examples device
+# dvc params: examples device null
 rule pairwise:
     input:
         code=lambda w: code("rosetta_steps.pairwise", w.gan, w.disc),
         templates=TEMPLATES,
         matches=MATCHES,
         bestbuddies=BESTBUDDIES,
+        nulls=[NULL_BESTBUDDIES] if NULLS else [],
         samples=lambda w: samples_of(w.gan, w.subset),
         weights=lambda w: weights_files(w.gan) + weights_files(w.disc),
     output:
         PAIRWISE,
     params:
         weights=lambda w: weights_args(w.gan, w.disc),
+        nulls=lambda w, input: f"--null-bestbuddies {shlex.quote(input.nulls[0])}"
+        if NULLS else "",
         examples=setting("examples"),
         **DEVICE_PARAMS,
     conda:
@@ -54,5 +60,5 @@ rule pairwise:
     threads: config["threads"]
     shell:
         step("pairwise", "--matches {input.matches:q} --bestbuddies {input.bestbuddies:q}"
-             " --samples {input.samples:q} {params.weights} --examples {params.examples}"
+             " {params.nulls} --samples {input.samples:q} {params.weights} --examples {params.examples}"
              + DEVICE_ARGS + " --out {output:q}")
