@@ -120,9 +120,7 @@ def charts(inputs: Inputs) -> str:
                           bins=plots.EDGES)[0]
         series = [("all pairs", all_pairs, "all"), ("best buddies", bb, "bb")]
         if d in inputs.null_bb:
-            series.append(("null", np.histogram(np.clip(
-                inputs.null_bb[d]["corr"].to_numpy(float), -1, 1), bins=plots.EDGES)[0],
-                "null"))
+            series.append(plots.null_series(inputs.null_bb[d]))
         out.append(plots.histogram_svg(f"{inputs.gan} x {d}", series))
     for model, layers in inputs.units.items():
         names = [la for la, _ in layers]

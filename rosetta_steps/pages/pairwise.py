@@ -93,8 +93,7 @@ def render_pairwise(matches: str, ds: xr.Dataset, table: pd.DataFrame,
               ("best buddies", np.histogram(np.clip(table["corr"].to_numpy(float), -1, 1),
                                             bins=plots.EDGES)[0], "bb")]
     if null is not None:
-        series.append(("null", np.histogram(np.clip(null["corr"].to_numpy(float), -1, 1),
-                                            bins=plots.EDGES)[0], "null"))
+        series.append(plots.null_series(null))
     hist = plots.histogram_svg(f"{gan} x {disc}", series)
     rows = [[f"<b>{escape(m)}</b>", escape(specs[m].kind), escape(specs[m].objective),
              f"{ds.sizes[f'{role}_unit']:,} in {len(lay)} layers"]

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from html import escape
 
 import numpy as np
+import pandas as pd
 
 from ..core.stores import open_match_store, row_blocks
 
@@ -27,6 +28,12 @@ def correlation_counts(match_path: str) -> np.ndarray:
     for _, block in row_blocks(ds["corr"], match_path):
         counts += np.histogram(np.clip(block, -1, 1), bins=EDGES)[0]
     return counts
+
+
+def null_series(null: pd.DataFrame) -> tuple[str, np.ndarray, str]:
+    """The histogram series of a null best-buddy table (every permutation of it)."""
+    return (f"null \u00d7{null['null'].nunique()}",
+            np.histogram(np.clip(null["corr"].to_numpy(float), -1, 1), bins=EDGES)[0], "null")
 
 
 def _fmt(v: float) -> str:
