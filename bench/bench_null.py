@@ -5,12 +5,12 @@ Times, in one process and interleaved, the whole work of a match shard (the gene
 D's forward passes, the correlation accumulator, writing the shard store) without a null and
 with R null permutations, for the demo's pairs: the shapes GAN against each discriminative
 model of the shapes zoo (random weights: the architectures, and so the time, are the
-demo's), 256 images in batches of 32, as `make demo` mines them. Prints the median of the
+demo's), 128 images in batches of 32, as `make demo` mines them. Prints the median of the
 repeats and the ratio; also the kernel-only ratio on the paper's BigGAN-deep x ResNet-50
 layer sizes (`bench_correlation.make_batches`), where GEMMs dominate. The observed pairing is
 accumulated in float64 (the match step's default), the null's products in float32.
 
-    python bench/bench_null.py [--nulls 2] [--images 256] [--repeats 3] [--threads 1]
+    python bench/bench_null.py [--nulls 2] [--images 128] [--repeats 3] [--threads 1]
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def kernel_seconds(batches, nulls: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nulls", type=int, default=2)
-    parser.add_argument("--images", type=int, default=256)
+    parser.add_argument("--images", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()

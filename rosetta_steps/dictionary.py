@@ -30,6 +30,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--bestbuddies", nargs="+", required=True, help="best-buddy CSVs")
     parser.add_argument("--null-bestbuddies", nargs="+", default=[], metavar="CSV",
                         help="the null model's best buddies per D (bestbuddies --null-out)")
+    parser.add_argument("--stability", nargs="+", default=[], metavar="JSON",
+                        help="the pairs' stability tables (the stability step)")
     options.add_weights_option(parser)
     parser.add_argument("--k", type=int, default=5, help="the K mined with (shown in header)")
     parser.add_argument("--examples", type=int, default=4, help="example images per concept")
@@ -41,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                                self_matches=args.self_matches, matches=args.matches,
                                bestbuddies=args.bestbuddies,
                                null_bestbuddies=args.null_bestbuddies,
+                               stability=args.stability,
                                weights=options.parse_weights(args.weights), k=args.k,
                                examples=args.examples, device=resolve_device(args.device))
     write_text(args.out, html)

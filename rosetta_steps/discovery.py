@@ -1,7 +1,8 @@
 """`python -m rosetta_steps.discovery`: a dictionary's discoveries against the null model
 (`mining.discovery`): per D the observed best buddies against the null's, with how many pass
 q <= LEVEL; the Rosetta units observed against the null's; the q values of each concept's
-pairs. Writes JSON (a DVC metric).
+pairs; with the pairs' stability tables (`stability`), those too. Writes JSON (a DVC
+metric).
 
     python -m rosetta_steps.discovery --bestbuddies BB1.csv ... --null-bestbuddies N1.csv ... \
         --concepts concepts.csv --level 0.05 --out discovery.json
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from .core import options
 from .core.cli import UserError, run
-from .core.stores import write_json
+from .core.stores import read_json, write_json
 from .mining.buddies import read_best_buddies, read_null_best_buddies
 from .mining.concepts import read_concept_table
 from .mining.discovery import discovery
@@ -26,6 +27,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="best-buddy CSVs with q, one per D model")
     parser.add_argument("--null-bestbuddies", nargs="+", required=True,
                         help="their null best-buddy CSVs, in the same order")
+    parser.add_argument("--stability", nargs="+", default=[], metavar="JSON",
+                        help="stability tables of the pairs (the stability step)")
     parser.add_argument("--concepts", required=True, help="the dictionary's concept CSV")
     parser.add_argument("--level", type=float, default=0.05,
                         help="q level a pair must pass to count as significant (0.05)")
@@ -35,7 +38,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise UserError(f"--level {args.level}: a q-value level is in (0, 1]")
     summary = discovery([read_best_buddies(p) for p in args.bestbuddies],
                         [read_null_best_buddies(p) for p in args.null_bestbuddies],
-                        read_concept_table(args.concepts), level=args.level)
+                        read_concept_table(args.concepts), level=args.level,
+                        stability=[read_json(p, "stability table") for p in args.stability])
     write_json(args.out, summary)
     for disc, s in summary["best_buddies"].items():
         print(f"{disc:<24} {s['observed']:>6} best buddies, null {s['null']['mean']:.1f}, "

@@ -114,6 +114,20 @@ def write_json(path: str | Path, data: dict) -> None:
     write_text(path, json.dumps(data, indent=2) + "\n")
 
 
+def read_json(path: str | Path, what: str) -> dict:
+    """A JSON object a step wrote, with a one-line error for a missing or unreadable file."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{what} {path} does not exist: run the step that makes it first")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{what} {path} is not readable JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{what} {path} holds a JSON {type(data).__name__}, not an object")
+    return data
+
+
 def _remove(path: Path) -> None:
     if path.is_dir():
         shutil.rmtree(path, ignore_errors=True)

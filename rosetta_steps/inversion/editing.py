@@ -36,6 +36,7 @@ from PIL import Image
 from .. import models
 from ..core.cli import UserError
 from ..core.images import grid, heat_colours, side_by_side, to_uint8
+from ..core.intervals import interval
 from ..core.stores import open_match_store, unit_stats
 from ..core.units import ALL
 from ..mining.concepts import read_concept_table
@@ -46,7 +47,6 @@ from .measures import (
     concept_activation,
     concept_map,
     count,
-    interval,
     object_mask,
 )
 from .objective import InversionSettings, Pair, generator_forward, invert

@@ -24,9 +24,11 @@ def _units(table: pd.DataFrame) -> set[tuple[str, int]]:
 
 
 def discovery(tables: Sequence[pd.DataFrame], null_tables: Sequence[pd.DataFrame],
-              concepts: pd.DataFrame, level: float = 0.05) -> dict:
+              concepts: pd.DataFrame, level: float = 0.05,
+              stability: Sequence[dict] = ()) -> dict:
     """The discovery summary of one dictionary: best-buddy tables with q (one per D), the null
-    best-buddy tables (column `null`: the permutation) in the same order, and its concepts."""
+    best-buddy tables (column `null`: the permutation) in the same order, and its concepts;
+    each pair's stability table (`stability`), when given, joins its D's entry."""
     if not tables or len(tables) != len(null_tables):
         raise UserError("give one null best-buddy table per best-buddy table, in the same order")
     permutations = sorted({int(r) for t in null_tables for r in t["null"]})
@@ -47,6 +49,12 @@ def discovery(tables: Sequence[pd.DataFrame], null_tables: Sequence[pd.DataFrame
         for r in permutations:
             units = _units(null[null["null"] == r])
             null_units[r] = units if null_units[r] is None else null_units[r] & units
+    for table in stability:
+        if table.get("disc") not in per_disc:
+            raise UserError(f"a stability table of {table.get('disc')!r}, which is none of the "
+                            f"dictionary's D models ({', '.join(per_disc)})")
+        per_disc[table["disc"]]["stability"] = {key: table[key]
+                                                for key in ("fractions", "split_half")}
     gan = concepts[concepts["role"] == "gan"]
     null_counts = [len(null_units[r]) for r in permutations]
     return {"q_level": level, "permutations": len(permutations), "best_buddies": per_disc,

@@ -59,11 +59,12 @@ def save_accumulator(acc: CorrelationAccumulator, path: str | Path, **attrs: str
     write_dataset(xr.Dataset(data, coords=coords, attrs=meta), path, matrices=tuple(crosses))
 
 
-def load_accumulator(path: str | Path, acc: CorrelationAccumulator | None = None
-                     ) -> CorrelationAccumulator:
-    """Read a state written by `save_accumulator` into `acc` (a new one by default)."""
+def load_accumulator(path: str | Path, acc: CorrelationAccumulator | None = None,
+                     nulls: bool = True) -> CorrelationAccumulator:
+    """Read a state written by `save_accumulator` into `acc` (a new one by default); without
+    `nulls`, only the observed pairing (the null permutations are not read)."""
     ds = open_store(path, "correlation-state", "correlation state")
-    nulls = int(ds.attrs.get("nulls", 0))
+    nulls = int(ds.attrs.get("nulls", 0)) if nulls else 0
     arrays = [*STATE_ARRAYS, *(f"null_cross_{r}" for r in range(1, nulls + 1))]
     missing = sorted(set(arrays) - set(ds.data_vars))
     if missing:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.cli import UserError
-from ..core.stores import layer_names, open_match_store, unit_stats
+from ..core.stores import layer_names, open_match_store, read_json, unit_stats
 from ..core.units import Unit
 from ..mining.buddies import read_best_buddies, read_null_best_buddies
 from ..mining.concepts import read_concept_table
@@ -80,6 +80,7 @@ class Inputs:
     bb: dict[str, pd.DataFrame]
     stats: dict[Unit, tuple[float, float]]
     null_bb: dict[str, pd.DataFrame]  # the null's best buddies per D (empty without a null)
+    stability: dict[str, dict]  # per D, its stability table (empty without them)
 
     def concept_q(self, c: Concept) -> float | None:
         """The largest q among the concept's G-D best-buddy pairs (None without q values)."""
@@ -104,7 +105,7 @@ def _layers(ds, side: str) -> list[tuple[str, int]]:
 
 def load_inputs(concepts_csv: str, samples: Sequence[str], self_matches: str,
                 matches: Sequence[str], bestbuddies: Sequence[str],
-                null_bestbuddies: Sequence[str] = ()) -> Inputs:
+                null_bestbuddies: Sequence[str] = (), stability: Sequence[str] = ()) -> Inputs:
     concepts = read_concepts(concepts_csv)
     sample_set = Samples(samples)
     gan = sample_set.gan
@@ -155,8 +156,15 @@ def load_inputs(concepts_csv: str, samples: Sequence[str], self_matches: str,
     if set(null_bb) - set(paths):
         raise UserError(f"null best buddies of {sorted(set(null_bb) - set(paths))} given but "
                         "no match store of them")
+    tables = {}
+    for p in stability:
+        table = read_json(p, "stability table")
+        if table.get("disc") not in paths:
+            raise UserError(f"stability table {p} is of {table.get('disc')!r}, which has no "
+                            "match store among --matches")
+        tables[table["disc"]] = table
     return Inputs(concepts, sample_set, gan, list(paths), paths, n_images, units, bb, stats,
-                  null_bb)
+                  null_bb, tables)
 
 
 def choose_examples(inputs: Inputs, n: int) -> None:

@@ -122,6 +122,11 @@ def charts(inputs: Inputs) -> str:
         if d in inputs.null_bb:
             series.append(plots.null_series(inputs.null_bb[d]))
         out.append(plots.histogram_svg(f"{inputs.gan} x {d}", series))
+    if inputs.stability:
+        out.append(plots.lines_svg("stability in n: Jaccard with all images", [
+            (f"{d} (halves {t['split_half']['jaccard']:.2f})",
+             [r["images"] for r in t["fractions"]], [r["jaccard"] for r in t["fractions"]])
+            for d, t in inputs.stability.items()], "images", "Jaccard"))
     for model, layers in inputs.units.items():
         names = [la for la, _ in layers]
         counts = [sum(any(u.model == model and u.layer == la for u in c.units())
@@ -130,6 +135,9 @@ def charts(inputs: Inputs) -> str:
                                   "bar-g" if model == inputs.gan else "bar"))
     null = (" and of the null model's best buddies (G's maps of one image against D's of "
             "another: what chance gives)" if inputs.null_bb else "")
+    if inputs.stability:
+        null += (". Then how far each D's best buddies on the first images agree with those on "
+                 "all (Jaccard), and in brackets those of two disjoint halves")
     return ('<section id="charts"><h2>Correlations and layers</h2><p class="lead">Left: '
             "correlation of every (G, D) unit pair against that of the best-buddy pairs "
             f"(Eq. 3){null}, each as a share of its own count. Right: how many concepts have "
@@ -197,12 +205,14 @@ def build_dictionary(name: str, concepts: str, samples: Sequence[str], self_matc
                      matches: Sequence[str], bestbuddies: Sequence[str],
                      weights: Mapping[str, str], k: int, examples: int,
                      device: torch.device | str = "cpu",
-                     null_bestbuddies: Sequence[str] = ()) -> tuple[str, dict]:
+                     null_bestbuddies: Sequence[str] = (), stability: Sequence[str] = ()
+                     ) -> tuple[str, dict]:
     """The page's HTML and a summary {concepts, heatmaps, images, seconds}."""
     if examples < 1 or k < 1:
         raise UserError(f"need --examples >= 1 and --k >= 1, got {examples} and {k}")
     t0 = time.perf_counter()
-    inputs = load_inputs(concepts, samples, self_matches, matches, bestbuddies, null_bestbuddies)
+    inputs = load_inputs(concepts, samples, self_matches, matches, bestbuddies, null_bestbuddies,
+                         stability)
     choose_examples(inputs, examples)
     candidates = per_image_candidates(inputs)
     requests = heatmap_requests(inputs, candidates)

@@ -1,4 +1,4 @@
-"""Small inline SVG charts for the pages: correlation histograms and bar charts.
+"""Small inline SVG charts for the pages: correlation histograms, bar charts and lines.
 
 The dictionary page (Fig. 3's companion statistics) shows, per D model, how the correlations of
 best-buddy pairs (Eq. 3) sit against those of all (G, D) unit pairs, and how many concepts have
@@ -123,5 +123,34 @@ def bars_svg(title: str, labels: Sequence[str], counts: Sequence[int], cls: str 
             short = label if len(label) <= 10 else label[:9] + "\u2026"
             out.append(f'<text x="{x + width / 2:.1f}" y="{H - BOTTOM + 13}" class="tk" '
                        f'text-anchor="middle">{escape(short)}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def lines_svg(title: str, series: Sequence[tuple[str, Sequence[float], Sequence[float]]],
+              x_label: str, y_label: str) -> str:
+    """Lines with dots on a [0, 1] y axis, one per (label, xs, ys), x from 0 to the largest."""
+    right = max((max(xs) for _, xs, _ in series if len(xs)), default=1) or 1
+
+    def x(v):
+        return LEFT + v / right * (W - LEFT - RIGHT)
+
+    def y(v):
+        return H - BOTTOM - v * (H - TOP - BOTTOM)
+
+    out = _frame(title, x_label, y_label) + _y_ticks(1.0, y)
+    for v in (0, right / 2, right):
+        out.append(f'<text x="{x(v):.1f}" y="{H - BOTTOM + 13}" class="tk" '
+                   f'text-anchor="middle">{_fmt(v)}</text>')
+    for n, (label, xs, ys) in enumerate(series):
+        cls = f"line{n % 4}"
+        points = " ".join(f"{x(a):.1f},{y(b):.1f}" for a, b in zip(xs, ys, strict=True))
+        out.append(f'<polyline points="{points}" class="trend {cls}"/>')
+        out += [f'<circle cx="{x(a):.1f}" cy="{y(b):.1f}" r="2.5" class="{cls}">'
+                f"<title>{escape(label)}: {_fmt(b)} at {a:g}</title></circle>"
+                for a, b in zip(xs, ys, strict=True)]
+        lx = LEFT + (W - LEFT) // max(len(series), 1) * n
+        out.append(f'<rect x="{lx}" y="21" width="9" height="9" class="{cls}"/>')
+        out.append(f'<text x="{lx + 13}" y="29" class="tk">{escape(label)}</text>')
     out.append("</svg>")
     return "".join(out)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from rosetta_steps import discovery
-from rosetta_steps.core.cli import run
+from rosetta_steps.core.cli import UserError, run
 from rosetta_steps.mining.buddies import COLUMNS
 from rosetta_steps.mining.concepts import CONCEPT_COLUMNS
 
@@ -76,3 +76,14 @@ def test_a_level_outside_zero_one_is_refused(level, tmp_path, capsys):
     assert run(discovery.main, ["--bestbuddies", "a", "--null-bestbuddies", "b", "--concepts",
                                 "c", "--level", level, "--out", str(tmp_path / "d.json")]) == 2
     assert "a q-value level is in (0, 1]" in capsys.readouterr().err
+
+
+def test_stability_tables_join_their_d():
+    table = {"gan": "G", "disc": "B", "k": 5, "rule": "mutual",
+             "fractions": [{"shards": 1, "images": 8, "best_buddies": 3, "jaccard": 0.5}],
+             "split_half": {"images": [4, 4], "best_buddies": [2, 3], "jaccard": 0.25}}
+    summary = discovery.discovery(OBSERVED, NULLS, CONCEPTS, stability=[table])
+    assert summary["best_buddies"]["B"]["stability"]["split_half"]["jaccard"] == 0.25
+    assert "stability" not in summary["best_buddies"]["A"]
+    with pytest.raises(UserError, match="a stability table of 'C'"):
+        discovery.discovery(OBSERVED, NULLS, CONCEPTS, stability=[{**table, "disc": "C"}])

@@ -20,7 +20,17 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from rosetta_steps import bestbuddies, dictionary, match, models, pairwise, reduce, rosetta, sample
+from rosetta_steps import (
+    bestbuddies,
+    dictionary,
+    match,
+    models,
+    pairwise,
+    reduce,
+    rosetta,
+    sample,
+    stability,
+)
 from rosetta_steps.core.cli import UserError, run
 from rosetta_steps.core.stores import open_match_store, unit_stats
 from rosetta_steps.pages.concepts import PER_IMAGE
@@ -49,19 +59,24 @@ def run_dir(tmp_path_factory):
                                  str(start), "--count", str(N_IMAGES // 2), "--batch-size", "12",
                                  "--out", str(shards[-1])]) == 0
     paths = {"samples": shards, "weights": weights, "out": out, "matches": [], "bb": [],
-             "null_bb": []}
+             "null_bb": [], "stability": []}
     for disc in (*DISCS, None):
         tag = disc or "self"
-        argv = ["--gan", GAN, "--weights", f"{GAN}={weights[GAN]}", "--count", str(N_IMAGES),
-                "--batch-size", "12", "--null", "2", "--out", str(out / f"{tag}.shard.zarr")]
-        if disc:
-            argv += ["--disc", disc, "--weights", f"{disc}={weights[disc]}"]
-        assert run(match.main, argv) == 0
+        parts = [str(out / f"{tag}.{start}.shard.zarr") for start in (0, N_IMAGES // 2)]
+        for start, part in zip((0, N_IMAGES // 2), parts, strict=True):
+            argv = ["--gan", GAN, "--weights", f"{GAN}={weights[GAN]}", "--start", str(start),
+                    "--count", str(N_IMAGES // 2), "--batch-size", "12", "--null", "2",
+                    "--out", part]
+            if disc:
+                argv += ["--disc", disc, "--weights", f"{disc}={weights[disc]}"]
+            assert run(match.main, argv) == 0
         store = out / f"{tag}.zarr"
         nulls = [str(out / f"{tag}.null-{r}.zarr") for r in (1, 2)]
-        assert run(reduce.main, [str(out / f"{tag}.shard.zarr"), "--out", str(store),
-                                 "--null-out", *nulls]) == 0
+        assert run(reduce.main, [*parts, "--out", str(store), "--null-out", *nulls]) == 0
         if disc:
+            paths["stability"].append(out / f"stability-{tag}.json")
+            assert run(stability.main, [*parts, "--k", str(K), "--out",
+                                        str(paths["stability"][-1])]) == 0
             paths["matches"].append(store)
             paths["bb"].append(out / f"bb-{tag}.csv")
             paths["null_bb"].append(out / f"bb-null-{tag}.csv")
@@ -92,7 +107,8 @@ def dictionary_argv(p, weights=None, out=None):
     return ["--name", "shapes", "--concepts", str(p["concepts"]), "--samples",
             *map(str, p["samples"]), "--self-matches", str(p["self"]), "--matches",
             *map(str, p["matches"]), "--bestbuddies", *map(str, p["bb"]),
-            "--null-bestbuddies", *map(str, p["null_bb"]),
+            "--null-bestbuddies", *map(str, p["null_bb"]), "--stability",
+            *map(str, p["stability"]),
             *(weight_args(p["weights"]) if weights is None else weights), "--k", str(K),
             "--examples", str(EXAMPLES), "--device", "cpu", "--out", str(out or p["dictionary"])]
 
@@ -161,6 +177,14 @@ def test_dictionary_page_weighs_pairs_against_the_null(run_dir):
     text = run_dir["dictionary"].read_text()
     page = Tags(text)
     assert len(page.find("rect", class_="null")) >= len(DISCS) * 2  # bars and legend keys
+    # the stability chart: a line per D through (images, Jaccard with all) of its table
+    lines = page.find("polyline")
+    assert len(lines) == len(DISCS)
+    for n, path in enumerate(run_dir["stability"]):
+        table = json.loads(path.read_text())
+        assert [r["images"] for r in table["fractions"]] == [N_IMAGES // 2, N_IMAGES]
+        assert len(lines[n]["points"].split()) == len(table["fractions"])
+        assert f"{table['disc']} (halves {table['split_half']['jaccard']:.2f})" in text
     for path, null_path in zip(run_dir["bb"], run_dir["null_bb"], strict=True):
         bb, null = pd.read_csv(path), pd.read_csv(null_path)
         disc = bb["disc"].iloc[0]
@@ -392,7 +416,8 @@ def test_rendering_reuses_samples(run_dir):
     html, summary = build_dictionary(
         "shapes", str(run_dir["concepts"]), list(map(str, run_dir["samples"])),
         str(run_dir["self"]), list(map(str, run_dir["matches"])), list(map(str, run_dir["bb"])),
-        run_dir["weights"], K, EXAMPLES, null_bestbuddies=list(map(str, run_dir["null_bb"])))
+        run_dir["weights"], K, EXAMPLES, null_bestbuddies=list(map(str, run_dir["null_bb"])),
+        stability=list(map(str, run_dir["stability"])))
     assert summary["concepts"] == c.concept.nunique()
     assert summary["images"] <= min(N_IMAGES, summary["concepts"] * EXAMPLES + 4)
     assert html == run_dir["dictionary"].read_text()  # deterministic

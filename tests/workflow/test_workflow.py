@@ -57,6 +57,9 @@ def test_run_builds_everything_and_a_second_run_does_nothing(built):
     assert all(m["pairs"] > 0 for name, m in table["methods"].items() if "Rosetta" in name)
     for sheet in ("table1", "neurons", "ood"):
         assert (built / f"results/inversion/shapes/{sheet}.png").exists(), sheet
+    found = json.loads((built / "results/metrics/discovery/shapes.json").read_text())
+    assert list(found["best_buddies"]) == DISCS and found["permutations"] == 2
+    assert all(len(d["stability"]["fractions"]) == 2 for d in found["best_buddies"].values())
     for name in ("shift", "zoom", "copy_paste", "remove", "add"):
         assert (built / f"results/edits/shapes/{name}.png").exists(), name
         measured = json.loads((built / f"results/metrics/edits/shapes/{name}.json").read_text())
@@ -73,17 +76,20 @@ def test_the_same_command_writes_the_same_bytes(built, tmp_path):
 
 
 @pytest.mark.parametrize("change, expected", [
-    ("k", {"bestbuddies": 2, "rosetta": 1, "dictionary": 1, "pairwise": 2,
-           "invert": 1, **INVERSIONS}),
-    ("disc", {"train": 1, "match": 2, "reduce": 1, "bestbuddies": 1, "rosetta": 1,
-              "dictionary": 1, "pairwise": 1, "invert": 1, **INVERSIONS}),
-    ("images", {"sample": 1, "match": 3, "reduce": 3, "bestbuddies": 2, "rosetta": 1,
-                "dictionary": 1, "pairwise": 2, "invert": 1, **INVERSIONS}),
+    ("k", {"bestbuddies": 2, "stability": 2, "rosetta": 1, "discovery": 1, "dictionary": 1,
+           "pairwise": 2, "invert": 1, **INVERSIONS}),
+    ("bb_fdr", {"rosetta": 1, "discovery": 1, "dictionary": 1, "invert": 1, **INVERSIONS}),
+    ("disc", {"train": 1, "match": 2, "reduce": 1, "bestbuddies": 1, "stability": 1,
+              "rosetta": 1, "discovery": 1, "dictionary": 1, "pairwise": 1, "invert": 1,
+              **INVERSIONS}),
+    ("images", {"sample": 1, "match": 3, "reduce": 3, "bestbuddies": 2, "stability": 2,
+                "rosetta": 1, "discovery": 1, "dictionary": 1, "pairwise": 2, "invert": 1,
+                **INVERSIONS}),
 ])
 def test_a_change_reruns_exactly_what_it_affects(built, change, expected):
     params = tiny_params(DISCS)
-    if change == "k":
-        params["k"] = 2
+    if change in ("k", "bb_fdr"):
+        params[change] = {"k": 2, "bb_fdr": 0.05}[change]
     elif change == "disc":
         params["dictionaries"]["shapes"]["discs"].append("shapes-vit-mae")
     else:

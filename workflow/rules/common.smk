@@ -31,6 +31,7 @@ MATCHES = "results/match/{gan}/{subset}/{disc}/matches.zarr"
 NULL_MATCHES = "results/match/{gan}/{subset}/{disc}/null-{r}.zarr"  # r = 1 .. permutations
 BESTBUDDIES = "results/bestbuddies/{gan}/{subset}/{disc}.csv"
 NULL_BESTBUDDIES = "results/bestbuddies-null/{gan}/{subset}/{disc}.csv"
+STABILITY = "results/stability/{gan}/{subset}/{disc}.json"
 CONCEPTS = "results/rosetta/{name}.csv"
 DISCOVERY = "results/metrics/discovery/{name}.json"
 DICTIONARY = "results/dictionary/{name}.html"
@@ -144,6 +145,13 @@ def null_matches(gan: str, subset: str, disc: str) -> list:
     """The null match stores of a pair, one per null permutation (none when they are off)."""
     return [NULL_MATCHES.format(gan=gan, subset=subset, disc=disc, r=r)
             for r in range(1, NULLS + 1)]
+
+
+def stability_of(name: str) -> list:
+    """The stability tables of a dictionary's (G, D) pairs: none with a single shard."""
+    d = dictionary(name)
+    return per_pair(STABILITY, pairs(name)[:-1]) if len(shards(d["gan"], subset_of(d))) > 1 \
+        else []
 
 
 def per_pair(template: str, pair_list: list) -> list:

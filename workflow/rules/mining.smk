@@ -139,19 +139,43 @@ rule rosetta:
              " --k {params.k} --rule {params.rule} {params.fdr} --out {output:q}")
 
 
+# dvc params: k bb_rule
+rule stability:
+    input:
+        code=code("rosetta_steps.stability"),
+        shards=lambda w: [SHARD.format(shard=s, **w) for s in shards(w.gan, w.subset)],
+    output:
+        STABILITY,
+    params:
+        k=setting("k"),
+        rule=setting("bb_rule"),
+    conda:
+        ENV
+    log:
+        log("stability", "gan", "subset", "disc"),
+    resources:
+        mem_mb=8000,
+    shell:
+        step("stability", "{input.shards:q} --k {params.k} --rule {params.rule} --out {output:q}")
+
+
 # dvc params: k bb_rule null bb_fdr dictionaries.{name}
 rule discovery:
     input:
         code=code("rosetta_steps.discovery"),
         bestbuddies=lambda w: per_pair(BESTBUDDIES, pairs(w.name)[:-1]),
         nulls=lambda w: per_pair(NULL_BESTBUDDIES, pairs(w.name)[:-1]),
+        stability=lambda w: stability_of(w.name),
         concepts=CONCEPTS,
     output:
         DISCOVERY,
+    params:
+        stability=lambda w, input: " ".join(["--stability", *map(shlex.quote, input.stability)])
+        if input.stability else "",
     conda:
         ENV
     log:
         log("discovery", "name"),
     shell:
         step("discovery", "--bestbuddies {input.bestbuddies:q} --null-bestbuddies {input.nulls:q}"
-             " --concepts {input.concepts:q} --out {output:q}")
+             " {params.stability} --concepts {input.concepts:q} --out {output:q}")

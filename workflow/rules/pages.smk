@@ -2,7 +2,7 @@
 # of each (G, D) pair. They reuse the sampled images and recompute only the maps they show.
 
 
-# dvc params: k examples device null dictionaries.{name}
+# dvc params: k bb_rule examples device null dictionaries.{name}
 rule dictionary:
     input:
         code=lambda w: code("rosetta_steps.dictionary", *models_of(w.name)),
@@ -13,6 +13,7 @@ rule dictionary:
         matches=lambda w: per_pair(MATCHES, pairs(w.name)[:-1]),
         bestbuddies=lambda w: per_pair(BESTBUDDIES, pairs(w.name)[:-1]),
         nulls=lambda w: per_pair(NULL_BESTBUDDIES, pairs(w.name)[:-1]) if NULLS else [],
+        stability=lambda w: stability_of(w.name),
         weights=lambda w: sum((weights_files(p[2]) for p in pairs(w.name)), []),
     output:
         DICTIONARY,
@@ -20,6 +21,8 @@ rule dictionary:
         weights=lambda w: weights_args(*(p[2] for p in pairs(w.name))),
         nulls=lambda w, input: " ".join(["--null-bestbuddies", *map(shlex.quote, input.nulls)])
         if NULLS else "",
+        stability=lambda w, input: " ".join(["--stability", *map(shlex.quote, input.stability)])
+        if input.stability else "",
         k=setting("k"),
         examples=setting("examples"),
         **DEVICE_PARAMS,
@@ -32,6 +35,7 @@ rule dictionary:
         step("dictionary", "--name {wildcards.name} --concepts {input.concepts:q}"
              " --samples {input.samples:q} --self-matches {input.self_matches:q}"
              " --matches {input.matches:q} --bestbuddies {input.bestbuddies:q} {params.nulls}"
+             " {params.stability}"
              " {params.weights} --k {params.k} --examples {params.examples}" + DEVICE_ARGS + " --out {output:q}")
 
 
