@@ -32,6 +32,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="the null model's best buddies per D (bestbuddies --null-out)")
     parser.add_argument("--stability", nargs="+", default=[], metavar="JSON",
                         help="the pairs' stability tables (the stability step)")
+    parser.add_argument("--dissections", nargs="+", default=[], metavar="CSV",
+                        help="dissections of its models, to label each concept (dissect)")
     options.add_weights_option(parser)
     parser.add_argument("--k", type=int, default=5, help="the K mined with (shown in header)")
     parser.add_argument("--examples", type=int, default=4, help="example images per concept")
@@ -43,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                                self_matches=args.self_matches, matches=args.matches,
                                bestbuddies=args.bestbuddies,
                                null_bestbuddies=args.null_bestbuddies,
-                               stability=args.stability,
+                               stability=args.stability, dissections=args.dissections,
                                weights=options.parse_weights(args.weights), k=args.k,
                                examples=args.examples, device=resolve_device(args.device))
     write_text(args.out, html)

@@ -1,8 +1,8 @@
 """`python -m rosetta_steps.discovery`: a dictionary's discoveries against the null model
 (`mining.discovery`): per D the observed best buddies against the null's, with how many pass
 q <= LEVEL; the Rosetta units observed against the null's; the q values of each concept's
-pairs; with the pairs' stability tables (`stability`), those too. Writes JSON (a DVC
-metric).
+pairs; with the pairs' stability tables (`stability`), those too, and with the models'
+dissections (`dissect`), each concept's label and IoU. Writes JSON (a DVC metric).
 
     python -m rosetta_steps.discovery --bestbuddies BB1.csv ... --null-bestbuddies N1.csv ... \
         --concepts concepts.csv --level 0.05 --out discovery.json
@@ -19,6 +19,7 @@ from .core.stores import read_json, write_json
 from .mining.buddies import read_best_buddies, read_null_best_buddies
 from .mining.concepts import read_concept_table
 from .mining.discovery import discovery
+from .mining.dissection import read_dissection
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -29,6 +30,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="their null best-buddy CSVs, in the same order")
     parser.add_argument("--stability", nargs="+", default=[], metavar="JSON",
                         help="stability tables of the pairs (the stability step)")
+    parser.add_argument("--dissections", nargs="+", default=[], metavar="CSV",
+                        help="dissections of the dictionary's models (the dissect step)")
     parser.add_argument("--concepts", required=True, help="the dictionary's concept CSV")
     parser.add_argument("--level", type=float, default=0.05,
                         help="q level a pair must pass to count as significant (0.05)")
@@ -39,7 +42,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     summary = discovery([read_best_buddies(p) for p in args.bestbuddies],
                         [read_null_best_buddies(p) for p in args.null_bestbuddies],
                         read_concept_table(args.concepts), level=args.level,
-                        stability=[read_json(p, "stability table") for p in args.stability])
+                        stability=[read_json(p, "stability table") for p in args.stability],
+                        dissections=[read_dissection(p) for p in args.dissections])
     write_json(args.out, summary)
     for disc, s in summary["best_buddies"].items():
         print(f"{disc:<24} {s['observed']:>6} best buddies, null {s['null']['mean']:.1f}, "

@@ -31,8 +31,8 @@ dvc_stages = _dvc_stages_module()
 
 
 def tiny_params(discs: list[str], images: int = 64) -> dict:
-    """params.yaml with the zoo at a few training steps, a 64-image dictionary, and 2-image,
-    3-step inversions and edits."""
+    """params.yaml with the zoo at a few training steps, a 64-image dictionary, 2-image,
+    3-step inversions and edits, and a 32-image dissection."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params.update(batch_size=16, shard_size=32, k=3, examples=2, device="cpu")
     for settings in params["zoo"]["models"].values():
@@ -40,6 +40,7 @@ def tiny_params(discs: list[str], images: int = 64) -> dict:
     params["dictionaries"]["shapes"].update(discs=list(discs), images=images)
     params["inversion"].update(images=2, steps=3)
     params["edits"].update(images=2, steps=3)
+    params["dissect"].update(images=32)
     return params
 
 

@@ -37,6 +37,7 @@ from .. import models
 from ..core.cli import UserError
 from ..core.images import grid, heat_colours, side_by_side, to_uint8
 from ..core.intervals import interval
+from ..core.labels import object_mask
 from ..core.stores import open_match_store, unit_stats
 from ..core.units import ALL
 from ..mining.concepts import read_concept_table
@@ -47,7 +48,6 @@ from .measures import (
     concept_activation,
     concept_map,
     count,
-    object_mask,
 )
 from .objective import InversionSettings, Pair, generator_forward, invert
 

@@ -1,10 +1,9 @@
 """What an inversion or an edit did, measured: image similarity for Table 1 (PSNR, SSIM),
 objects and concepts for the edits of Sec. 4.2 (confidence intervals: `core.intervals`).
 
-- Objects are found in the pixels, independently of every model: the shapes world paints its
-  objects in saturated palette colours (chroma, max - min of RGB, about 180 of 255) on a muted
-  background (chroma at most about 60), so a pixel whose chroma exceeds `OBJECT_CHROMA`
-  belongs to an object; `centroid`, `area` and `count` describe such masks. The same edit
+- Objects are found in the pixels, independently of every model (`core.labels.object_mask`:
+  saturated palette colours on a muted background); `centroid`, `area` and `count` describe
+  such masks. The same edit
   applied to the mask of the original image says what a perfect edit would give.
 - A concept's activation in an image is the mean over its G units of the pixel mean of the
   positive part of the unit's z-scored map, with the mining statistics of Eq. 1: how much
@@ -21,14 +20,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 from skimage.metrics import structural_similarity
 
-OBJECT_CHROMA = 100  # of 255: between the background's ~60 and the palette's ~180
 MIN_OBJECT_PIXELS = 4  # smaller specks of colour are not counted as objects
-
-
-def object_mask(images: np.ndarray) -> np.ndarray:
-    """uint8 [n, h, w, 3] -> bool [n, h, w]: the pixels of saturated (object) colour."""
-    x = images.astype(np.int16)
-    return (x.max(axis=-1) - x.min(axis=-1)) > OBJECT_CHROMA
 
 
 def centroid(mask: np.ndarray) -> np.ndarray:

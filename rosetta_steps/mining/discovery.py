@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..core.cli import UserError
 from ..core.intervals import interval
+from .dissection import concept_labels
 
 
 def _units(table: pd.DataFrame) -> set[tuple[str, int]]:
@@ -25,10 +26,12 @@ def _units(table: pd.DataFrame) -> set[tuple[str, int]]:
 
 def discovery(tables: Sequence[pd.DataFrame], null_tables: Sequence[pd.DataFrame],
               concepts: pd.DataFrame, level: float = 0.05,
-              stability: Sequence[dict] = ()) -> dict:
+              stability: Sequence[dict] = (), dissections: Sequence[pd.DataFrame] = ()
+              ) -> dict:
     """The discovery summary of one dictionary: best-buddy tables with q (one per D), the null
     best-buddy tables (column `null`: the permutation) in the same order, and its concepts;
-    each pair's stability table (`stability`), when given, joins its D's entry."""
+    each pair's stability table (`stability`), when given, joins its D's entry, and with the
+    models' dissection tables each concept gets its label and IoU (`dissection`)."""
     if not tables or len(tables) != len(null_tables):
         raise UserError("give one null best-buddy table per best-buddy table, in the same order")
     permutations = sorted({int(r) for t in null_tables for r in t["null"]})
@@ -63,7 +66,10 @@ def discovery(tables: Sequence[pd.DataFrame], null_tables: Sequence[pd.DataFrame
                               "significant": len(significant_units),
                               "null": {**interval(null_counts),
                                        "per_permutation": null_counts}},
-            "concepts": concept_q(tables, concepts)}
+            "concepts": [{**q, **({"label": lab["label"], "iou": lab["iou"]} if dissections
+                                  else {})}
+                         for q, lab in zip(concept_q(tables, concepts),
+                                           concept_labels(concepts, dissections), strict=True)]}
 
 
 def concept_q(tables: Sequence[pd.DataFrame], concepts: pd.DataFrame) -> list[dict]:

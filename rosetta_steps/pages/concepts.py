@@ -17,6 +17,7 @@ from ..core.stores import layer_names, open_match_store, read_json, unit_stats
 from ..core.units import Unit
 from ..mining.buddies import read_best_buddies, read_null_best_buddies
 from ..mining.concepts import read_concept_table
+from ..mining.dissection import concept_labels, read_dissection
 from .gallery import Samples
 
 PER_IMAGE = 4  # images offered in the per-image view (Fig. 2)
@@ -81,6 +82,7 @@ class Inputs:
     stats: dict[Unit, tuple[float, float]]
     null_bb: dict[str, pd.DataFrame]  # the null's best buddies per D (empty without a null)
     stability: dict[str, dict]  # per D, its stability table (empty without them)
+    labels: dict[int, dict]  # per concept number, its dissection label (empty without them)
 
     def concept_q(self, c: Concept) -> float | None:
         """The largest q among the concept's G-D best-buddy pairs (None without q values)."""
@@ -105,7 +107,8 @@ def _layers(ds, side: str) -> list[tuple[str, int]]:
 
 def load_inputs(concepts_csv: str, samples: Sequence[str], self_matches: str,
                 matches: Sequence[str], bestbuddies: Sequence[str],
-                null_bestbuddies: Sequence[str] = (), stability: Sequence[str] = ()) -> Inputs:
+                null_bestbuddies: Sequence[str] = (), stability: Sequence[str] = (),
+                dissections: Sequence[str] = ()) -> Inputs:
     concepts = read_concepts(concepts_csv)
     sample_set = Samples(samples)
     gan = sample_set.gan
@@ -163,8 +166,13 @@ def load_inputs(concepts_csv: str, samples: Sequence[str], self_matches: str,
             raise UserError(f"stability table {p} is of {table.get('disc')!r}, which has no "
                             "match store among --matches")
         tables[table["disc"]] = table
+    labels = {}
+    if dissections:
+        table = read_concept_table(concepts_csv)
+        labels = {c["concept"]: c for c in concept_labels(
+            table, [read_dissection(p) for p in dissections])}
     return Inputs(concepts, sample_set, gan, list(paths), paths, n_images, units, bb, stats,
-                  null_bb, tables)
+                  null_bb, tables, labels)
 
 
 def choose_examples(inputs: Inputs, n: int) -> None:

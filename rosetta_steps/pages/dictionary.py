@@ -43,7 +43,7 @@ def _column_head(unit: Unit, corr: float, gan: bool) -> str:
 
 
 def concept_section(c: Concept, gan: str, discs: Sequence[str], side: int,
-                    q: float | None = None) -> str:
+                    q: float | None = None, label: dict | None = None) -> str:
     """One concept (Fig. 3): rows = example images, columns = the image, then every model."""
     columns = [c.gan[0]] + [c.disc[d][0] if d in c.disc else None for d in discs]
     models = [gan, *discs]
@@ -75,10 +75,20 @@ def concept_section(c: Concept, gan: str, discs: Sequence[str], side: int,
     return (f'<section {attrs} aria-labelledby="concept-{c.number}-title"><header>'
             f'<h3 id="concept-{c.number}-title">Concept {c.number}</h3><span class="meta">'
             f"{n_units}, {len(units) - len(c.gan)} partner units, mean r {c.corr:.2f}"
-            f'<span title="the largest q among its pairs">{layout.q_text(q)}</span></span>'
+            f'<span title="the largest q among its pairs">{layout.q_text(q)}</span>'
+            f"{_label_text(label)}</span>"
             f'</header><div class="scroll"><table class="grid"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table></div>"
             + "".join(_note(*n) for n in notes) + "</section>")
+
+
+def _label_text(label: dict | None) -> str:
+    """', label colour:red (IoU 0.12)' from a concept's dissection; '' without one."""
+    if not label or label["label"] is None:
+        return ""
+    return (f', <span class="label" title="dissection: the label with the largest mean IoU '
+            f'over its {label["units"]} units">{escape(label["label"])} '
+            f'(IoU {label["iou"]:.2f})</span>')
 
 
 def _note(title: str, units: Sequence[str], model: str, visible: int = 8) -> str:
@@ -185,7 +195,8 @@ def render_dictionary(name: str, inputs: Inputs, specs: Mapping, k: int, example
         bank.add(layout.heat_key(unit, i), url)
     side = display_side(int(inputs.samples.stores[0].sizes["x"]))
     concepts = inputs.concepts
-    sections = "".join(concept_section(c, inputs.gan, inputs.discs, side, inputs.concept_q(c))
+    sections = "".join(concept_section(c, inputs.gan, inputs.discs, side, inputs.concept_q(c),
+                                       inputs.labels.get(c.number))
                        for c in concepts) or (
         '<p class="lead">No concepts: no G unit has a best buddy in every D model.</p>')
     main = (header(name, inputs, specs, k, examples) + charts(inputs)
@@ -205,14 +216,14 @@ def build_dictionary(name: str, concepts: str, samples: Sequence[str], self_matc
                      matches: Sequence[str], bestbuddies: Sequence[str],
                      weights: Mapping[str, str], k: int, examples: int,
                      device: torch.device | str = "cpu",
-                     null_bestbuddies: Sequence[str] = (), stability: Sequence[str] = ()
-                     ) -> tuple[str, dict]:
+                     null_bestbuddies: Sequence[str] = (), stability: Sequence[str] = (),
+                     dissections: Sequence[str] = ()) -> tuple[str, dict]:
     """The page's HTML and a summary {concepts, heatmaps, images, seconds}."""
     if examples < 1 or k < 1:
         raise UserError(f"need --examples >= 1 and --k >= 1, got {examples} and {k}")
     t0 = time.perf_counter()
     inputs = load_inputs(concepts, samples, self_matches, matches, bestbuddies, null_bestbuddies,
-                         stability)
+                         stability, dissections)
     choose_examples(inputs, examples)
     candidates = per_image_candidates(inputs)
     requests = heatmap_requests(inputs, candidates)

@@ -15,9 +15,10 @@ from rosetta_steps import edit, models
 from rosetta_steps.core import world
 from rosetta_steps.core.cli import UserError, run
 from rosetta_steps.core.images import read_images
+from rosetta_steps.core.labels import object_mask
 from rosetta_steps.core.stores import open_match_store
 from rosetta_steps.inversion import editing
-from rosetta_steps.inversion.measures import area, centroid, concept_activation, count, object_mask
+from rosetta_steps.inversion.measures import area, centroid, concept_activation, count
 from rosetta_steps.inversion.objective import (
     InversionSettings,
     Pair,

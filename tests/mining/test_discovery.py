@@ -87,3 +87,14 @@ def test_stability_tables_join_their_d():
     assert "stability" not in summary["best_buddies"]["A"]
     with pytest.raises(UserError, match="a stability table of 'C'"):
         discovery.discovery(OBSERVED, NULLS, CONCEPTS, stability=[{**table, "disc": "C"}])
+
+
+def test_dissections_label_the_concepts():
+    ious = pd.DataFrame({"model": ["A", "A", "G"], "layer": ["d", "d", "g"],
+                         "channel": [0, 0, 2], "label": ["red", "ring", "red"],
+                         "iou": [0.4, 0.1, 0.2], "threshold": 1.0})
+    summary = discovery.discovery(OBSERVED, NULLS, CONCEPTS, dissections=[ious])
+    first, second = summary["concepts"]
+    assert (first["label"], first["iou"]) == ("red", 0.4)  # A:0 is concept 1's only one
+    assert (second["label"], second["iou"]) == ("red", 0.2)  # G:2
+    assert "label" not in discovery.discovery(OBSERVED, NULLS, CONCEPTS)["concepts"][0]

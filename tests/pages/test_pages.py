@@ -23,6 +23,7 @@ from safetensors.torch import save_file
 from rosetta_steps import (
     bestbuddies,
     dictionary,
+    dissect,
     match,
     models,
     pairwise,
@@ -59,7 +60,12 @@ def run_dir(tmp_path_factory):
                                  str(start), "--count", str(N_IMAGES // 2), "--batch-size", "12",
                                  "--out", str(shards[-1])]) == 0
     paths = {"samples": shards, "weights": weights, "out": out, "matches": [], "bb": [],
-             "null_bb": [], "stability": []}
+             "null_bb": [], "stability": [], "dissections": []}
+    for name in (GAN, *DISCS):
+        paths["dissections"].append(out / f"dissection-{name}.csv")
+        assert run(dissect.main, ["--model", name, "--weights", f"{name}={weights[name]}",
+                                  "--images", str(N_IMAGES), "--batch-size", "12", "--out",
+                                  str(paths["dissections"][-1])]) == 0
     for disc in (*DISCS, None):
         tag = disc or "self"
         parts = [str(out / f"{tag}.{start}.shard.zarr") for start in (0, N_IMAGES // 2)]
@@ -108,7 +114,7 @@ def dictionary_argv(p, weights=None, out=None):
             *map(str, p["samples"]), "--self-matches", str(p["self"]), "--matches",
             *map(str, p["matches"]), "--bestbuddies", *map(str, p["bb"]),
             "--null-bestbuddies", *map(str, p["null_bb"]), "--stability",
-            *map(str, p["stability"]),
+            *map(str, p["stability"]), "--dissections", *map(str, p["dissections"]),
             *(weight_args(p["weights"]) if weights is None else weights), "--k", str(K),
             "--examples", str(EXAMPLES), "--device", "cpu", "--out", str(out or p["dictionary"])]
 
@@ -205,6 +211,17 @@ def test_dictionary_page_weighs_pairs_against_the_null(run_dir):
         shown = "q < 0.001" if q < 0.001 else f"q {q:.3f}"
         section = text.split(f'id="concept-{n}-title"')[1].split("</header>")[0]
         assert shown in section
+
+
+def test_each_concept_shows_the_label_its_units_dissect_as(run_dir):
+    ious = pd.concat([pd.read_csv(p, dtype={"layer": str}) for p in run_dir["dissections"]])
+    c = pd.read_csv(run_dir["concepts"], dtype={"layer": str})
+    text = run_dir["dictionary"].read_text()
+    for n, members in c.groupby("concept"):
+        rows = ious.merge(members[["model", "layer", "channel"]])
+        mean = rows.groupby("label")["iou"].mean()
+        section = text.split(f'id="concept-{n}-title"')[1].split("</header>")[0]
+        assert f"{mean.idxmax()} (IoU {mean.max():.2f})" in section
 
 
 def test_examples_are_the_most_active_images_and_maps_are_normalised(run_dir):
@@ -417,7 +434,8 @@ def test_rendering_reuses_samples(run_dir):
         "shapes", str(run_dir["concepts"]), list(map(str, run_dir["samples"])),
         str(run_dir["self"]), list(map(str, run_dir["matches"])), list(map(str, run_dir["bb"])),
         run_dir["weights"], K, EXAMPLES, null_bestbuddies=list(map(str, run_dir["null_bb"])),
-        stability=list(map(str, run_dir["stability"])))
+        stability=list(map(str, run_dir["stability"])),
+        dissections=list(map(str, run_dir["dissections"])))
     assert summary["concepts"] == c.concept.nunique()
     assert summary["images"] <= min(N_IMAGES, summary["concepts"] * EXAMPLES + 4)
     assert html == run_dir["dictionary"].read_text()  # deterministic

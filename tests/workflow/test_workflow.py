@@ -60,6 +60,7 @@ def test_run_builds_everything_and_a_second_run_does_nothing(built):
     found = json.loads((built / "results/metrics/discovery/shapes.json").read_text())
     assert list(found["best_buddies"]) == DISCS and found["permutations"] == 2
     assert all(len(d["stability"]["fractions"]) == 2 for d in found["best_buddies"].values())
+    assert all(c["label"] is not None for c in found["concepts"])
     for name in ("shift", "zoom", "copy_paste", "remove", "add"):
         assert (built / f"results/edits/shapes/{name}.png").exists(), name
         measured = json.loads((built / f"results/metrics/edits/shapes/{name}.json").read_text())
@@ -79,9 +80,9 @@ def test_the_same_command_writes_the_same_bytes(built, tmp_path):
     ("k", {"bestbuddies": 2, "stability": 2, "rosetta": 1, "discovery": 1, "dictionary": 1,
            "pairwise": 2, "invert": 1, **INVERSIONS}),
     ("bb_fdr", {"rosetta": 1, "discovery": 1, "dictionary": 1, "invert": 1, **INVERSIONS}),
-    ("disc", {"train": 1, "match": 2, "reduce": 1, "bestbuddies": 1, "stability": 1,
-              "rosetta": 1, "discovery": 1, "dictionary": 1, "pairwise": 1, "invert": 1,
-              **INVERSIONS}),
+    ("disc", {"train": 1, "dissect": 1, "match": 2, "reduce": 1, "bestbuddies": 1,
+              "stability": 1, "rosetta": 1, "discovery": 1, "dictionary": 1, "pairwise": 1,
+              "invert": 1, **INVERSIONS}),
     ("images", {"sample": 1, "match": 3, "reduce": 3, "bestbuddies": 2, "stability": 2,
                 "rosetta": 1, "discovery": 1, "dictionary": 1, "pairwise": 2, "invert": 1,
                 **INVERSIONS}),

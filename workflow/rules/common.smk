@@ -32,6 +32,7 @@ NULL_MATCHES = "results/match/{gan}/{subset}/{disc}/null-{r}.zarr"  # r = 1 .. p
 BESTBUDDIES = "results/bestbuddies/{gan}/{subset}/{disc}.csv"
 NULL_BESTBUDDIES = "results/bestbuddies-null/{gan}/{subset}/{disc}.csv"
 STABILITY = "results/stability/{gan}/{subset}/{disc}.json"
+DISSECTION = "results/dissection/{model}.csv"
 CONCEPTS = "results/rosetta/{name}.csv"
 DISCOVERY = "results/metrics/discovery/{name}.json"
 DICTIONARY = "results/dictionary/{name}.html"
@@ -152,6 +153,13 @@ def stability_of(name: str) -> list:
     d = dictionary(name)
     return per_pair(STABILITY, pairs(name)[:-1]) if len(shards(d["gan"], subset_of(d))) > 1 \
         else []
+
+
+def dissections_of(name: str) -> list:
+    """The dissections of a dictionary's models: only the shapes zoo's world has labels."""
+    zoo = config["zoo"]["models"]
+    return [DISSECTION.format(model=m) for m in models_of(name) if m in zoo] \
+        if all(m in zoo for m in models_of(name)) else []
 
 
 def per_pair(template: str, pair_list: list) -> list:

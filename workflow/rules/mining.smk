@@ -159,23 +159,55 @@ rule stability:
         step("stability", "{input.shards:q} --k {params.k} --rule {params.rule} --out {output:q}")
 
 
-# dvc params: k bb_rule null bb_fdr dictionaries.{name}
+# dvc params: seed batch_size device threads dissect
+rule dissect:
+    input:
+        code=lambda w: code("rosetta_steps.dissect", w.model),
+        weights=lambda w: weights_files(w.model),
+    output:
+        DISSECTION,
+    params:
+        weights=lambda w: weights_args(w.model),
+        images=setting("dissect", "images"),
+        quantile=setting("dissect", "quantile"),
+        seed=setting("seed"),
+        batch_size=setting("batch_size"),
+        **DEVICE_PARAMS,
+    conda:
+        ENV
+    log:
+        log("dissect", "model"),
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        gpu=GPU,
+    shell:
+        step("dissect", "--model {wildcards.model} {params.weights} --images {params.images}"
+             " --quantile {params.quantile} --seed {params.seed} --batch-size {params.batch_size}"
+             + DEVICE_ARGS + " --out {output:q}")
+
+
+# dvc params: k bb_rule null bb_fdr dissect dictionaries.{name}
 rule discovery:
     input:
         code=code("rosetta_steps.discovery"),
         bestbuddies=lambda w: per_pair(BESTBUDDIES, pairs(w.name)[:-1]),
         nulls=lambda w: per_pair(NULL_BESTBUDDIES, pairs(w.name)[:-1]),
         stability=lambda w: stability_of(w.name),
+        dissections=lambda w: dissections_of(w.name),
         concepts=CONCEPTS,
     output:
         DISCOVERY,
     params:
         stability=lambda w, input: " ".join(["--stability", *map(shlex.quote, input.stability)])
         if input.stability else "",
+        dissections=lambda w, input: " ".join(
+            ["--dissections", *map(shlex.quote, input.dissections)]) if input.dissections else "",
     conda:
         ENV
     log:
         log("discovery", "name"),
     shell:
         step("discovery", "--bestbuddies {input.bestbuddies:q} --null-bestbuddies {input.nulls:q}"
-             " {params.stability} --concepts {input.concepts:q} --out {output:q}")
+             " {params.stability} {params.dissections} --concepts {input.concepts:q}"
+             " --out {output:q}")

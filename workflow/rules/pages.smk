@@ -2,7 +2,7 @@
 # of each (G, D) pair. They reuse the sampled images and recompute only the maps they show.
 
 
-# dvc params: k bb_rule examples device null dictionaries.{name}
+# dvc params: k bb_rule examples device null dissect dictionaries.{name}
 rule dictionary:
     input:
         code=lambda w: code("rosetta_steps.dictionary", *models_of(w.name)),
@@ -14,6 +14,7 @@ rule dictionary:
         bestbuddies=lambda w: per_pair(BESTBUDDIES, pairs(w.name)[:-1]),
         nulls=lambda w: per_pair(NULL_BESTBUDDIES, pairs(w.name)[:-1]) if NULLS else [],
         stability=lambda w: stability_of(w.name),
+        dissections=lambda w: dissections_of(w.name),
         weights=lambda w: sum((weights_files(p[2]) for p in pairs(w.name)), []),
     output:
         DICTIONARY,
@@ -23,6 +24,8 @@ rule dictionary:
         if NULLS else "",
         stability=lambda w, input: " ".join(["--stability", *map(shlex.quote, input.stability)])
         if input.stability else "",
+        dissections=lambda w, input: " ".join(
+            ["--dissections", *map(shlex.quote, input.dissections)]) if input.dissections else "",
         k=setting("k"),
         examples=setting("examples"),
         **DEVICE_PARAMS,
@@ -35,7 +38,7 @@ rule dictionary:
         step("dictionary", "--name {wildcards.name} --concepts {input.concepts:q}"
              " --samples {input.samples:q} --self-matches {input.self_matches:q}"
              " --matches {input.matches:q} --bestbuddies {input.bestbuddies:q} {params.nulls}"
-             " {params.stability}"
+             " {params.stability} {params.dissections}"
              " {params.weights} --k {params.k} --examples {params.examples}" + DEVICE_ARGS + " --out {output:q}")
 
 
