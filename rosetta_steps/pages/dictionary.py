@@ -145,14 +145,14 @@ def charts(inputs: Inputs) -> str:
                                   "bar-g" if model == inputs.gan else "bar"))
     null = (" and of the null model's best buddies (G's maps of one image against D's of "
             "another: what chance gives)" if inputs.null_bb else "")
-    if inputs.stability:
-        null += (". Then how far each D's best buddies on the first images agree with those on "
-                 "all (Jaccard), and in brackets those of two disjoint halves")
-    return ('<section id="charts"><h2>Correlations and layers</h2><p class="lead">Left: '
+    stability = (" Stability: how far each D's best buddies on the first images agree with "
+                 "those on all of them (Jaccard); in brackets, those of two disjoint halves."
+                 if inputs.stability else "")
+    return ('<section id="charts"><h2>Correlations and layers</h2><p class="lead">Histograms: '
             "correlation of every (G, D) unit pair against that of the best-buddy pairs "
-            f"(Eq. 3){null}, each as a share of its own count. Right: how many concepts have "
-            f'a unit at each layer of each model.</p><div class="charts">{"".join(out)}</div>'
-            "</section>")
+            f"(Eq. 3){null}, each as a share of its own count.{stability} Bars: how many "
+            "concepts have a unit at each layer of each model.</p>"
+            f'<div class="charts">{"".join(out)}</div></section>')
 
 
 def header(name: str, inputs: Inputs, specs: Mapping, k: int, examples: int) -> str:

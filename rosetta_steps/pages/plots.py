@@ -129,7 +129,8 @@ def bars_svg(title: str, labels: Sequence[str], counts: Sequence[int], cls: str 
 
 def lines_svg(title: str, series: Sequence[tuple[str, Sequence[float], Sequence[float]]],
               x_label: str, y_label: str) -> str:
-    """Lines with dots on a [0, 1] y axis, one per (label, xs, ys), x from 0 to the largest."""
+    """Lines with dots on a [0, 1] y axis, one per (label, xs, ys), x from 0 to the largest;
+    the legend sits at the bottom left, where values near 1 leave room."""
     right = max((max(xs) for _, xs, _ in series if len(xs)), default=1) or 1
 
     def x(v):
@@ -149,8 +150,8 @@ def lines_svg(title: str, series: Sequence[tuple[str, Sequence[float], Sequence[
         out += [f'<circle cx="{x(a):.1f}" cy="{y(b):.1f}" r="2.5" class="{cls}">'
                 f"<title>{escape(label)}: {_fmt(b)} at {a:g}</title></circle>"
                 for a, b in zip(xs, ys, strict=True)]
-        lx = LEFT + (W - LEFT) // max(len(series), 1) * n
-        out.append(f'<rect x="{lx}" y="21" width="9" height="9" class="{cls}"/>')
-        out.append(f'<text x="{lx + 13}" y="29" class="tk">{escape(label)}</text>')
+        ly = H - BOTTOM - 8 - 12 * (len(series) - 1 - n)  # legend: rows at the bottom left
+        out.append(f'<rect x="{LEFT + 6}" y="{ly - 8}" width="9" height="9" class="{cls}"/>')
+        out.append(f'<text x="{LEFT + 19}" y="{ly}" class="tk">{escape(label)}</text>')
     out.append("</svg>")
     return "".join(out)
