@@ -84,20 +84,33 @@ class Inputs:
     stability: dict[str, dict]  # per D, its stability table (empty without them)
     labels: dict[int, dict]  # per concept number, its dissection label (empty without them)
 
+    def _pairs(self, c: Concept, d: str) -> pd.DataFrame:
+        """D `d`'s best-buddy rows between the concept's G units and its units in `d`."""
+        table = self.bb[d]
+        gan = {(u.layer, u.channel) for u, _ in c.gan}
+        partners = {(u.layer, u.channel) for u, _ in c.disc[d]}
+        inside = [(gl, gc) in gan and (dl, dc) in partners for gl, gc, dl, dc in zip(
+            table["gan_layer"], table["gan_channel"], table["disc_layer"],
+            table["disc_channel"], strict=True)]
+        return table[inside]
+
     def concept_q(self, c: Concept) -> float | None:
         """The largest q among the concept's G-D best-buddy pairs (None without q values)."""
-        gan = {(u.layer, u.channel) for u, _ in c.gan}
-        q = []
-        for d, units in c.disc.items():
-            table = self.bb[d]
-            if "q" not in table.columns:
-                return None
-            partners = {(u.layer, u.channel) for u, _ in units}
-            inside = [(gl, gc) in gan and (dl, dc) in partners for gl, gc, dl, dc in zip(
-                table["gan_layer"], table["gan_channel"], table["disc_layer"],
-                table["disc_channel"], strict=True)]
-            q += table.loc[inside, "q"].tolist()
+        if any("q" not in self.bb[d].columns for d in c.disc):
+            return None
+        q = [v for d in c.disc for v in self._pairs(c, d)["q"]]
         return max(q) if q else None
+
+    def partner_q(self, c: Concept) -> dict[str, float]:
+        """Per D, the q of the pair its shown (most correlated) unit makes in the concept."""
+        out = {}
+        for d, units in c.disc.items():
+            rows, shown = self._pairs(c, d), units[0][0]
+            rows = rows[(rows["disc_layer"] == shown.layer)
+                        & (rows["disc_channel"] == shown.channel)]
+            if "q" in rows.columns and len(rows):
+                out[d] = float(rows["q"].min())
+        return out
 
 
 def _layers(ds, side: str) -> list[tuple[str, int]]:

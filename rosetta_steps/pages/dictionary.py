@@ -33,22 +33,24 @@ from .concepts import (
 from .heatmaps import display_side, image_urls, load_models, render_heatmaps
 
 
-def _column_head(unit: Unit, corr: float, gan: bool) -> str:
+def _column_head(unit: Unit, corr: float, gan: bool, q: float | None = None) -> str:
     cls, r = (' class="kind-g"', "mean r") if gan else ("", "r")
     tip = ("mean correlation with its partners in the D models" if gan
-           else "correlation with the concept's G unit")
+           else "correlation (and q) of its pair with the concept's G unit")
     return (f'<th scope="col" data-model="{escape(unit.model)}"><b{cls}>{escape(unit.model)}</b>'
             f'<code>{escape(unit.label)}</code> <span class="r" title="{tip}">{r} {corr:.2f}'
-            "</span></th>")
+            f"{layout.q_text(q)}</span></th>")
 
 
 def concept_section(c: Concept, gan: str, discs: Sequence[str], side: int,
-                    q: float | None = None, label: dict | None = None) -> str:
-    """One concept (Fig. 3): rows = example images, columns = the image, then every model."""
+                    q: float | None = None, label: dict | None = None,
+                    partner_q: Mapping[str, float] | None = None) -> str:
+    """One concept (Fig. 3): rows = example images, columns = the image, then every model;
+    `q` the largest of its pairs' q values, `partner_q` each shown D unit's."""
     columns = [c.gan[0]] + [c.disc[d][0] if d in c.disc else None for d in discs]
     models = [gan, *discs]
     head = '<th scope="col">image</th>' + "".join(
-        _column_head(*col, gan=m == gan) if col else
+        _column_head(*col, gan=m == gan, q=(partner_q or {}).get(m)) if col else
         f'<th scope="col" data-model="{escape(m)}"><b>{escape(m)}</b> none</th>'
         for m, col in zip(models, columns, strict=True))
     rows = []
@@ -196,7 +198,7 @@ def render_dictionary(name: str, inputs: Inputs, specs: Mapping, k: int, example
     side = display_side(int(inputs.samples.stores[0].sizes["x"]))
     concepts = inputs.concepts
     sections = "".join(concept_section(c, inputs.gan, inputs.discs, side, inputs.concept_q(c),
-                                       inputs.labels.get(c.number))
+                                       inputs.labels.get(c.number), inputs.partner_q(c))
                        for c in concepts) or (
         '<p class="lead">No concepts: no G unit has a best buddy in every D model.</p>')
     main = (header(name, inputs, specs, k, examples) + charts(inputs)

@@ -211,6 +211,18 @@ def test_dictionary_page_weighs_pairs_against_the_null(run_dir):
         shown = "q < 0.001" if q < 0.001 else f"q {q:.3f}"
         section = text.split(f'id="concept-{n}-title"')[1].split("</header>")[0]
         assert shown in section
+        # each D column: its shown unit's r and the q of that unit's best pair in the concept
+        heads = text.split(f'id="concept-{n}-title"')[1].split("</thead>")[0]
+        checked = 0
+        for model, layer, channel in sorted(disc):
+            cell = f"<b>{model}</b><code>{layer}:{channel}</code>"
+            if cell in heads:  # the unit its D column shows
+                q = min(r.q for r in bbs.itertuples() if (r.gan_layer, r.gan_channel) in gan
+                        and (r.disc, r.disc_layer, r.disc_channel) == (model, layer, channel))
+                after = heads.split(cell)[1].split("</th>")[0]
+                assert ("q < 0.001" if q < 0.001 else f"q {q:.3f}") in after
+                checked += 1
+        assert checked == len(DISCS)
 
 
 def test_each_concept_shows_the_label_its_units_dissect_as(run_dir):
