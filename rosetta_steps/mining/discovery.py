@@ -72,22 +72,25 @@ def discovery(tables: Sequence[pd.DataFrame], null_tables: Sequence[pd.DataFrame
                                            concept_labels(concepts, dissections), strict=True)]}
 
 
+def concept_pairs(tables: Sequence[pd.DataFrame], concepts: pd.DataFrame) -> pd.DataFrame:
+    """The best-buddy rows of `tables` whose G unit and D unit are both members of one concept
+    of the concept table, with its number (column `concept`)."""
+    gan = concepts.loc[concepts["role"] == "gan", ["concept", "layer", "channel"]].rename(
+        columns={"layer": "gan_layer", "channel": "gan_channel"})
+    disc = concepts.loc[concepts["role"] == "disc", ["concept", "model", "layer", "channel"]]
+    disc = disc.rename(columns={"model": "disc", "layer": "disc_layer",
+                                "channel": "disc_channel"})
+    return pd.concat(tables, ignore_index=True).merge(gan, on=["gan_layer", "gan_channel"]) \
+        .merge(disc, on=["concept", "disc", "disc_layer", "disc_channel"])
+
+
 def concept_q(tables: Sequence[pd.DataFrame], concepts: pd.DataFrame) -> list[dict]:
-    """Per concept: its G-D best-buddy pairs (a G unit and a D unit both in the concept) and
-    the largest and median q among them."""
-    pairs = pd.concat(tables, ignore_index=True)
+    """Per concept: its G-D best-buddy pairs (`concept_pairs`) and the largest and median q
+    among them."""
+    pairs = concept_pairs(tables, concepts)
     out = []
-    for number, members in concepts.groupby("concept", sort=True):
-        gan = _units(members[members["role"] == "gan"].rename(
-            columns={"layer": "gan_layer", "channel": "gan_channel"}))
-        disc = members[members["role"] == "disc"]
-        disc_units = set(zip(disc["model"], disc["layer"], disc["channel"].astype(int),
-                             strict=True))
-        inside = [(g in gan and d in disc_units) for g, d in zip(
-            zip(pairs["gan_layer"], pairs["gan_channel"].astype(int), strict=True),
-            zip(pairs["disc"], pairs["disc_layer"], pairs["disc_channel"].astype(int),
-                strict=True), strict=True)]
-        q = pairs.loc[inside, "q"].to_numpy()
+    for number in sorted(concepts["concept"].unique()):
+        q = pairs.loc[pairs["concept"] == number, "q"].to_numpy()
         out.append({"concept": int(number), "pairs": len(q),
                     "q_max": float(q.max()) if len(q) else None,
                     "q_median": float(np.median(q)) if len(q) else None})

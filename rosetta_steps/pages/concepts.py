@@ -17,6 +17,7 @@ from ..core.stores import layer_names, open_match_store, read_json, unit_stats
 from ..core.units import Unit
 from ..mining.buddies import read_best_buddies, read_null_best_buddies
 from ..mining.concepts import read_concept_table
+from ..mining.discovery import concept_pairs
 from ..mining.dissection import concept_labels, read_dissection
 from .gallery import Samples
 
@@ -84,32 +85,26 @@ class Inputs:
     stability: dict[str, dict]  # per D, its stability table (empty without them)
     labels: dict[int, dict]  # per concept number, its dissection label (empty without them)
 
-    def _pairs(self, c: Concept, d: str) -> pd.DataFrame:
-        """D `d`'s best-buddy rows between the concept's G units and its units in `d`."""
-        table = self.bb[d]
-        gan = {(u.layer, u.channel) for u, _ in c.gan}
-        partners = {(u.layer, u.channel) for u, _ in c.disc[d]}
-        inside = [(gl, gc) in gan and (dl, dc) in partners for gl, gc, dl, dc in zip(
-            table["gan_layer"], table["gan_channel"], table["disc_layer"],
-            table["disc_channel"], strict=True)]
-        return table[inside]
+    pairs: pd.DataFrame | None  # best buddies inside concepts (`concept_pairs`), when with q
 
     def concept_q(self, c: Concept) -> float | None:
         """The largest q among the concept's G-D best-buddy pairs (None without q values)."""
-        if any("q" not in self.bb[d].columns for d in c.disc):
-            return None
-        q = [v for d in c.disc for v in self._pairs(c, d)["q"]]
-        return max(q) if q else None
+        q = None if self.pairs is None else self.pairs.loc[self.pairs["concept"] == c.number,
+                                                           "q"]
+        return float(q.max()) if q is not None and len(q) else None
 
     def partner_q(self, c: Concept) -> dict[str, float]:
         """Per D, the q of the pair its shown (most correlated) unit makes in the concept."""
+        if self.pairs is None:
+            return {}
+        mine = self.pairs[self.pairs["concept"] == c.number]
         out = {}
         for d, units in c.disc.items():
-            rows, shown = self._pairs(c, d), units[0][0]
-            rows = rows[(rows["disc_layer"] == shown.layer)
-                        & (rows["disc_channel"] == shown.channel)]
-            if "q" in rows.columns and len(rows):
-                out[d] = float(rows["q"].min())
+            shown = units[0][0]
+            q = mine.loc[(mine["disc"] == d) & (mine["disc_layer"] == shown.layer)
+                         & (mine["disc_channel"] == shown.channel), "q"]
+            if len(q):
+                out[d] = float(q.min())
         return out
 
 
@@ -172,20 +167,21 @@ def load_inputs(concepts_csv: str, samples: Sequence[str], self_matches: str,
     if set(null_bb) - set(paths):
         raise UserError(f"null best buddies of {sorted(set(null_bb) - set(paths))} given but "
                         "no match store of them")
-    tables = {}
+    stability_tables = {}
     for p in stability:
-        table = read_json(p, "stability table")
-        if table.get("disc") not in paths:
-            raise UserError(f"stability table {p} is of {table.get('disc')!r}, which has no "
+        found = read_json(p, "stability table")
+        if found.get("disc") not in paths:
+            raise UserError(f"stability table {p} is of {found.get('disc')!r}, which has no "
                             "match store among --matches")
-        tables[table["disc"]] = table
-    labels = {}
-    if dissections:
-        table = read_concept_table(concepts_csv)
-        labels = {c["concept"]: c for c in concept_labels(
-            table, [read_dissection(p) for p in dissections])}
+        stability_tables[found["disc"]] = found
+    table = read_concept_table(concepts_csv)
+    labels = {c["concept"]: c for c in concept_labels(
+        table, [read_dissection(p) for p in dissections])} if dissections else {}
+    found = [t for t in bb.values() if len(t)]
+    with_q = found and all("q" in t.columns for t in found)
+    pairs = concept_pairs(found, table) if with_q else None
     return Inputs(concepts, sample_set, gan, list(paths), paths, n_images, units, bb, stats,
-                  null_bb, tables, labels)
+                  null_bb, stability_tables, labels, pairs)
 
 
 def choose_examples(inputs: Inputs, n: int) -> None:
