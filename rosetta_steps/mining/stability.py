@@ -17,7 +17,6 @@ import torch
 from tqdm import tqdm
 
 from ..core.cli import UserError
-from ..core.stores import open_store
 from .buddies import buddy_pairs, check_k, check_rule
 from .correlation import CorrelationAccumulator
 from .state import check_shards, load_accumulator
@@ -53,9 +52,8 @@ def stability(shards: Sequence[str | Path], k: int, rule: str = "mutual",
         raise UserError("stability needs at least 2 shards of a pair (disjoint image blocks); "
                         "make shard_size smaller than the images mined")
     check_rule(rule)
-    gan, disc = check_shards(shards)
-    shards = sorted(shards, key=lambda p: int(open_store(p, "correlation-state").attrs.get(
-        "start", 0)))
+    run = check_shards(shards)
+    shards = run.paths
     counts = sorted({int(f * len(shards)) for f in FRACTIONS} - {0})  # whole shards, from 1
     prefix = CorrelationAccumulator(device)
     sets, table = {}, []
@@ -74,7 +72,7 @@ def stability(shards: Sequence[str | Path], k: int, rule: str = "mutual",
         row["jaccard"] = jaccard(sets[row["shards"]], full)
     halves = [_merged(shards[h::2], device) for h in (0, 1)]
     sets_half = [pair_set(h, k, rule) for h in halves]
-    return {"gan": gan, "disc": disc, "k": k, "rule": rule, "fractions": table,
+    return {"gan": run.gan, "disc": run.disc, "k": k, "rule": rule, "fractions": table,
             "split_half": {"images": [h.n_images for h in halves],
                            "best_buddies": [len(h) for h in sets_half],
                            "jaccard": jaccard(*sets_half)}}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -107,15 +108,24 @@ def write_match_store(acc: CorrelationAccumulator, path: str | Path, gan: str, d
     write_dataset(xr.Dataset(data, coords=coords, attrs=attrs), path, matrices=("corr",))
 
 
-def check_shards(paths: Sequence[str | Path], images: int | None = None) -> tuple[str, str]:
-    """Shards merge only when they are of one run (models, seed, subset, layers), hold
-    disjoint images and, given `images`, together hold images 0..images-1: one line naming the
-    shards otherwise. Returns the run's (gan, disc)."""
+class ShardRun(NamedTuple):
+    """What `check_shards` learns of a run's shards."""
+
+    gan: str
+    disc: str
+    nulls: int  # null permutations each shard holds
+    paths: list  # the shards in image order (those without an image range last)
+
+
+def check_shards(paths: Sequence[str | Path], images: int | None = None) -> ShardRun:
+    """Shards merge only when they are of one run (models, seed, subset, layers, null
+    permutations), hold disjoint images and, given `images`, together hold images
+    0..images-1: one line naming the shards otherwise."""
     runs, spans = {}, []
     for p in paths:
         attrs = open_store(p, "correlation-state", "correlation shard").attrs
         run = tuple(str(attrs.get(k)) for k in ("gan", "disc", "seed", "subset", "gan_layers",
-                                                 "disc_layers", "nulls"))
+                                                 "disc_layers")) + (str(attrs.get("nulls", 0)),)
         runs.setdefault(run, []).append(str(p))
         if "start" in attrs and "count" in attrs:
             spans.append((int(attrs["start"]), int(attrs["start"]) + int(attrs["count"]), p))
@@ -131,8 +141,10 @@ def check_shards(paths: Sequence[str | Path], images: int | None = None) -> tupl
                             "give each image's shard once")
     if images is not None:
         check_coverage(spans, len(paths), images)
-    gan, disc = next(iter(runs))[:2]
-    return gan, disc
+    run = next(iter(runs))
+    ordered = [p for _, _, p in spans]
+    return ShardRun(run[0], run[1], int(run[-1]),
+                    ordered + [p for p in paths if p not in ordered])
 
 
 def check_coverage(spans: list[tuple[int, int, str | Path]], shards: int, images: int) -> None:
@@ -162,10 +174,9 @@ def reduce_shards(paths: Sequence[str | Path], device: str | torch.device = "cpu
     `nulls` null permutations); returns the merged accumulator and the (gan, disc) names."""
     if not paths:
         raise UserError("no shards given")
-    gan, disc = check_shards(paths, images)
-    held = int(open_store(paths[0], "correlation-state").attrs.get("nulls", 0))
-    if held != nulls:
-        raise UserError(f"the shards hold {held} null permutations, and {nulls} null match "
+    run = check_shards(paths, images)
+    if run.nulls != nulls:
+        raise UserError(f"the shards hold {run.nulls} null permutations, and {nulls} null match "
                         f"stores are asked for: give one --null-out path per permutation")
     total = CorrelationAccumulator(device, nulls=nulls)
     for p in tqdm(paths, desc="reduce", unit="shard", disable=len(paths) < 2):
@@ -173,4 +184,4 @@ def reduce_shards(paths: Sequence[str | Path], device: str | torch.device = "cpu
             total.merge(load_accumulator(p, CorrelationAccumulator(device, nulls=nulls)))
         except ValueError as err:
             raise UserError(f"shard {p} does not fit the others: {err}") from None
-    return total, gan, disc
+    return total, run.gan, run.disc
