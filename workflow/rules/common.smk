@@ -84,6 +84,12 @@ def settings(*keys: str) -> dict:
 DEVICE_PARAMS = {"device": setting("device"), "threads": setting("threads")}
 
 
+def option(flag: str, paths) -> str:
+    """`FLAG PATH ...` with every path shell-quoted, or nothing when there is no path (an
+    optional input or output of a rule)."""
+    return " ".join([flag, *map(shlex.quote, map(str, paths))]) if paths else ""
+
+
 def step(module: str, args: str) -> str:
     """The shell command of a rule: `python -m rosetta_steps.<module> ARGS`, logged."""
     return (f"python -m rosetta_steps.{module} {args}"
@@ -158,8 +164,8 @@ def stability_of(name: str) -> list:
 def dissections_of(name: str) -> list:
     """The dissections of a dictionary's models: only the shapes zoo's world has labels."""
     zoo = config["zoo"]["models"]
-    return [DISSECTION.format(model=m) for m in models_of(name) if m in zoo] \
-        if all(m in zoo for m in models_of(name)) else []
+    models = models_of(name)
+    return [DISSECTION.format(model=m) for m in models] if set(models) <= set(zoo) else []
 
 
 def per_pair(template: str, pair_list: list) -> list:

@@ -81,8 +81,7 @@ rule reduce:
                                              allow_missing=True)],
     params:
         images=lambda w: images_of(w.gan, w.subset),
-        null_out=lambda w, output: " ".join(["--null-out", *map(shlex.quote, output.nulls)])
-        if NULLS else "",
+        null_out=lambda w, output: option("--null-out", output.nulls),
     conda:
         ENV
     log:
@@ -106,9 +105,8 @@ rule bestbuddies:
     params:
         k=setting("k"),
         rule=setting("bb_rule"),
-        null=lambda w, input, output: " ".join(
-            ["--null", *map(shlex.quote, input.nulls), "--null-out",
-             shlex.quote(output.nulls[0])]) if NULLS else "",
+        null=lambda w, input, output: option("--null", input.nulls) + " "
+        + option("--null-out", output.nulls),
     conda:
         ENV
     log:
@@ -199,10 +197,8 @@ rule discovery:
     output:
         DISCOVERY,
     params:
-        stability=lambda w, input: " ".join(["--stability", *map(shlex.quote, input.stability)])
-        if input.stability else "",
-        dissections=lambda w, input: " ".join(
-            ["--dissections", *map(shlex.quote, input.dissections)]) if input.dissections else "",
+        stability=lambda w, input: option("--stability", input.stability),
+        dissections=lambda w, input: option("--dissections", input.dissections),
     conda:
         ENV
     log:

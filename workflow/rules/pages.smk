@@ -20,12 +20,9 @@ rule dictionary:
         DICTIONARY,
     params:
         weights=lambda w: weights_args(*(p[2] for p in pairs(w.name))),
-        nulls=lambda w, input: " ".join(["--null-bestbuddies", *map(shlex.quote, input.nulls)])
-        if NULLS else "",
-        stability=lambda w, input: " ".join(["--stability", *map(shlex.quote, input.stability)])
-        if input.stability else "",
-        dissections=lambda w, input: " ".join(
-            ["--dissections", *map(shlex.quote, input.dissections)]) if input.dissections else "",
+        nulls=lambda w, input: option("--null-bestbuddies", input.nulls),
+        stability=lambda w, input: option("--stability", input.stability),
+        dissections=lambda w, input: option("--dissections", input.dissections),
         k=setting("k"),
         examples=setting("examples"),
         **DEVICE_PARAMS,
@@ -56,8 +53,7 @@ rule pairwise:
         PAIRWISE,
     params:
         weights=lambda w: weights_args(w.gan, w.disc),
-        nulls=lambda w, input: f"--null-bestbuddies {shlex.quote(input.nulls[0])}"
-        if NULLS else "",
+        nulls=lambda w, input: option("--null-bestbuddies", input.nulls),
         examples=setting("examples"),
         **DEVICE_PARAMS,
     conda:

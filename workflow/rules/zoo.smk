@@ -13,7 +13,7 @@ rule train:
     params:
         settings=lambda w: settings("zoo", "models", w.model),
         seed=setting("zoo", "seed"),
-        judge=lambda w, input: f"--judge {shlex.quote(str(input.judge))}" if input.judge else "",
+        judge=lambda w, input: option("--judge", input.judge),
         threads=setting("threads"),
     conda:
         ENV
