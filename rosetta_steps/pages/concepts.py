@@ -89,9 +89,10 @@ class Inputs:
 
     def concept_q(self, c: Concept) -> float | None:
         """The largest q among the concept's G-D best-buddy pairs (None without q values)."""
-        q = None if self.pairs is None else self.pairs.loc[self.pairs["concept"] == c.number,
-                                                           "q"]
-        return float(q.max()) if q is not None and len(q) else None
+        if self.pairs is None:
+            return None
+        q = self.pairs.loc[self.pairs["concept"] == c.number, "q"]
+        return float(q.max()) if len(q) else None
 
     def partner_q(self, c: Concept) -> dict[str, float]:
         """Per D, the q of the pair its shown (most correlated) unit makes in the concept."""
