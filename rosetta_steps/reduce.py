@@ -1,6 +1,7 @@
 """`python -m rosetta_steps.reduce`: correlation shards of one (G, D) pair into its match store
 (paper, Eq. 1-2). Each shard holds the float64 sufficient statistics of a disjoint set of
-images; merging them is exact (`mining.state`), so the match store equals a single pass.
+images; merging them is exact (`mining.reduction`), so the match store equals a single
+pass. The merge runs in row blocks of G units that fit --state-mb.
 Shards with null permutations also give one null match store per permutation (`--null-out`).
 
     python -m rosetta_steps.reduce SHARD1.zarr SHARD2.zarr ... [--images N] --out MATCHES.zarr \
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from .core import options
 from .core.cli import run
 from .core.devices import resolve_device, set_threads
-from .mining.state import reduce_shards, write_match_store
+from .mining.reduction import reduce_pair
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -27,16 +28,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="null match stores to write, one per null permutation the shards "
                         "hold, in order")
     options.add_device_options(parser)
+    options.add_budget_option(parser)
     args = parser.parse_args(argv)
     set_threads(args.threads)
-    acc, gan, disc = reduce_shards(args.shards, device=resolve_device(args.device),
-                                   images=args.images, nulls=len(args.null_out))
-    write_match_store(acc, args.out, gan=gan, disc=disc)
-    for r, path in enumerate(args.null_out, start=1):
-        write_match_store(acc, path, gan=gan, disc=disc, null=r)
-    print(f"{gan} x {disc}: {acc.gan.n_units} x {acc.disc.n_units} units over "
-          f"{acc.n_images} images -> {args.out}")
-
+    gan, disc, rows, cols, images = reduce_pair(
+        args.shards, out=args.out, null_out=args.null_out, images=args.images,
+        device=resolve_device(args.device), budget_mb=args.state_mb)
+    print(f"{gan} x {disc}: {rows} x {cols} units over {images} images -> {args.out}")
 
 if __name__ == "__main__":
     raise SystemExit(run(main))

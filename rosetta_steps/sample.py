@@ -14,8 +14,7 @@ from pathlib import Path
 from .core import options
 from .core.cli import run
 from .core.devices import resolve_device, set_threads
-from .core.stores import write_dataset
-from .mining.sampling import sample_shard
+from .mining.sampling import sample_shard, write_samples
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -31,8 +30,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                       seed=args.seed, start=args.start, count=args.count,
                       batch_size=args.batch_size, truncation=args.truncation,
                       device=resolve_device(args.device))
-    write_dataset(ds, args.out, encoding={
-        "pixels": {"chunks": (min(256, args.count), *ds["pixels"].shape[1:])}})
+    write_samples(ds, args.out)
 
 
 if __name__ == "__main__":

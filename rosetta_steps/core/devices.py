@@ -3,6 +3,8 @@ its CPU thread count."""
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from .cli import UserError
@@ -28,3 +30,18 @@ def set_threads(threads: int | None) -> None:
         if threads < 1:
             raise UserError(f"--threads must be at least 1, got {threads}")
         torch.set_num_threads(threads)
+
+
+AUTOCAST = ("auto", "on", "off")
+
+
+def forward_precision(device: torch.device, mode: str = "auto"
+                      ) -> contextlib.AbstractContextManager:
+    """The context of models' forward passes: bfloat16 autocast (`on`; `auto`: on for CUDA
+    only, where tensor cores make it several times faster), or full precision (`off`). Only
+    the forward passes run in it: the correlation sums stay float64 whatever it is."""
+    if mode not in AUTOCAST:
+        raise UserError(f"autocast must be one of {', '.join(AUTOCAST)}, not {mode!r}")
+    if mode == "on" or (mode == "auto" and device.type == "cuda"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()

@@ -54,6 +54,13 @@ def add_device_options(parser: argparse.ArgumentParser) -> None:
     add_threads_option(parser)
 
 
+def add_budget_option(parser: argparse.ArgumentParser) -> None:
+    """`--state-mb`: the memory the correlation states of a job may hold (`mining.blocks`)."""
+    parser.add_argument("--state-mb", type=float, default=8192, metavar="MB",
+                        help="memory for correlation states; larger ones are processed in "
+                        "row blocks of G units (default 8192)")
+
+
 def add_shard_options(parser: argparse.ArgumentParser) -> None:
     """The images of a shard and how they are generated (sample, match), and the device."""
     parser.add_argument("--subset", default=ALL, help="'all' or a class name (default all)")

@@ -1,67 +1,153 @@
-"""One shard of unit matching for a (G, D) pair (paper, Eq. 1-2).
+"""One shard of unit matching for a generator and any number of partners (paper, Eq. 1-2).
 
 For images start .. start+count-1 of a seed and subset, the generator makes each image from
-its latent (latent i depends only on the seed and i), its hooked layers give the G maps, the
-discriminative model sees the image through its own preprocessing and gives the D maps, and
-the correlation accumulator takes both. Without a D the generator is matched against itself,
-which the Rosetta step needs for BB(G, G). With `nulls`, the accumulator also keeps that
-many null permutations of the pairing (`null`), from the same forward passes.
+its latent (latent i depends only on the seed and i), its hooked layers give the G maps, each
+discriminative model sees the image through its own preprocessing and gives its D maps, and a
+correlation accumulator per pair takes both. The generator's own name as a partner matches G
+against itself, which the Rosetta step needs for BB(G, G). With `nulls`, every accumulator
+also keeps that many null permutations of the pairing (`null`), from the same forward passes.
+
+`mine_shard` serves all of a shard's pairs from one forward pass of G (and one of each D) per
+image: the physical limit of mining. When the pairs' states do not fit the memory budget
+together, they are cut into row blocks of G units (`blocks`) and packed into as few passes
+as fit; each pair's shard store is the same whichever way it was cut or grouped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
 from .. import models
 from ..core.cli import UserError
+from ..core.devices import forward_precision
 from ..core.units import ALL
-from .correlation import CorrelationAccumulator
+from .blocks import block_maps, plan_passes
+from .correlation import CorrelationAccumulator, layer_specs
 from .sampling import (
     Loaded,
+    SampleCollector,
     check_finite,
     check_shard,
     generated_batches,
     generator_spec,
     subset_class,
+    write_samples,
 )
+from .state import StateWriter
+
+
+class Pair(NamedTuple):
+    """A partner of the generator (its own name for G against G) and its shard store."""
+
+    disc: str
+    out: Path
+
+
+class Block(NamedTuple):
+    """G units start .. stop-1 against all units of a partner (None: G itself)."""
+
+    disc: str | None
+    start: int
+    stop: int
 
 
 @torch.no_grad()
+def accumulate_pass(gan: Loaded, blocks: Sequence[Block], discs: Mapping[str, Loaded],
+                    seed: int, indices: range, batch_size: int,
+                    truncation: float | None = None, device: torch.device | str = "cpu",
+                    class_index: int | None = None, nulls: int = 0, autocast: str = "off",
+                    samples: SampleCollector | None = None) -> list[CorrelationAccumulator]:
+    """One forward pass of G and of each D named in `blocks` over `indices`; the statistics
+    of every block (and, given a collector, the sample store's contents)."""
+    device = torch.device(device)
+    g_spec = gan[0]
+    accs = [CorrelationAccumulator(device=device, nulls=nulls) for _ in blocks]
+    needed = sorted({b.disc for b in blocks} - {None})
+    g_layers = None
+    name = f"{g_spec.name}: {len(blocks)} block(s) of {len(needed)} D(s) and G"
+    for lo, (z, _, images, g_maps) in zip(indices[::batch_size], generated_batches(
+            gan, seed, indices, batch_size, truncation, class_index, device, desc=name,
+            autocast=autocast), strict=True):
+        g_layers = g_layers or layer_specs(g_maps, g_spec.name)
+        if samples is not None:
+            samples.add(z, images, g_maps)
+        maps = {None: g_maps}
+        for d in needed:
+            d_spec, d_model = discs[d]
+            with forward_precision(device, autocast):
+                maps[d] = d_spec.run(d_model, d_spec.preprocess(images.float()))[1]
+            check_finite(d_spec.name, maps[d], lo)
+        for block, acc in zip(blocks, accs, strict=True):
+            acc.update(block_maps(g_maps, g_layers, block.start, block.stop), maps[block.disc])
+    return accs
+
+
 def match_models(gan: Loaded, disc: Loaded | None, seed: int, indices: range, batch_size: int,
                  truncation: float | None = None, device: torch.device | str = "cpu",
                  class_index: int | None = None, nulls: int = 0) -> CorrelationAccumulator:
-    """Statistics of loaded (spec, model) pairs over the images `indices` of a seed."""
-    acc = CorrelationAccumulator(device=device, nulls=nulls)
-    name = f"{gan[0].name} x {disc[0].name if disc else gan[0].name}"
-    for batch, (_, _, images, g_maps) in enumerate(generated_batches(
-            gan, seed, indices, batch_size, truncation, class_index, device, desc=name)):
-        if disc is None:
-            acc.update(g_maps, g_maps)
-        else:
-            d_spec, d_model = disc
-            d_maps = d_spec.run(d_model, d_spec.preprocess(images))[1]
-            check_finite(d_spec.name, d_maps, indices.start + batch * batch_size)
-            acc.update(g_maps, d_maps)
-    return acc
+    """Statistics of one loaded pair, whole (G against itself without `disc`)."""
+    units = sum(s.channels for s in gan[0].layer_specs())
+    blocks = [Block(disc[0].name if disc else None, 0, units)]
+    return accumulate_pass(gan, blocks, {disc[0].name: disc} if disc else {}, seed, indices,
+                           batch_size, truncation, device, class_index, nulls)[0]
 
 
-def match_shard(gan: str, disc: str | None, weights: Mapping[str, str | Path], seed: int,
-                start: int, count: int, batch_size: int, truncation: float | None = None,
-                device: torch.device | str = "cpu", subset: str = ALL, nulls: int = 0
-                ) -> CorrelationAccumulator:
-    """The correlation statistics of images start .. start+count-1 for one (G, D) pair
-    (G against itself without `disc`), with `nulls` null permutations; `weights` maps model
-    names to weights files."""
+def _check_pairs(gan: str, pairs: Sequence[Pair]) -> None:
+    outs = Counter(str(p.out) for p in pairs)
+    twice = [o for o, n in outs.items() if n > 1] + [
+        d for d, n in Counter(p.disc for p in pairs).items() if n > 1]
+    if twice:
+        raise UserError(f"{twice[0]} is given twice: give each partner and output once")
+    for p in pairs:
+        if p.disc != gan and models.get(p.disc).kind != models.DISCRIMINATIVE:
+            raise UserError(f"{p.disc} is a {models.get(p.disc).kind}; match a generator "
+                            "against discriminative models (or against itself)")
+
+
+def mine_shard(gan: str, pairs: Sequence[Pair], weights: Mapping[str, str | Path], seed: int,
+               start: int, count: int, batch_size: int, truncation: float | None = None,
+               device: torch.device | str = "cpu", subset: str = ALL, nulls: int = 0,
+               budget_mb: float = float("inf"), samples: str | Path | None = None,
+               autocast: str = "off") -> int:
+    """Write the shard store of images start .. start+count-1 of every pair (and, given
+    `samples`, the shard's sample store) in as few forward passes of G as the states fit
+    `budget_mb` (`blocks`); returns the number of passes. `weights` maps model names to
+    weights files."""
     check_shard(start, count, batch_size, nulls)
     g_spec = generator_spec(gan)
-    if disc and models.get(disc).kind != models.DISCRIMINATIVE:
-        raise UserError(f"{disc} is a {models.get(disc).kind}; match a generator against a "
-                        "discriminative model")
+    _check_pairs(gan, pairs)
     cls = subset_class(g_spec, subset)  # before any weights load
+    g_layers = g_spec.layer_specs()
+    partners = {p.disc: g_layers if p.disc == gan else models.get(p.disc).layer_specs()
+                for p in pairs}
+    passes = plan_passes(g_layers, [sum(s.channels for s in partners[p.disc]) for p in pairs],
+                         nulls, budget_mb) or [[]]
     g = models.load(gan, weights.get(gan), device)
-    d = models.load(disc, weights.get(disc), device) if disc else None
-    return match_models(g, d, seed, range(start, start + count), batch_size, truncation, device,
-                        cls, nulls)
+    discs = {d: models.load(d, weights.get(d), device) for d in partners if d != gan}
+    indices = range(start, start + count)
+    collector = None if samples is None else SampleCollector(g_spec, subset, seed, indices,
+                                                             truncation, cls)
+    attrs = {"subset": subset, "seed": str(seed), "start": str(start), "count": str(count)}
+    with ExitStack() as stack:
+        writers = [stack.enter_context(StateWriter(p.out, g_layers, partners[p.disc], nulls,
+                                                   gan=gan, disc=p.disc, **attrs))
+                   for p in pairs]
+        for n, planned in enumerate(passes):
+            blocks = [Block(None if pairs[i].disc == gan else pairs[i].disc, lo, hi)
+                      for i, lo, hi in planned]
+            accs = accumulate_pass(g, blocks, discs, seed, indices, batch_size, truncation,
+                                   device, cls, nulls, autocast, collector if n == 0 else None)
+            for (i, lo, _), acc in zip(planned, accs, strict=True):
+                writers[i].add(lo, acc)
+            del accs
+        for w in writers:
+            w.finish()
+        if collector is not None:
+            write_samples(collector.dataset(), samples)
+    return len(passes)

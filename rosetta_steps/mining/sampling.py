@@ -20,8 +20,9 @@ from tqdm import tqdm
 
 from .. import models
 from ..core.cli import UserError
+from ..core.devices import forward_precision
 from ..core.images import to_uint8
-from ..core.stores import unit_coords
+from ..core.stores import unit_coords, write_dataset
 from ..core.units import ALL, LayerSpec
 
 Loaded = tuple[models.ModelSpec, torch.nn.Module]  # as models.load returns
@@ -75,9 +76,11 @@ def check_finite(model: str, maps: Mapping[str, torch.Tensor], first_image: int)
 
 def generated_batches(gan: Loaded, seed: int, indices: range, batch_size: int,
                       truncation: float | None = None, class_index: int | None = None,
-                      device: torch.device | str = "cpu", desc: str | None = None
+                      device: torch.device | str = "cpu", desc: str | None = None,
+                      autocast: str = "off"
                       ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, dict]]:
-    """(latents, classes, images in [-1, 1], G maps) batch by batch over `indices`."""
+    """(latents, classes, images in [-1, 1], G maps) batch by batch over `indices`; the
+    forward passes in `autocast` (`core.devices.forward_precision`)."""
     spec, model = gan
     for lo in tqdm(indices[::batch_size], desc=desc or spec.name, unit="batch",
                    mininterval=1.0):
@@ -85,9 +88,53 @@ def generated_batches(gan: Loaded, seed: int, indices: range, batch_size: int,
                                truncation).to(device)
         y = None if class_index is None else torch.full((len(z),), class_index,
                                                         dtype=torch.long, device=device)
-        images, maps = spec.run(model, z, y, truncation)
+        with forward_precision(torch.device(device), autocast):
+            images, maps = spec.run(model, z, y, truncation)
         check_finite(spec.name, maps, lo)
         yield z, y, images, maps
+
+
+class SampleCollector:
+    """The sample dataset of a shard, collected batch by batch from `generated_batches`
+    (see the module docstring)."""
+
+    def __init__(self, spec: models.ModelSpec, subset: str, seed: int, indices: range,
+                 truncation: float | None, class_index: int | None):
+        self.spec, self.subset, self.seed, self.indices = spec, subset, seed, indices
+        self.truncation, self.class_index = truncation, class_index
+        self.latents, self.images, self.activations = [], [], []
+        self.specs: list[LayerSpec] | None = None
+
+    def add(self, z: torch.Tensor, images: torch.Tensor, maps: Mapping[str, torch.Tensor]
+            ) -> None:
+        self.latents.append(z.float().cpu().numpy())
+        self.images.append(to_uint8(images.float()))
+        self.activations.append(torch.cat([m.float().mean(dim=(2, 3)) for m in maps.values()],
+                                          dim=1).cpu().numpy())
+        self.specs = self.specs or [LayerSpec(k, m.shape[1], m.shape[-1])
+                                    for k, m in maps.items()]
+
+    def dataset(self) -> xr.Dataset:
+        n, cls = len(self.indices), self.class_index
+        data = {
+            "latent": (("image", "latent_dim"), np.concatenate(self.latents)),
+            "class_index": ("image", np.full(n, -1 if cls is None else cls, dtype=np.int64)),
+            "pixels": (("image", "y", "x", "rgb"), np.concatenate(self.images)),
+            "activation": (("image", "gan_unit"), np.concatenate(self.activations)),
+        }
+        coords = {"image": np.arange(self.indices.start, self.indices.stop),
+                  **unit_coords("gan", self.specs)}
+        attrs = {"kind": "samples", "gan": self.spec.name, "subset": self.subset,
+                 "seed": self.seed,
+                 "truncation": "default" if self.truncation is None else self.truncation,
+                 "start": self.indices.start, "count": n}
+        return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def write_samples(ds: xr.Dataset, path: str | Path) -> None:
+    """The sample store, its pixels chunked by up to 256 images."""
+    write_dataset(ds, path, encoding={
+        "pixels": {"chunks": (min(256, ds.sizes["image"]), *ds["pixels"].shape[1:])}})
 
 
 @torch.no_grad()
@@ -97,27 +144,11 @@ def sample_images(gan: Loaded, subset: str, seed: int, indices: range, batch_siz
     """The sample dataset of images `indices` (see the module docstring)."""
     spec = gan[0]
     cls = subset_class(spec, subset)
-    latents, images, activations = [], [], []
-    specs = None
+    samples = SampleCollector(spec, subset, seed, indices, truncation, cls)
     for z, _, batch, maps in generated_batches(gan, seed, indices, batch_size, truncation, cls,
                                                device, desc=f"sample {spec.name}/{subset}"):
-        latents.append(z.cpu().numpy())
-        images.append(to_uint8(batch))
-        activations.append(torch.cat([m.float().mean(dim=(2, 3)) for m in maps.values()],
-                                     dim=1).cpu().numpy())
-        specs = specs or [LayerSpec(k, m.shape[1], m.shape[-1]) for k, m in maps.items()]
-    n = len(indices)
-    data = {
-        "latent": (("image", "latent_dim"), np.concatenate(latents)),
-        "class_index": ("image", np.full(n, -1 if cls is None else cls, dtype=np.int64)),
-        "pixels": (("image", "y", "x", "rgb"), np.concatenate(images)),
-        "activation": (("image", "gan_unit"), np.concatenate(activations)),
-    }
-    coords = {"image": np.arange(indices.start, indices.stop), **unit_coords("gan", specs)}
-    attrs = {"kind": "samples", "gan": spec.name, "subset": subset, "seed": seed,
-             "truncation": "default" if truncation is None else truncation,
-             "start": indices.start, "count": n}
-    return xr.Dataset(data, coords=coords, attrs=attrs)
+        samples.add(z, batch, maps)
+    return samples.dataset()
 
 
 def sample_shard(gan: str, weights: str | Path | None, subset: str, seed: int, start: int,

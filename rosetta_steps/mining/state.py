@@ -1,12 +1,11 @@
-"""The correlation accumulator's stores: one shard's float64 sufficient statistics (Eq. 1-2),
-their exact merge into a (G, D) pair, and the pair's match store (`core.stores`).
+"""A shard's correlation state: its float64 sufficient statistics (Eq. 1-2) in a store, and
+the checks that a pair's shards merge (`reduction` merges them into the match store).
 
-A correlation state (`save_accumulator`, kind `correlation-state`) holds `cross`
-(gan_unit, disc_unit), the per-unit shifted sums at native and partner resolutions, and the
-layer layouts and image count in its attrs; with null permutations (`null`) also
-`null_cross_1`, `null_cross_2`, ... and their number in attr `nulls`. `reduce_shards` merges
-states of disjoint image shards, so the match store equals a single pass over all images;
-`write_match_store` writes the observed store or, with `null`, a null one (attr `null`).
+A correlation state (`StateWriter`, `save_accumulator`; kind `correlation-state`) holds
+`cross` (gan_unit, disc_unit), the per-unit shifted sums at native and partner resolutions,
+and the layer layouts and image count in its attrs; with null permutations (`null`) also
+`null_cross_1`, `null_cross_2`, ... and their number in attr `nulls`. It is written and read
+whole or in row blocks of G units (`blocks`), which give the same store.
 """
 
 from __future__ import annotations
@@ -19,51 +18,116 @@ from typing import NamedTuple
 import numpy as np
 import torch
 import xarray as xr
-from tqdm import tqdm
 
 from ..core.cli import UserError
-from ..core.stores import open_store, unit_coords, write_dataset
+from ..core.rowwise import RowWiseStore
+from ..core.stores import CHUNK_ROWS, open_store, unit_coords
 from ..core.units import LayerSpec
+from .blocks import block_specs
 from .correlation import CorrelationAccumulator
 from .sums import SUMS
 
 STATE_ARRAYS = ("cross", *(f"{side}_{name}" for side in ("gan", "disc") for name in SUMS))
 
 
-def _specs_attr(specs: list[LayerSpec]) -> str:
+def specs_attr(specs: list[LayerSpec]) -> str:
     return json.dumps([[s.name, s.channels, s.size] for s in specs])
 
 
-def _specs_from_attr(text: str) -> list[LayerSpec]:
+def specs_from_attr(text: str) -> list[LayerSpec]:
     return [LayerSpec(str(n), int(c), int(s)) for n, c, s in json.loads(text)]
+
+
+class StateWriter:
+    """A shard's correlation state written block by block (`blocks`): `add` each block's
+    accumulator at its first G row, then `finish`; the store appears only when complete.
+
+        with StateWriter(path, gan_specs, disc_specs, nulls, gan="G", disc="D") as writer:
+            writer.add(0, acc)
+            writer.finish()
+    """
+
+    def __init__(self, path: str | Path, gan_specs: list[LayerSpec],
+                 disc_specs: list[LayerSpec], nulls: int, **attrs: str):
+        self.gan_specs, self.disc_specs = gan_specs, disc_specs
+        self.nulls, self.attrs = nulls, attrs
+        rows, cols = (sum(s.channels for s in specs) for specs in (gan_specs, disc_specs))
+        self.gan_res = sorted({s.size for s in gan_specs})
+        self.disc_res = sorted({s.size for s in disc_specs})
+        self.crosses = ["cross", *(f"null_cross_{r}" for r in range(1, nulls + 1))]
+        self.store = RowWiseStore(path, rows, cols, dict.fromkeys(self.crosses, np.float64))
+        self.sums: dict[str, np.ndarray] = {}
+        self.n_images: int | None = None
+
+    def __enter__(self) -> StateWriter:
+        self.store.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        return self.store.__exit__(*exc)
+
+    def add(self, start: int, acc: CorrelationAccumulator) -> None:
+        """The rows of G units start .. start + acc's G units - 1."""
+        if self.n_images not in (None, acc.n_images):
+            raise ValueError(f"blocks of {self.n_images} and {acc.n_images} images")
+        self.n_images = acc.n_images
+        block = [spec for spec, _, _ in block_specs(self.gan_specs, start,
+                                                    start + acc.gan.n_units)]
+        if acc.gan.specs != block or acc.disc.specs != self.disc_specs:
+            raise ValueError(f"the maps' layers ({acc.gan.specs}, {acc.disc.specs}) are not "
+                             f"those of the store ({block}, {self.disc_specs})")
+        matrices = [acc.cross, *acc.null_cross]
+        g_inv, d_inv = acc.gan.inverse, acc.disc.inverse
+        for lo in range(0, acc.gan.n_units, CHUNK_ROWS):  # given order, a chunk at a time
+            rows = g_inv[lo:lo + CHUNK_ROWS]
+            for name, m in zip(self.crosses, matrices, strict=True):
+                self.store.write_rows(name, start + lo, m[rows][:, d_inv].cpu().numpy())
+        rows = slice(start, start + acc.gan.n_units)
+        columns = [self.gan_res.index(s) for s in acc.disc.partner_sizes]
+        for side, n_units in (("gan", self.store.shape[0]), ("disc", self.store.shape[1])):
+            state = getattr(acc, side).state()
+            for name in SUMS:
+                value = state[name].cpu().numpy()
+                key = f"{side}_{name}"
+                if key not in self.sums:
+                    width = () if value.ndim == 1 else (
+                        len(self.disc_res) if side == "gan" else len(self.gan_res),)
+                    self.sums[key] = np.full((n_units, *width), np.nan)
+                if side == "gan":
+                    self.sums[key][rows] = value
+                elif value.ndim == 1:
+                    self.sums[key][:] = value
+                else:
+                    self.sums[key][:, columns] = value
+
+    def finish(self) -> None:
+        data = {}
+        for key, value in self.sums.items():
+            side = key.split("_", 1)[0]
+            dims = (f"{side}_unit",) if value.ndim == 1 else (
+                f"{side}_unit", "disc_res" if side == "gan" else "gan_res")
+            data[key] = (dims, value)
+        coords = {**unit_coords("gan", self.gan_specs), **unit_coords("disc", self.disc_specs),
+                  "gan_res": self.gan_res, "disc_res": self.disc_res}
+        meta = {"kind": "correlation-state", "n_images": self.n_images, "nulls": self.nulls,
+                "gan_layers": specs_attr(self.gan_specs),
+                "disc_layers": specs_attr(self.disc_specs), **self.attrs}
+        self.store.finish(xr.Dataset(data, coords=coords, attrs=meta))
 
 
 def save_accumulator(acc: CorrelationAccumulator, path: str | Path, **attrs: str) -> None:
     """Write an accumulator's state (one shard's statistics) to a Zarr store."""
-    state = acc.state_dict()
-    t = {k: v.cpu().numpy() for k, v in state["tensors"].items()}
-    gan_res = sorted({s.size for s in state["gan_layers"]})
-    disc_res = sorted({s.size for s in state["disc_layers"]})
-    crosses = [k for k in t if k == "cross" or k.startswith("null_cross_")]
-    data = {k: (("gan_unit", "disc_unit"), t.pop(k)) for k in crosses}
-    for key, value in t.items():
-        side = key.split("_", 1)[0]
-        dims = (f"{side}_unit",) if value.ndim == 1 else (
-            f"{side}_unit", "disc_res" if side == "gan" else "gan_res")
-        data[key] = (dims, value)
-    coords = {**unit_coords("gan", state["gan_layers"]),
-              **unit_coords("disc", state["disc_layers"]),
-              "gan_res": gan_res, "disc_res": disc_res}
-    meta = {"kind": "correlation-state", "n_images": state["n_images"], "nulls": acc.nulls,
-            "gan_layers": _specs_attr(state["gan_layers"]),
-            "disc_layers": _specs_attr(state["disc_layers"]), **attrs}
-    write_dataset(xr.Dataset(data, coords=coords, attrs=meta), path, matrices=tuple(crosses))
+    with StateWriter(path, acc.gan.specs, acc.disc.specs, acc.nulls, **attrs) as writer:
+        writer.add(0, acc)
+        writer.finish()
 
 
 def load_accumulator(path: str | Path, acc: CorrelationAccumulator | None = None,
-                     nulls: bool = True) -> CorrelationAccumulator:
+                     nulls: bool = True, rows: tuple[int, int] | None = None
+                     ) -> CorrelationAccumulator:
     """Read a state written by `save_accumulator` into `acc` (a new one by default); without
-    `nulls`, only the observed pairing (the null permutations are not read)."""
+    `nulls`, only the observed pairing (the null permutations are not read); with `rows`
+    (start, stop), only the block of those G units (`blocks`)."""
     ds = open_store(path, "correlation-state", "correlation state")
     nulls = int(ds.attrs.get("nulls", 0)) if nulls else 0
     arrays = [*STATE_ARRAYS, *(f"null_cross_{r}" for r in range(1, nulls + 1))]
@@ -71,6 +135,17 @@ def load_accumulator(path: str | Path, acc: CorrelationAccumulator | None = None
     if missing:
         raise UserError(f"correlation state {path} lacks {', '.join(missing)}: the store is "
                         "damaged; delete it and rerun the match step that makes it")
+    try:
+        gan_layers = specs_from_attr(ds.attrs["gan_layers"])
+        disc_layers = specs_from_attr(ds.attrs["disc_layers"])
+        if rows is not None:
+            gan_layers = [spec for spec, _, _ in block_specs(gan_layers, *rows)]
+            sizes = sorted({s.size for s in gan_layers})
+            ds = ds.isel(gan_unit=slice(*rows), gan_res=[
+                int(i) for i, r in enumerate(ds["gan_res"].values) if r in sizes])
+    except (KeyError, ValueError, TypeError) as err:
+        raise UserError(f"correlation state {path} does not hold what its attrs say "
+                        f"({type(err).__name__}: {err}); rerun the match step") from None
     tensors = {}
     for name in arrays:
         values = np.asarray(ds[name].values)
@@ -80,32 +155,12 @@ def load_accumulator(path: str | Path, acc: CorrelationAccumulator | None = None
         tensors[name] = torch.from_numpy(values)
     acc = acc if acc is not None else CorrelationAccumulator(nulls=nulls)
     try:
-        acc.load_state_dict({"n_images": int(ds.attrs["n_images"]),
-                             "gan_layers": _specs_from_attr(ds.attrs["gan_layers"]),
-                             "disc_layers": _specs_from_attr(ds.attrs["disc_layers"]),
-                             "tensors": tensors})
+        acc.load_state_dict({"n_images": int(ds.attrs["n_images"]), "gan_layers": gan_layers,
+                             "disc_layers": disc_layers, "tensors": tensors})
     except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as err:
         raise UserError(f"correlation state {path} does not hold what its attrs say "
                         f"({type(err).__name__}: {err}); rerun the match step") from None
     return acc
-
-
-def write_match_store(acc: CorrelationAccumulator, path: str | Path, gan: str, disc: str,
-                      dtype: type = np.float32, null: int = 0) -> None:
-    """Write the correlation matrix and per-unit native statistics of `acc` (the match store);
-    with `null` r >= 1, those of null permutation r (attr `null`)."""
-    corr = acc.correlation(null=null).cpu().numpy().astype(dtype)
-    data = {"corr": (("gan_unit", "disc_unit"), corr)}
-    for side in ("gan", "disc"):
-        mean, std = acc.native_stats(side)
-        data[f"{side}_mean"] = (f"{side}_unit", mean.cpu().numpy())
-        data[f"{side}_std"] = (f"{side}_unit", std.cpu().numpy())
-    coords = {**unit_coords("gan", acc.gan.specs), **unit_coords("disc", acc.disc.specs)}
-    attrs = {"kind": "matches", "gan": gan, "disc": disc, "n_images": acc.n_images,
-             "gan_layers": _specs_attr(acc.gan.specs), "disc_layers": _specs_attr(acc.disc.specs)}
-    if null:
-        attrs["null"] = null
-    write_dataset(xr.Dataset(data, coords=coords, attrs=attrs), path, matrices=("corr",))
 
 
 class ShardRun(NamedTuple):
@@ -165,23 +220,3 @@ def check_coverage(spans: list[tuple[int, int, str | Path]], shards: int, images
     if problems:
         raise UserError(f"the shards do not hold images 0..{images - 1} exactly: "
                         f"{'; '.join(problems)}")
-
-
-def reduce_shards(paths: Sequence[str | Path], device: str | torch.device = "cpu",
-                  images: int | None = None, nulls: int = 0
-                  ) -> tuple[CorrelationAccumulator, str, str]:
-    """Merge shard states (checked to hold images 0..images-1 when `images` is given, and
-    `nulls` null permutations); returns the merged accumulator and the (gan, disc) names."""
-    if not paths:
-        raise UserError("no shards given")
-    run = check_shards(paths, images)
-    if run.nulls != nulls:
-        raise UserError(f"the shards hold {run.nulls} null permutations, and {nulls} null match "
-                        f"stores are asked for: give one --null-out path per permutation")
-    total = CorrelationAccumulator(device, nulls=nulls)
-    for p in tqdm(paths, desc="reduce", unit="shard", disable=len(paths) < 2):
-        try:
-            total.merge(load_accumulator(p, CorrelationAccumulator(device, nulls=nulls)))
-        except ValueError as err:
-            raise UserError(f"shard {p} does not fit the others: {err}") from None
-    return total, run.gan, run.disc

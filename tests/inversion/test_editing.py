@@ -27,7 +27,7 @@ from rosetta_steps.inversion.objective import (
 )
 from rosetta_steps.inversion.sheets import strongest_pairs
 from rosetta_steps.mining.correlation import CorrelationAccumulator
-from rosetta_steps.mining.state import write_match_store
+from rosetta_steps.mining.reduction import write_match_store
 
 
 def test_object_pixels_are_the_shapes_worlds_true_objects():

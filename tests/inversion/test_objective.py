@@ -25,7 +25,7 @@ from rosetta_steps.inversion.objective import (
     regulariser,
 )
 from rosetta_steps.mining.correlation import CorrelationAccumulator
-from rosetta_steps.mining.state import write_match_store
+from rosetta_steps.mining.reduction import write_match_store
 
 
 def reference_similarity(gan: dict, target: dict, pairs: list[Pair]) -> list[float]:

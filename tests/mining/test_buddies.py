@@ -10,7 +10,7 @@ from rosetta_steps import bestbuddies
 from rosetta_steps.core.cli import run
 from rosetta_steps.mining.buddies import COLUMNS, best_buddies, buddy_pairs
 from rosetta_steps.mining.correlation import CorrelationAccumulator
-from rosetta_steps.mining.state import write_match_store
+from rosetta_steps.mining.reduction import write_match_store
 
 
 @pytest.mark.parametrize("shape", [(40, 30), (17, 60), (25, 25)])

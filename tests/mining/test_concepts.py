@@ -12,7 +12,7 @@ from rosetta_steps.core.cli import run
 from rosetta_steps.mining.buddies import COLUMNS
 from rosetta_steps.mining.concepts import cluster, rosetta_units
 from rosetta_steps.mining.correlation import CorrelationAccumulator
-from rosetta_steps.mining.state import write_match_store
+from rosetta_steps.mining.reduction import write_match_store
 
 
 def table(disc, rows):

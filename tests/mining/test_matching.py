@@ -10,7 +10,7 @@ from rosetta_steps.core.cli import UserError, run
 from rosetta_steps.core.images import to_uint8
 from rosetta_steps.core.stores import open_match_store
 from rosetta_steps.match import main as match_main
-from rosetta_steps.mining.matching import match_models, match_shard
+from rosetta_steps.mining.matching import Pair, match_models, mine_shard
 from rosetta_steps.mining.sampling import sample_images
 
 
@@ -79,7 +79,11 @@ def test_shards_reduce_to_one_pass(tmp_path):
 
 def test_bad_input(tmp_path, capsys):
     base = ["--gan", "shapes-gan", "--count", "2", "--out", str(tmp_path / "s.zarr")]
-    for extra, message in ((["--disc", "shapes-gan"], "match a generator against"),
+    for extra, message in ((["--disc", "stylegan2-lsun_cat"], "match a generator against"),
+                           (["--disc", "shapes-cnn-sup", "--disc", "shapes-gan"],
+                            "2 partner(s) and 1 --out"),
+                           (["--disc", "shapes-cnn-sup", "--disc", "shapes-cnn-sup",
+                             "--out", "t.zarr"], "given twice"),
                            (["--count", "0"], "need count >= 1"),
                            (["--device", "cuda"], "no CUDA GPU is visible"),
                            (["--weights", f"shapes-gan={tmp_path / 'w.safetensors'}"], "not found"),
@@ -89,7 +93,8 @@ def test_bad_input(tmp_path, capsys):
         assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / "s.zarr").exists()
     with pytest.raises(UserError, match="not a generator"):
-        match_shard("shapes-cnn-sup", None, {}, 0, 0, 2, 2)
+        mine_shard("shapes-cnn-sup", [Pair("shapes-cnn-sup", tmp_path / "x.zarr")], {}, 0, 0, 2,
+                   2)
 
 
 def test_sample_store_lines_up_with_match(tmp_path):

@@ -11,7 +11,8 @@ from rosetta_steps import bestbuddies, reduce, rosetta
 from rosetta_steps.core.cli import run
 from rosetta_steps.mining.correlation import CorrelationAccumulator
 from rosetta_steps.mining.null import null_shift, q_values
-from rosetta_steps.mining.state import save_accumulator, write_match_store
+from rosetta_steps.mining.reduction import write_match_store
+from rosetta_steps.mining.state import save_accumulator
 
 GAN = {"g4": (3, 4), "g7": (2, 7), "g16": (3, 16)}
 DISC = {"d14": (4, 14), "d5": (3, 5)}

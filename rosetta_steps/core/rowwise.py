@@ -1,0 +1,79 @@
+"""Stores whose large matrices are written row block by row block (`RowWiseStore`).
+
+A (G unit x D unit) matrix of a correlation state or a match store can be larger than the
+memory a job may use (BigGAN-deep-256 against itself: 4.3 GB per float64 matrix). Such a
+matrix is created empty in the temporary store, filled one row block at a time, and the
+store is renamed into place only when every block and the small variables are written, so
+a reader sees the same complete, atomically written store as `stores.write_dataset` gives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import ExitStack
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+import zarr
+
+from .stores import FILES, _files, _matrix_encoding, atomic_output
+
+DIMS = ("gan_unit", "disc_unit")
+
+
+class RowWiseStore:
+    """A Zarr v3 store at `path` with `matrices` (name -> dtype) of shape (rows, cols) over
+    dims (gan_unit, disc_unit), chunked in row blocks as `write_dataset` chunks its matrices.
+
+        with RowWiseStore(path, rows, cols, {"cross": np.float64}) as store:
+            store.write_rows("cross", 0, block)   # any number of blocks, any order
+            store.finish(small_dataset)           # coords, small variables, attrs
+
+    Leaving the block without `finish` (or with an exception) leaves nothing at `path`.
+    """
+
+    def __init__(self, path: str | Path, rows: int, cols: int,
+                 matrices: Mapping[str, type | np.dtype]):
+        self.path, self.shape, self.matrices = Path(path), (rows, cols), dict(matrices)
+        self._stack = ExitStack()
+        self._written = {name: 0 for name in self.matrices}
+        self._finished = False
+
+    def __enter__(self) -> RowWiseStore:
+        self.tmp = self._stack.enter_context(atomic_output(self.path))
+        group = zarr.open_group(str(self.tmp), mode="w", zarr_format=3)
+        encoding = _matrix_encoding(*self.shape)
+        self._arrays = {
+            name: group.create_array(name, shape=self.shape, dtype=dtype,
+                                     chunks=encoding["chunks"], shards=encoding["shards"],
+                                     fill_value=np.nan, dimension_names=DIMS)
+            for name, dtype in self.matrices.items()}
+        return self
+
+    def write_rows(self, name: str, start: int, block: np.ndarray) -> None:
+        """Rows start .. start+len(block)-1 of matrix `name`."""
+        if block.shape[1:] != self.shape[1:] or start + len(block) > self.shape[0]:
+            raise ValueError(f"{name}: block {block.shape} at row {start} does not fit "
+                             f"{self.shape}")
+        self._arrays[name][start:start + len(block)] = block
+        self._written[name] += len(block)
+
+    def finish(self, small: xr.Dataset) -> None:
+        """Write the coords, small variables and attrs of `small`; every row of every matrix
+        must have been written."""
+        short = {n: w for n, w in self._written.items() if w < self.shape[0]}
+        if short:
+            raise ValueError(f"rows not written: {short} of {self.shape[0]}")
+        small.to_zarr(self.tmp, mode="a", zarr_format=3, consolidated=False)
+        group = zarr.open_group(str(self.tmp), mode="r+", zarr_format=3)
+        group.attrs.update(small.attrs)
+        group.attrs[FILES] = _files(self.tmp)
+        self._finished = True
+
+    def __exit__(self, kind, value, traceback) -> bool:
+        if kind is None and not self._finished:
+            error = RuntimeError(f"{self.path}: the store was left before finish()")
+            self._stack.__exit__(RuntimeError, error, None)  # removes the temporary
+            raise error
+        return self._stack.__exit__(kind, value, traceback)
