@@ -25,17 +25,16 @@ import torch
 from bench_correlation import make_batches
 
 from rosetta_steps import CorrelationAccumulator
-from rosetta_steps.mining.matching import match_shard
-from rosetta_steps.mining.state import save_accumulator
+from rosetta_steps.mining.matching import Pair, mine_shard
 
 PAIRS = [("shapes-gan", d) for d in ("shapes-cnn-sup", "shapes-cnn-ssl", "shapes-vit-mae", None)]
 
 
 def match_seconds(gan: str, disc: str | None, nulls: int, images: int, folder: Path) -> float:
     start = time.perf_counter()
-    acc = match_shard(gan, disc, {gan: "random", **({disc: "random"} if disc else {})},
-                      seed=0, start=0, count=images, batch_size=32, device="cpu", nulls=nulls)
-    save_accumulator(acc, folder / f"{disc}-{nulls}.zarr", gan=gan, disc=disc or gan)
+    mine_shard(gan, [Pair(disc or gan, folder / f"{disc}-{nulls}.zarr")],
+               {gan: "random", **({disc: "random"} if disc else {})}, seed=0, start=0,
+               count=images, batch_size=32, device="cpu", nulls=nulls)
     return time.perf_counter() - start
 
 

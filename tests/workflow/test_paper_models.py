@@ -17,7 +17,7 @@ def test_the_paper_zoo_runs_through_the_same_steps(tmp_path):
     """BigGAN-deep-128 (class briard) against ResNet-50 at random weights, 8 images, from
     sampling to the pair's page. (G against itself, 19264 x 19264 units, takes minutes and
     11 GB on CPU, so it is left to the GPU.)"""
-    params = tiny_params(DISCS)
+    params = {**tiny_params(DISCS), "match": "per_pair"}  # a fused job would add G x G
     params["models"].update({"biggan-deep-128": {"weights": "random", "truncation": 0.4},
                              "resnet50": {"weights": "random"}})
     params["dictionaries"]["paper"] = {"gan": "biggan-deep-128", "class": "briard",
@@ -45,7 +45,7 @@ def test_styleganxl_runs_through_the_same_steps(tmp_path):
     published 16 px ImageNet model, the stem the 256 px one grows from, through the same
     code (2.7 s an image on two CPU threads, against 50 s for the 256 px generator)."""
     gan = "styleganxl-imagenet16"
-    params = {**tiny_params(DISCS), "threads": 2}
+    params = {**tiny_params(DISCS), "threads": 2, "match": "per_pair"}
     params["models"].update({gan: {"weights": "random", "truncation": 0.5},
                              "resnet50": {"weights": "random"}})
     params["dictionaries"]["briard_xl"].update(gan=gan, discs=["resnet50"], images=2)

@@ -29,9 +29,11 @@ from workflow_project import (
     write_params,
 )
 
-SHARD = "results/match/shapes-gan/all/shapes-cnn-sup/shards/000032-000064.zarr"
+SHARDS = ["000000-000032", "000032-000064"]
+SHARD = f"results/match/shapes-gan/all/shapes-cnn-sup/shards/{SHARDS[1]}.zarr"
 PAIR = "results/match/shapes-gan/all/shapes-cnn-sup/matches.zarr"
 INVERSIONS = {"edit": 5, "neurons": 1, "ood": 1}  # every job that reads the concept table
+FUSED = "match_fused_shapes_gan_all"  # a shard's pairs and samples from one pass of G
 
 
 @pytest.fixture(scope="session")
@@ -66,6 +68,33 @@ def test_run_builds_everything_and_a_second_run_does_nothing(built):
         measured = json.loads((built / f"results/metrics/edits/shapes/{name}.json").read_text())
         assert measured["edit"] == name and measured["images"] == 2
     assert job_counts(built) == {}
+    logs = sorted(p.name for p in (built / "logs").glob("match--*"))
+    assert logs == [f"match--shapes-gan--all--fused--{s}.log" for s in SHARDS]
+
+
+def made(job: dict) -> set[str]:
+    """The partners whose shard stores a match job writes, and "samples" for a sample store."""
+    return {"samples" if "/samples/" in o else o.split("/")[-3] for o in job["output"]}
+
+
+def test_fused_jobs_mine_what_is_missing_and_per_pair_what_exists(tmp_path):
+    """A fresh project mines each shard's pairs and samples in one job (one pass of G);
+    `match: per_pair` plans a job per pair and one per sample shard; with some of a shard's
+    stores present, only the missing ones are planned, fused while two or more are."""
+    project = make_project(tmp_path / "p", tiny_params(DISCS))
+    pair_jobs = Counter({"sample": 2, "match": 6})
+    assert job_counts(project, PAIR) == {"train": 3, FUSED: 2, "reduce": 1}
+    fused = [j for j in planned_jobs(project, PAIR) if j["rule"] == FUSED]
+    assert made(fused[0]) == {*DISCS, "shapes-gan", "samples"}
+    write_params(project, {**tiny_params(DISCS), "match": "per_pair"})
+    assert job_counts(project) & pair_jobs == pair_jobs and FUSED not in job_counts(project)
+    write_params(project, tiny_params(DISCS))
+    done = project / SHARD.replace("shapes-cnn-sup", "shapes-gan")
+    done.mkdir(parents=True)  # the self-match of the second shard exists
+    jobs = planned_jobs(project, PAIR)
+    second = [j for j in jobs if any(SHARDS[1] in o for o in j["output"])]
+    assert len(second) == 1 and second[0]["rule"].startswith(FUSED)
+    assert made(second[0]) == {*DISCS, "samples"}
 
 
 def test_the_same_command_writes_the_same_bytes(built, tmp_path):
@@ -83,7 +112,7 @@ def test_the_same_command_writes_the_same_bytes(built, tmp_path):
     ("disc", {"train": 1, "dissect": 1, "match": 2, "reduce": 1, "bestbuddies": 1,
               "stability": 1, "rosetta": 1, "discovery": 1, "dictionary": 1, "pairwise": 1,
               "invert": 1, **INVERSIONS}),
-    ("images", {"sample": 1, "match": 3, "reduce": 3, "bestbuddies": 2, "stability": 2,
+    ("images", {FUSED: 1, "reduce": 3, "bestbuddies": 2, "stability": 2,
                 "rosetta": 1, "discovery": 1, "dictionary": 1, "pairwise": 2, "invert": 1,
                 **INVERSIONS}),
 ])
@@ -148,8 +177,10 @@ def test_committed_dvc_yaml_is_current():
 
 
 def test_dvc_stages_agree_with_snakemake_jobs(tmp_path):
-    """Parsed by DVC itself, every stage is a Snakemake job: same command, deps and outs."""
-    project = make_project(tmp_path / "p", tiny_params(DISCS))
+    """Parsed by DVC itself, every stage is a Snakemake job: same command, deps and outs.
+    DVC's stages are per pair whatever `match` says (fused jobs are Snakemake's scheduling,
+    with the same outputs), so they are Snakemake's jobs under `match: per_pair`."""
+    project = make_project(tmp_path / "p", {**tiny_params(DISCS), "match": "per_pair"})
     (project / "dvc.yaml").write_text(dvc_stages.dvc_yaml(dvc_stages.snakemake_jobs(project)))
     sh(project, "dvc", "init", "--no-scm", "-q")
     from dvc.repo import Repo

@@ -5,6 +5,7 @@
 
 import ast
 import os
+import re
 import shlex
 import sys
 from functools import cache
@@ -139,6 +140,37 @@ def pairs(name: str) -> list:
     """(gan, subset, disc) for every D of a dictionary, then G against itself."""
     d = dictionary(name)
     return [(d["gan"], subset_of(d), disc) for disc in [*d["discs"], d["gan"]]]
+
+
+def partners(gan: str, subset: str) -> list:
+    """Every D that a dictionary pairs with (gan, subset), then the generator itself."""
+    discs = {disc for d in config["dictionaries"].values()
+             if d["gan"] == gan and subset_of(d) == subset for disc in d["discs"]}
+    return [*sorted(discs), gan]
+
+
+def fused_groups() -> dict:
+    """Rule name -> (gan, subset, missing partners, samples missing, shards): the shards whose
+    shard stores of two or more pairs (or of one pair and the samples) do not exist yet,
+    grouped by what they lack; one fused match job per shard writes them all from one pass
+    of G. What exists is rerun per pair (rule `match`), so adding a D computes only its
+    pairs. Off with `match: per_pair`, and while dvc.yaml is written (DVC's stages stay per
+    pair, whatever is on disk)."""
+    groups, named = {}, {}
+    if config["match"] != "fused" or DVC_TEMPLATES:
+        return groups
+    for gan, subset in sorted({(d["gan"], subset_of(d)) for d in config["dictionaries"].values()}):
+        for shard in shards(gan, subset):
+            lacking = tuple(disc for disc in partners(gan, subset) if not os.path.exists(
+                SHARD.format(gan=gan, subset=subset, disc=disc, shard=shard)))
+            no_samples = not os.path.exists(SAMPLES.format(gan=gan, subset=subset, shard=shard))
+            if len(lacking) + no_samples >= 2 and lacking:
+                groups.setdefault((gan, subset, lacking, no_samples), []).append(shard)
+    for (gan, subset, lacking, no_samples), fused in groups.items():
+        name = re.sub(r"\W", "_", f"match_fused_{gan}_{subset}")
+        n = sum(k.startswith(name) for k in named)
+        named[f"{name}_{n}" if n else name] = (gan, subset, lacking, no_samples, fused)
+    return named
 
 
 def samples_of(gan: str, subset: str) -> list:

@@ -2,6 +2,9 @@
 # store, best buddies per pair, then the Rosetta units and concepts of each dictionary.
 
 SHARD_RANGE = r"\d{6}-\d{6}"
+MATCH_PARAMS = {"state_mb": setting("state_mb"), "autocast": setting("autocast")}
+MATCH_ARGS = " --state-mb {params.state_mb} --autocast {params.autocast}"
+MATCH_MB = config["state_mb"] + 2000  # the states, and the models and a batch's maps
 
 
 # dvc params: seed batch_size device threads models.{gan}
@@ -35,7 +38,7 @@ rule sample:
              " --out {output:q}")
 
 
-# dvc params: seed batch_size device threads null models.{gan} models.{disc}
+# dvc params: seed batch_size device threads null state_mb autocast models.{gan} models.{disc}
 rule match:
     input:
         code=lambda w: code("rosetta_steps.match", w.gan, w.disc),
@@ -47,11 +50,11 @@ rule match:
     params:
         range=lambda w: shard_range(w.shard),
         weights=lambda w: weights_args(w.gan, w.disc),
-        disc=lambda w: "" if w.disc == w.gan else f"--disc {w.disc}",
         truncation=lambda w: truncation_arg(w.gan),
         seed=setting("seed"),
         batch_size=setting("batch_size"),
         nulls=NULLS,
+        **MATCH_PARAMS,
         **DEVICE_PARAMS,
     conda:
         ENV
@@ -61,16 +64,68 @@ rule match:
         "benchmarks/match/{gan}/{subset}/{disc}/{shard}.tsv"
     threads: config["threads"]
     resources:
-        mem_mb=6000,
+        mem_mb=MATCH_MB,
         gpu=GPU,
     shell:
-        step("match", "--gan {wildcards.gan} {params.disc} {params.weights}"
-             " --subset {wildcards.subset} --seed {params.seed} --start {params.range[0]}"
-             " --count {params.range[1]} --batch-size {params.batch_size} {params.truncation}"
-             " --null {params.nulls}" + DEVICE_ARGS + " --out {output:q}")
+        step("match", "--gan {wildcards.gan} --disc {wildcards.disc} --out {output:q}"
+             " {params.weights} --subset {wildcards.subset} --seed {params.seed}"
+             " --start {params.range[0]} --count {params.range[1]}"
+             " --batch-size {params.batch_size} {params.truncation} --null {params.nulls}"
+             + MATCH_ARGS + DEVICE_ARGS)
 
 
-# dvc params: null
+# The fused jobs (common.smk's fused_groups): one per shard of a (generator, subset), writing
+# every pair's shard store it lacks, and its sample store, from one forward pass of G.
+for fused, (gan, subset, lacking, no_samples, fused_shards) in fused_groups().items():
+
+    rule:
+        name:
+            fused
+        input:
+            code=code("rosetta_steps.match", gan, *lacking),
+            weights=sorted({f for m in (gan, *lacking) for f in weights_files(m)}),
+        output:
+            shards=[directory(SHARD.format(gan=gan, subset=subset, disc=d, shard="{shard}"))
+                    for d in lacking],
+            samples=[directory(SAMPLES.format(gan=gan, subset=subset, shard="{shard}"))]
+            if no_samples else [],
+        wildcard_constraints:
+            shard="|".join(fused_shards),
+        params:
+            gan=gan,
+            subset=subset,
+            range=lambda w: shard_range(w.shard),
+            weights=weights_args(gan, *lacking),
+            truncation=truncation_arg(gan),
+            pairs=lambda w, output, lacking=lacking: " ".join(
+                f"--disc {d} --out {shlex.quote(o)}" for d, o in zip(lacking, output.shards)),
+            samples=lambda w, output: option("--samples", output.samples),
+            seed=setting("seed"),
+            batch_size=setting("batch_size"),
+            nulls=NULLS,
+            **MATCH_PARAMS,
+            **DEVICE_PARAMS,
+        conda:
+            ENV
+        log:
+            f"logs/match--{gan}--{subset}--fused--{{shard}}.log",
+        benchmark:
+            f"benchmarks/match/{gan}/{subset}/fused/{{shard}}.tsv"
+        threads: config["threads"]
+        resources:
+            mem_mb=MATCH_MB,
+            gpu=GPU,
+        shell:
+            step("match", "--gan {params.gan} {params.pairs} {params.samples} {params.weights}"
+                 " --subset {params.subset} --seed {params.seed} --start {params.range[0]}"
+                 " --count {params.range[1]} --batch-size {params.batch_size}"
+                 " {params.truncation} --null {params.nulls}" + MATCH_ARGS + DEVICE_ARGS)
+
+    workflow.ruleorder(fused, "match")
+    workflow.ruleorder(fused, "sample")
+
+
+# dvc params: null state_mb
 rule reduce:
     input:
         code=code("rosetta_steps.reduce"),
@@ -82,15 +137,16 @@ rule reduce:
     params:
         images=lambda w: images_of(w.gan, w.subset),
         null_out=lambda w, output: option("--null-out", output.nulls),
+        state_mb=setting("state_mb"),
     conda:
         ENV
     log:
         log("reduce", "gan", "subset", "disc"),
     resources:
-        mem_mb=8000,
+        mem_mb=MATCH_MB,
     shell:
         step("reduce", "{input.shards:q} --images {params.images} --out {output.matches:q}"
-             " {params.null_out}")
+             " {params.null_out} --state-mb {params.state_mb}")
 
 
 # dvc params: k bb_rule null
