@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -97,3 +98,12 @@ def files(path: Path) -> dict[str, bytes]:
     """Every file under `path` by relative name (Snakemake's marker files left out)."""
     return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*"))
             if p.is_file() and p.name != ".snakemake_timestamp"}
+
+
+def store_files(path: Path) -> dict:
+    """`files` of a store, its root metadata read as JSON without the attr that records what
+    its match job wrote together (a fused job's store and a per-pair job's differ only there)."""
+    out = files(path)
+    root = json.loads(out.pop("zarr.json"))
+    root["attributes"].pop("mined_with", None)
+    return {**out, "zarr.json": root}

@@ -41,6 +41,11 @@ from .sampling import (
 )
 from .state import StateWriter
 
+# Every store a match job writes records what the job wrote together (attr MINED_WITH: its
+# partners in order, and SAMPLES when it wrote the sample store), so that the workflow plans
+# a fused job's outputs with the rule that made them (workflow/rules/common.smk).
+MINED_WITH, SAMPLES = "mined_with", "+samples"
+
 
 class Pair(NamedTuple):
     """A partner of the generator (its own name for G against G) and its shard store."""
@@ -133,7 +138,9 @@ def mine_shard(gan: str, pairs: Sequence[Pair], weights: Mapping[str, str | Path
     indices = range(start, start + count)
     collector = None if samples is None else SampleCollector(g_spec, subset, seed, indices,
                                                              truncation, cls)
-    attrs = {"subset": subset, "seed": str(seed), "start": str(start), "count": str(count)}
+    together = " ".join([p.disc for p in pairs] + [SAMPLES] * (samples is not None))
+    attrs = {"subset": subset, "seed": str(seed), "start": str(start), "count": str(count),
+             MINED_WITH: together}
     with ExitStack() as stack:
         writers = [stack.enter_context(StateWriter(p.out, g_layers, partners[p.disc], nulls,
                                                    gan=gan, disc=p.disc, **attrs))
@@ -149,5 +156,7 @@ def mine_shard(gan: str, pairs: Sequence[Pair], weights: Mapping[str, str | Path
         for w in writers:
             w.finish()
         if collector is not None:
-            write_samples(collector.dataset(), samples)
+            ds = collector.dataset()
+            ds.attrs[MINED_WITH] = together
+            write_samples(ds, samples)
     return len(passes)

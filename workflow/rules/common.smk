@@ -4,6 +4,7 @@
 # `# dvc params:` line that workflow/scripts/dvc_stages.py reads.
 
 import ast
+import json
 import os
 import re
 import shlex
@@ -149,27 +150,55 @@ def partners(gan: str, subset: str) -> list:
     return [*sorted(discs), gan]
 
 
+SAMPLES_TOKEN = "+samples"  # in a store's attr mined_with: the job also wrote the samples
+
+
+def mined_with(path: str) -> tuple:
+    """What the match job that wrote the store at `path` wrote together (its attr
+    mined_with: partners, and SAMPLES_TOKEN), or () for a store without the record."""
+    try:
+        attrs = json.loads(Path(path, "zarr.json").read_text())["attributes"]
+        return tuple(str(attrs.get("mined_with", "")).split())
+    except (OSError, ValueError, KeyError, TypeError):
+        return ()
+
+
 def fused_groups() -> dict:
-    """Rule name -> (gan, subset, missing partners, samples missing, shards): the shards whose
-    shard stores of two or more pairs (or of one pair and the samples) do not exist yet,
-    grouped by what they lack; one fused match job per shard writes them all from one pass
-    of G. What exists is rerun per pair (rule `match`), so adding a D computes only its
-    pairs. Off with `match: per_pair`, and while dvc.yaml is written (DVC's stages stay per
-    pair, whatever is on disk)."""
+    """Rule name -> (gan, subset, partners, with samples, shards) of the fused match jobs:
+    one per shard writes several of its pairs' shard stores (and its sample store) from one
+    pass of G. A shard's outputs that exist keep the rule that made them, so Snakemake sees
+    the same job and reruns nothing for it: outputs that record a fused job (mined_with)
+    are planned with that job while every existing one of them records it too, the others
+    with the per-pair rules `match` and `sample`. What is missing and not planned so is
+    fused when two or more outputs are, so adding a D computes only its pairs. Off with
+    `match: per_pair`, and while dvc.yaml is written (DVC's stages stay per pair)."""
     groups, named = {}, {}
     if config["match"] != "fused" or DVC_TEMPLATES:
-        return groups
+        return named
     for gan, subset in sorted({(d["gan"], subset_of(d)) for d in config["dictionaries"].values()}):
         for shard in shards(gan, subset):
-            lacking = tuple(disc for disc in partners(gan, subset) if not os.path.exists(
-                SHARD.format(gan=gan, subset=subset, disc=disc, shard=shard)))
-            no_samples = not os.path.exists(SAMPLES.format(gan=gan, subset=subset, shard=shard))
-            if len(lacking) + no_samples >= 2 and lacking:
-                groups.setdefault((gan, subset, lacking, no_samples), []).append(shard)
-    for (gan, subset, lacking, no_samples), fused in groups.items():
+            paths = {disc: SHARD.format(gan=gan, subset=subset, disc=disc, shard=shard)
+                     for disc in partners(gan, subset)}
+            paths[SAMPLES_TOKEN] = SAMPLES.format(gan=gan, subset=subset, shard=shard)
+            exists = {k for k, p in paths.items() if os.path.exists(p)}
+            records = {k: mined_with(paths[k]) for k in exists}
+            planned, taken = [], set()
+            for together in sorted({r for r in records.values() if len(r) > 1}):
+                if set(together) <= set(paths) and not taken & set(together) and all(
+                        records.get(k, together) == together for k in together):
+                    planned.append(together)
+                    taken |= set(together)
+            missing = tuple(k for k in paths if k not in exists and k not in taken)
+            if len(missing) > 1 and missing != (SAMPLES_TOKEN,):
+                planned.append(missing)
+            for together in planned:
+                groups.setdefault((gan, subset, together), []).append(shard)
+    for (gan, subset, together), fused in groups.items():
         name = re.sub(r"\W", "_", f"match_fused_{gan}_{subset}")
         n = sum(k.startswith(name) for k in named)
-        named[f"{name}_{n}" if n else name] = (gan, subset, lacking, no_samples, fused)
+        discs = tuple(k for k in together if k != SAMPLES_TOKEN)
+        named[f"{name}_{n}" if n else name] = (gan, subset, discs, SAMPLES_TOKEN in together,
+                                               fused)
     return named
 
 

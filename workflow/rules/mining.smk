@@ -75,30 +75,30 @@ rule match:
 
 
 # The fused jobs (common.smk's fused_groups): one per shard of a (generator, subset), writing
-# every pair's shard store it lacks, and its sample store, from one forward pass of G.
-for fused, (gan, subset, lacking, no_samples, fused_shards) in fused_groups().items():
+# several pairs' shard stores, and its sample store, from one forward pass of G.
+for fused, (gan, subset, discs, with_samples, fused_shards) in fused_groups().items():
 
     rule:
         name:
             fused
         input:
-            code=code("rosetta_steps.match", gan, *lacking),
-            weights=sorted({f for m in (gan, *lacking) for f in weights_files(m)}),
+            code=code("rosetta_steps.match", gan, *discs),
+            weights=sorted({f for m in (gan, *discs) for f in weights_files(m)}),
         output:
             shards=[directory(SHARD.format(gan=gan, subset=subset, disc=d, shard="{shard}"))
-                    for d in lacking],
+                    for d in discs],
             samples=[directory(SAMPLES.format(gan=gan, subset=subset, shard="{shard}"))]
-            if no_samples else [],
+            if with_samples else [],
         wildcard_constraints:
             shard="|".join(fused_shards),
         params:
             gan=gan,
             subset=subset,
             range=lambda w: shard_range(w.shard),
-            weights=weights_args(gan, *lacking),
+            weights=weights_args(gan, *discs),
             truncation=truncation_arg(gan),
-            pairs=lambda w, output, lacking=lacking: " ".join(
-                f"--disc {d} --out {shlex.quote(o)}" for d, o in zip(lacking, output.shards)),
+            pairs=lambda w, output, discs=discs: " ".join(
+                f"--disc {d} --out {shlex.quote(o)}" for d, o in zip(discs, output.shards)),
             samples=lambda w, output: option("--samples", output.samples),
             seed=setting("seed"),
             batch_size=setting("batch_size"),
