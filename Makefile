@@ -48,6 +48,7 @@ dvc.yaml: Snakefile params.yaml $(wildcard workflow/rules/*.smk) workflow/script
 bench: install
 	$(PY) bench/bench_correlation.py --width 1 --images 16 --batch 8
 	$(PY) bench/bench_null.py --nulls 2 --images 128 --repeats 3
+	$(PY) bench/bench_mining.py --threads 2 --biggan-images 2
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

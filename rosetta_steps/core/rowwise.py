@@ -5,6 +5,8 @@ memory a job may use (BigGAN-deep-256 against itself: 4.3 GB per float64 matrix)
 matrix is created empty in the temporary store, filled one row block at a time, and the
 store is renamed into place only when every block and the small variables are written, so
 a reader sees the same complete, atomically written store as `stores.write_dataset` gives.
+Rows that arrive in order are held until they fill a shard file of the matrix (at most
+`stores.SHARD_BYTES`), so each shard file is written once, not rewritten per block.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from .stores import FILES, _files, _matrix_encoding, atomic_output
+from .stores import FILES, atomic_output, file_sizes, matrix_encoding
 
 DIMS = ("gan_unit", "disc_unit")
 
@@ -43,12 +45,13 @@ class RowWiseStore:
     def __enter__(self) -> RowWiseStore:
         self.tmp = self._stack.enter_context(atomic_output(self.path))
         group = zarr.open_group(str(self.tmp), mode="w", zarr_format=3)
-        encoding = _matrix_encoding(*self.shape)
-        self._arrays = {
-            name: group.create_array(name, shape=self.shape, dtype=dtype,
-                                     chunks=encoding["chunks"], shards=encoding["shards"],
-                                     fill_value=np.nan, dimension_names=DIMS)
-            for name, dtype in self.matrices.items()}
+        self._arrays, self._pending = {}, {}
+        for name, dtype in self.matrices.items():
+            encoding = matrix_encoding(*self.shape, np.dtype(dtype).itemsize)
+            self._arrays[name] = group.create_array(
+                name, shape=self.shape, dtype=dtype, chunks=encoding["chunks"],
+                shards=encoding["shards"], fill_value=np.nan, dimension_names=DIMS)
+            self._pending[name] = (0, [])  # first row held, blocks held
         return self
 
     def write_rows(self, name: str, start: int, block: np.ndarray) -> None:
@@ -56,19 +59,40 @@ class RowWiseStore:
         if block.shape[1:] != self.shape[1:] or start + len(block) > self.shape[0]:
             raise ValueError(f"{name}: block {block.shape} at row {start} does not fit "
                              f"{self.shape}")
-        self._arrays[name][start:start + len(block)] = block
+        first, held = self._pending[name]
+        if start != first + sum(len(b) for b in held):  # not the next rows: write what is held
+            self._flush(name, self.shape[0])
+            first, held = start, []
+        held.append(np.asarray(block, dtype=self.matrices[name]))
+        self._pending[name] = (first, held)
+        self._flush(name, first + sum(len(b) for b in held))
         self._written[name] += len(block)
+
+    def _flush(self, name: str, upto: int) -> None:
+        """Write the held rows of `name` up to the last shard boundary at or before `upto`
+        (all of them at the matrix's end)."""
+        first, held = self._pending[name]
+        stop = first + sum(len(b) for b in held)
+        per_shard = self._arrays[name].shards[0]
+        cut = stop if upto >= self.shape[0] else min(stop, upto // per_shard * per_shard)
+        if cut <= first:
+            return
+        rows = np.concatenate(held) if len(held) > 1 else held[0]
+        self._arrays[name][first:cut] = rows[:cut - first]
+        self._pending[name] = (cut, [rows[cut - first:]] if cut < stop else [])
 
     def finish(self, small: xr.Dataset) -> None:
         """Write the coords, small variables and attrs of `small`; every row of every matrix
         must have been written."""
+        for name in self.matrices:
+            self._flush(name, self.shape[0])
         short = {n: w for n, w in self._written.items() if w < self.shape[0]}
         if short:
             raise ValueError(f"rows not written: {short} of {self.shape[0]}")
         small.to_zarr(self.tmp, mode="a", zarr_format=3, consolidated=False)
         group = zarr.open_group(str(self.tmp), mode="r+", zarr_format=3)
         group.attrs.update(small.attrs)
-        group.attrs[FILES] = _files(self.tmp)
+        group.attrs[FILES] = file_sizes(self.tmp)
         self._finished = True
 
     def __exit__(self, kind, value, traceback) -> bool:

@@ -2,7 +2,7 @@
 
 Every store this package writes has the attrs `kind` and `files` (its files and sizes,
 written just before the rename and checked by `open_store`); a reader needs neither. The
-match store (`open_match_store`; written by `mining.state.write_match_store`) has variable
+match store (`open_match_store`; written by `mining.reduction.MatchWriter`) has variable
 `corr` (gan_unit, disc_unit) with coords gan_layer/gan_channel/gan_size and
 disc_layer/disc_channel/disc_size, per-unit mean and std at native resolution (Eq. 1), attrs
 gan, disc, n_images. A self-match store has the same layout with the generator on both
@@ -10,7 +10,8 @@ sides. The correlation state of one shard lives in `mining.state`, next to the a
 it stores.
 
 Large matrices are chunked in row blocks (read one block at a time to answer a top-K) and
-grouped into a few shard files, so a store is a handful of files whatever its size.
+grouped into shard files of whole rows, so a store is a few files per 4096 rows (or per
+256 MB) whatever its size; `rowwise` writes them one block of rows at a time.
 The steps' small tables are CSV files (`read_table`).
 """
 
@@ -36,7 +37,7 @@ import zarr
 from .cli import UserError
 from .units import LayerSpec, Unit
 
-CHUNK_ROWS, CHUNK_COLS, SHARD_ROWS = 512, 4096, 4096
+CHUNK_ROWS, CHUNK_COLS, SHARD_ROWS, SHARD_BYTES = 512, 4096, 4096, 256 * 2**20
 FILES = "files"  # the attr listing a store's files and sizes, written just before the rename
 
 
@@ -135,10 +136,14 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def _matrix_encoding(n_rows: int, n_cols: int) -> dict:
+def matrix_encoding(n_rows: int, n_cols: int, itemsize: int = 8) -> dict:
+    """Chunks of up to CHUNK_ROWS x CHUNK_COLS, grouped into shard files of whole rows: up to
+    SHARD_ROWS of them, fewer for wide matrices so that a shard stays under SHARD_BYTES (a
+    writer holds one shard's rows at a time; `rowwise`)."""
     rows, cols = min(n_rows, CHUNK_ROWS), min(n_cols, CHUNK_COLS)
     shard_cols = -(-n_cols // cols) * cols
-    return {"chunks": (rows, cols), "shards": (min(-(-n_rows // rows), SHARD_ROWS // rows) * rows,
+    per_shard = max(1, min(SHARD_ROWS // rows, SHARD_BYTES // (rows * shard_cols * itemsize)))
+    return {"chunks": (rows, cols), "shards": (min(-(-n_rows // rows), per_shard) * rows,
                                                shard_cols)}
 
 
@@ -146,14 +151,14 @@ def write_dataset(ds: xr.Dataset, path: str | Path, matrices: tuple[str, ...] = 
                   encoding: dict | None = None) -> None:
     """Write `ds` as a Zarr v3 store at `path`, atomically; `matrices` get row-block chunks,
     other variables the given `encoding` (xarray's to_zarr encoding) or xarray's default."""
-    encoding = {**(encoding or {}), **{name: _matrix_encoding(*ds[name].shape)
-                                       for name in matrices}}
+    encoding = {**(encoding or {}), **{
+        name: matrix_encoding(*ds[name].shape, ds[name].dtype.itemsize) for name in matrices}}
     with atomic_output(path) as tmp:
         ds.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False, encoding=encoding)
-        zarr.open_group(str(tmp), mode="r+", zarr_format=3).attrs[FILES] = _files(tmp)
+        zarr.open_group(str(tmp), mode="r+", zarr_format=3).attrs[FILES] = file_sizes(tmp)
 
 
-def _files(store: Path) -> dict[str, int]:
+def file_sizes(store: Path) -> dict[str, int]:
     """Every file of a store but its root metadata (which holds this list), with its size."""
     return {str(p.relative_to(store)): p.stat().st_size for p in sorted(store.rglob("*"))
             if p.is_file() and p.name != ".snakemake_timestamp" and p != store / "zarr.json"}

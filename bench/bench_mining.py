@@ -1,0 +1,205 @@
+"""Benchmark: mining a dictionary against its physical limit (issue 21).
+
+The limit of mining one shard of a dictionary is one forward pass of G and of each D per
+image plus the correlation kernel (Eq. 1-2) of every pair. This script times, in one process
+and on the same images:
+
+- `forward`: the models' bare forward passes (G once, each D once per image);
+- `kernel`: every pair's accumulator (G against each D and against itself) fed the maps of
+  those passes, kept in memory, in the row blocks the memory budget allows;
+- `per pair`: the pipeline as a job per pair (`match: per_pair`): the sample store, then each
+  pair's shard store, each job running G again;
+- `fused`: the pipeline as one fused job (`match: fused`): every pair's shard store and the
+  sample store from one pass of G per block-pass (`mining.matching.mine_shard`);
+- `reduce`: each pair's shard merged into its match store and null stores.
+
+It prints seconds, each pipeline's ratio to the limit (forward + kernel) and the peak
+resident memory above the start of each section (sampled every 5 ms from /proc; on CUDA,
+`torch.cuda.max_memory_allocated`). Two settings: the shapes zoo at the demo's size (one
+128-image shard, random weights: the architectures, and so the time, are the demo's), and
+BigGAN-deep-256 (random weights, class briard) against ResNet-50 and ViT-B/16 at a few
+images on CPU, where G x G (23296 units) and G x ViT (36864 units) states exceed any budget
+a workstation has and go in row blocks. On a GPU, pass --device cuda and the paper's sizes.
+
+    python bench/bench_mining.py [--images 128] [--biggan-images 4] [--state-mb 4096]
+                                 [--nulls 2] [--biggan-nulls 0] [--device cpu] [--threads 2]
+                                 [--only shapes|biggan]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+from rosetta_steps import models
+from rosetta_steps.core.devices import forward_precision
+from rosetta_steps.mining.blocks import block_maps, plan_passes
+from rosetta_steps.mining.correlation import CorrelationAccumulator
+from rosetta_steps.mining.matching import Pair, mine_shard
+from rosetta_steps.mining.reduction import reduce_pair
+from rosetta_steps.mining.sampling import sample_shard, subset_class, write_samples
+
+SETTINGS = {
+    "shapes": ("shapes-gan", "all", ["shapes-cnn-sup", "shapes-cnn-ssl", "shapes-vit-mae"]),
+    "biggan": ("biggan-deep-256", "briard", ["resnet50", "dino_vitb16"]),
+}
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+
+@contextmanager
+def measured(device: torch.device, out: dict):
+    """Seconds and peak memory above the start (bytes) of the block, into `out`."""
+    start_rss, peak, stop = _rss(), [0], threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.005):
+            peak[0] = max(peak[0], _rss())
+
+    thread = threading.Thread(target=sample, daemon=True)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    thread.start()
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        out["seconds"] = time.perf_counter() - t0
+        stop.set()
+        thread.join()
+        out["peak"] = (torch.cuda.max_memory_allocated() - base if device.type == "cuda"
+                       else max(peak[0], _rss()) - start_rss)
+
+
+@torch.no_grad()
+def forward_and_kernel(gan: str, subset: str, discs: list[str], images: int, batch: int,
+                       nulls: int, budget_mb: float, device: torch.device, autocast: str
+                       ) -> tuple[dict, dict]:
+    """The limit: bare forward passes (maps kept), then the kernel over the kept maps."""
+    weights = "random"
+    g_spec, g_model = models.load(gan, weights, device)
+    cls = subset_class(g_spec, subset)
+    loaded = {d: models.load(d, weights, device) for d in discs}
+    batches, forward, kernel = [], {}, {}
+    with measured(device, forward):
+        for lo in range(0, images, batch):
+            z = g_spec.latent.sample(0, range(lo, min(lo + batch, images))).to(device)
+            y = None if cls is None else torch.full((len(z),), cls, device=device)
+            with forward_precision(device, autocast):
+                pictures, g_maps = g_spec.run(g_model, z, y)
+                d_maps = {d: s.run(m, s.preprocess(pictures.float()))[1]
+                          for d, (s, m) in loaded.items()}
+            batches.append((g_maps, d_maps))
+    g_layers = g_spec.layer_specs()
+    partners = [*discs, gan]
+    cols = [sum(s.channels for s in (models.get(p).layer_specs())) for p in partners]
+    with measured(device, kernel):
+        for planned in plan_passes(g_layers, cols, nulls, budget_mb):
+            accs = [CorrelationAccumulator(device, nulls=nulls) for _ in planned]
+            for g_maps, d_maps in batches:
+                for (i, lo, hi), acc in zip(planned, accs, strict=True):
+                    other = g_maps if partners[i] == gan else d_maps[partners[i]]
+                    acc.update(block_maps(g_maps, g_layers, lo, hi), other)
+            del accs
+    return forward, kernel
+
+
+def pipelines(gan: str, subset: str, discs: list[str], images: int, batch: int, nulls: int,
+              budget_mb: float, device: torch.device, autocast: str, folder: Path,
+              per_pair: bool) -> dict[str, dict]:
+    weights = {m: "random" for m in (gan, *discs)}
+    args = dict(weights=weights, seed=0, start=0, count=images, batch_size=batch,
+                device=device, subset=subset, nulls=nulls, budget_mb=budget_mb,
+                autocast=autocast)
+    partners = [*discs, gan]
+    out = {name: {} for name in (["per pair"] if per_pair else []) + ["fused", "reduce"]}
+    if per_pair:
+        with measured(device, out["per pair"]):
+            write_samples(sample_shard(gan, "random", subset, 0, 0, images, batch,
+                                       device=device), folder / "pp-samples.zarr")
+            for p in partners:
+                mine_shard(gan, [Pair(p, folder / f"pp-{p}.zarr")], **args)
+    with measured(device, out["fused"]):
+        out["fused"]["passes"] = mine_shard(
+            gan, [Pair(p, folder / f"{p}.zarr") for p in partners],
+            samples=folder / "samples.zarr", **args)
+    with measured(device, out["reduce"]):
+        for p in partners:
+            reduce_pair([folder / f"{p}.zarr"], folder / f"{p}-matches.zarr",
+                        [folder / f"{p}-null-{r}.zarr" for r in range(1, nulls + 1)],
+                        images=images, device=device, budget_mb=budget_mb)
+    return out
+
+
+def report(name: str, images: int, limit: tuple[dict, dict], runs: dict[str, dict],
+           budget_mb: float) -> None:
+    forward, kernel = limit
+    bound = forward["seconds"] + kernel["seconds"]
+    gb = 2**30
+    print(f"\n{name}: {images} images, state budget {budget_mb:g} MB")
+    print(f"  {'':<26}{'seconds':>9}{'x limit':>9}{'peak GB':>9}")
+    rows = [("forward (G once, D once)", forward), ("kernel (cached maps)", kernel)]
+    for label, r in rows:
+        print(f"  {label:<26}{r['seconds']:>9.1f}{'':>9}{r['peak'] / gb:>9.2f}")
+    print(f"  {'limit: forward + kernel':<26}{bound:>9.1f}{1:>9.2f}")
+    for label, r in runs.items():
+        extra = f"  ({r['passes']} pass(es) of G)" if "passes" in r else ""
+        print(f"  {label:<26}{r['seconds']:>9.1f}{r['seconds'] / bound:>9.2f}"
+              f"{r['peak'] / gb:>9.2f}{extra}")
+    if "per pair" in runs:
+        print(f"  fused is {runs['per pair']['seconds'] / runs['fused']['seconds']:.2f}x "
+              "faster than a job per pair")
+    whole = runs["fused"]["seconds"] + runs["reduce"]["seconds"]
+    print(f"  mining (fused + reduce) / limit: {whole / bound:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=128, help="shapes zoo images (128)")
+    parser.add_argument("--biggan-images", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--nulls", type=int, default=2, help="null permutations (shapes)")
+    parser.add_argument("--biggan-nulls", type=int, default=0,
+                        help="null permutations for BigGAN (each adds a state as large)")
+    parser.add_argument("--state-mb", type=float, default=4096)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--autocast", default="auto")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--only", choices=sorted(SETTINGS), help="one setting alone")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    print(f"{args.device}, {args.threads} thread(s), autocast {args.autocast}")
+    runs = [("shapes", args.images, args.batch, args.nulls, True),
+            ("biggan", args.biggan_images, min(args.batch, 4), args.biggan_nulls, False)]
+    runs = [r for r in runs if args.only in (None, r[0])]
+    for name, images, batch, nulls, per_pair in runs:
+        gan, subset, discs = SETTINGS[name]
+        label = f"{gan} x {', '.join(discs)} and itself"
+        with tempfile.TemporaryDirectory() as tmp:
+            if name == "shapes":  # warm-up: imports, allocator (BigGAN's would take minutes)
+                pipelines(gan, subset, discs, batch, batch, nulls, args.state_mb, device,
+                          args.autocast, Path(tmp), False)
+            limit = forward_and_kernel(gan, subset, discs, images, batch, nulls,
+                                       args.state_mb, device, args.autocast)
+            measured_runs = pipelines(gan, subset, discs, images, batch, nulls, args.state_mb,
+                                      device, args.autocast, Path(tmp), per_pair)
+        report(f"{label}, {nulls} null permutation(s)", images, limit, measured_runs,
+               args.state_mb)
+
+
+if __name__ == "__main__":
+    main()

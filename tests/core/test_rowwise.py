@@ -1,0 +1,49 @@
+"""Stores written row block by row block: the same store whatever the blocks, complete or
+absent."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from rosetta_steps.core import stores
+from rosetta_steps.core.rowwise import RowWiseStore
+from rosetta_steps.core.stores import open_store
+
+
+def small(rows: int) -> xr.Dataset:
+    return xr.Dataset({"mean": ("gan_unit", np.arange(rows, dtype=float))},
+                      attrs={"kind": "test"})
+
+
+@pytest.mark.parametrize("cuts", [[0, 1000], [0, 300, 700, 1000], [0, 5, 600, 999, 1000]])
+def test_blocks_in_order_or_not_give_the_same_store(tmp_path, monkeypatch, cuts):
+    monkeypatch.setattr(stores, "SHARD_BYTES", 512 * 8 * 8)  # 512-row shards of 8 columns
+    data = np.random.default_rng(0).normal(size=(1000, 8))
+    written = {}
+    for order in ("forward", "backward"):
+        spans = list(zip(cuts, cuts[1:], strict=False))
+        path = tmp_path / f"{order}-{len(cuts)}.zarr"
+        with RowWiseStore(path, 1000, 8, {"m": np.float64}) as store:
+            for lo, hi in spans if order == "forward" else spans[::-1]:
+                store.write_rows("m", lo, data[lo:hi])
+            store.finish(small(1000))
+        ds = open_store(path, "test")
+        assert ds["m"].encoding["shards"] == (512, 8)
+        np.testing.assert_array_equal(ds["m"].values, data)
+        written[order] = ds
+    assert written["forward"].attrs["kind"] == "test"
+
+
+def test_an_unfinished_store_leaves_nothing(tmp_path):
+    path = tmp_path / "s.zarr"
+    with pytest.raises(ValueError, match="rows not written"):
+        with RowWiseStore(path, 10, 2, {"m": np.float32}) as store:
+            store.write_rows("m", 0, np.zeros((4, 2)))
+            store.finish(small(10))
+    with pytest.raises(RuntimeError, match="before finish"):
+        with RowWiseStore(path, 10, 2, {"m": np.float32}) as store:
+            store.write_rows("m", 0, np.zeros((10, 2)))
+    with pytest.raises(ValueError, match="does not fit"):
+        with RowWiseStore(path, 10, 2, {"m": np.float32}) as store:
+            store.write_rows("m", 8, np.zeros((4, 2)))
+    assert list(tmp_path.iterdir()) == []
