@@ -81,7 +81,7 @@ def measured(device: torch.device, out: dict):
         stop.set()
         thread.join()
         out["peak"] = (torch.cuda.max_memory_allocated() - base if device.type == "cuda"
-                       else max(peak[0], _rss()) - start_rss)
+                       else max(peak[0], _rss(), start_rss) - start_rss)
 
 
 @torch.no_grad()
@@ -113,7 +113,7 @@ def forward_and_kernel(gan: str, subset: str, discs: list[str], images: int, bat
                 for (i, lo, hi), acc in zip(planned, accs, strict=True):
                     other = g_maps if partners[i] == gan else d_maps[partners[i]]
                     acc.update(block_maps(g_maps, g_layers, lo, hi), other)
-            del accs
+            acc = accs = None
     return forward, kernel
 
 

@@ -101,3 +101,17 @@ class RowWiseStore:
             self._stack.__exit__(RuntimeError, error, None)  # removes the temporary
             raise error
         return self._stack.__exit__(kind, value, traceback)
+
+
+class RowWiseWriter:
+    """The base of writers that fill a `RowWiseStore` (their `store`) block by block: a
+    context manager around it."""
+
+    store: RowWiseStore
+
+    def __enter__(self):
+        self.store.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        return self.store.__exit__(*exc)

@@ -90,6 +90,7 @@ def accumulate_pass(gan: Loaded, blocks: Sequence[Block], discs: Mapping[str, Lo
             check_finite(d_spec.name, maps[d], lo)
         for block, acc in zip(blocks, accs, strict=True):
             acc.update(block_maps(g_maps, g_layers, block.start, block.stop), maps[block.disc])
+        maps = g_maps = images = None  # before the next batch's maps are made
     return accs
 
 
@@ -152,7 +153,7 @@ def mine_shard(gan: str, pairs: Sequence[Pair], weights: Mapping[str, str | Path
                                    device, cls, nulls, autocast, collector if n == 0 else None)
             for (i, lo, _), acc in zip(planned, accs, strict=True):
                 writers[i].add(lo, acc)
-            del accs
+            acc = accs = None  # this pass's states go before the next pass makes its own
         for w in writers:
             w.finish()
         if collector is not None:

@@ -21,7 +21,7 @@ import xarray as xr
 from tqdm import tqdm
 
 from ..core.cli import UserError
-from ..core.rowwise import RowWiseStore
+from ..core.rowwise import RowWiseStore, RowWiseWriter
 from ..core.stores import open_store, unit_coords
 from ..core.units import LayerSpec
 from .blocks import row_blocks
@@ -31,7 +31,7 @@ from .state import check_shards, load_accumulator, specs_attr, specs_from_attr
 COPIES = 6  # states of a block alive at once while merging: the total, a shard, their copies
 
 
-class MatchWriter:
+class MatchWriter(RowWiseWriter):
     """A match store written block by block: `add` each block's accumulator at its first G
     row, then `finish`; with `null` r >= 1, the correlations of null permutation r."""
 
@@ -47,13 +47,6 @@ class MatchWriter:
         self.store = RowWiseStore(path, rows, cols, {"corr": dtype})
         self.stats = {f"{side}_{k}": np.full(n, np.nan) for side, n in (("gan", rows),
                       ("disc", cols)) for k in ("mean", "std")}
-
-    def __enter__(self) -> MatchWriter:
-        self.store.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> bool:
-        return self.store.__exit__(*exc)
 
     def add(self, start: int, acc: CorrelationAccumulator) -> None:
         corr = acc.correlation(null=self.null).cpu().numpy()

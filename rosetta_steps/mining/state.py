@@ -20,7 +20,7 @@ import torch
 import xarray as xr
 
 from ..core.cli import UserError
-from ..core.rowwise import RowWiseStore
+from ..core.rowwise import RowWiseStore, RowWiseWriter
 from ..core.stores import CHUNK_ROWS, open_store, unit_coords
 from ..core.units import LayerSpec
 from .blocks import block_specs
@@ -38,7 +38,7 @@ def specs_from_attr(text: str) -> list[LayerSpec]:
     return [LayerSpec(str(n), int(c), int(s)) for n, c, s in json.loads(text)]
 
 
-class StateWriter:
+class StateWriter(RowWiseWriter):
     """A shard's correlation state written block by block (`blocks`): `add` each block's
     accumulator at its first G row, then `finish`; the store appears only when complete.
 
@@ -58,13 +58,6 @@ class StateWriter:
         self.store = RowWiseStore(path, rows, cols, dict.fromkeys(self.crosses, np.float64))
         self.sums: dict[str, np.ndarray] = {}
         self.n_images: int | None = None
-
-    def __enter__(self) -> StateWriter:
-        self.store.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> bool:
-        return self.store.__exit__(*exc)
 
     def add(self, start: int, acc: CorrelationAccumulator) -> None:
         """The rows of G units start .. start + acc's G units - 1."""

@@ -77,6 +77,14 @@ def test_fused_blocked_and_per_pair_stores_are_identical(tmp_path):
         assert store_bytes(alone) == store_bytes(tmp_path / "fused" / f"{d}.zarr"), d
         if d != "shapes-vit-mae":
             assert store_bytes(alone) == store_bytes(tmp_path / "blocked" / f"{d}.zarr"), d
+        matches = {}
+        for way in ("alone", "fused"):  # the match stores are the same bytes, every file
+            out = tmp_path / "matches" / way / f"{d}.zarr"
+            reduce_pair([tmp_path / way / f"{d}.zarr"], out,
+                        [out.with_suffix(f".null{r}.zarr") for r in (1, 2)])
+            matches[way] = {str(p.relative_to(out.parent)): p.read_bytes()
+                            for p in sorted(out.parent.rglob("*")) if p.is_file()}
+        assert matches["alone"] == matches["fused"], d
     dense, cut = (open_store(tmp_path / k / "shapes-vit-mae.zarr", "correlation-state")
                   for k in ("alone", "blocked"))
     assert {**dense.attrs, "files": 0, MINED_WITH: 0} == {**cut.attrs, "files": 0, MINED_WITH: 0}
