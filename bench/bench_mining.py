@@ -39,6 +39,7 @@ import torch
 
 from rosetta_steps import models
 from rosetta_steps.core.devices import forward_precision
+from rosetta_steps.core.units import unit_count
 from rosetta_steps.mining.blocks import block_maps, plan_passes
 from rosetta_steps.mining.correlation import CorrelationAccumulator
 from rosetta_steps.mining.matching import Pair, mine_shard
@@ -105,7 +106,7 @@ def forward_and_kernel(gan: str, subset: str, discs: list[str], images: int, bat
             batches.append((g_maps, d_maps))
     g_layers = g_spec.layer_specs()
     partners = [*discs, gan]
-    cols = [sum(s.channels for s in (models.get(p).layer_specs())) for p in partners]
+    cols = [unit_count(models.get(p).layer_specs()) for p in partners]
     with measured(device, kernel):
         for planned in plan_passes(g_layers, cols, nulls, budget_mb):
             accs = [CorrelationAccumulator(device, nulls=nulls) for _ in planned]

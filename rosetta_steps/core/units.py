@@ -4,6 +4,7 @@ the subset of an unconditional generator (`ALL`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 ALL = "all"  # the subset of an unconditional generator; class-conditional ones name a class
@@ -16,6 +17,11 @@ class LayerSpec:
     name: str
     channels: int
     size: int
+
+
+def unit_count(specs: Iterable[LayerSpec]) -> int:
+    """The units of a layer layout: all its channels."""
+    return sum(s.channels for s in specs)
 
 
 @dataclass(frozen=True, order=True)

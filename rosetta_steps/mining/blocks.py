@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from ..core.cli import UserError
-from ..core.units import LayerSpec
+from ..core.units import LayerSpec, unit_count
 
 MB = 2**20
 ALIGN = 512  # rows: blocks of whole stored chunks (`core.stores.CHUNK_ROWS`) when they can be
@@ -39,7 +39,7 @@ def block_specs(specs: Sequence[LayerSpec], start: int, stop: int
 def block_maps(maps: Mapping[str, torch.Tensor], specs: Sequence[LayerSpec], start: int,
                stop: int) -> dict[str, torch.Tensor]:
     """G's maps {layer: [batch, channels, s, s]} restricted to units start .. stop-1 (views)."""
-    if start == 0 and stop == sum(s.channels for s in specs):
+    if start == 0 and stop == unit_count(specs):
         return dict(maps)
     return {spec.name: maps[spec.name][:, lo:hi] for spec, lo, hi in
             block_specs(specs, start, stop)}
@@ -59,7 +59,7 @@ def row_blocks(specs: Sequence[LayerSpec], cols: int, nulls: int, budget_mb: flo
     tested here); other cuts round differently in the last bits. One line when not even a
     row fits."""
     per_row, budget = row_bytes(cols, nulls, copies), budget_mb * MB
-    rows = sum(s.channels for s in specs)
+    rows = unit_count(specs)
     if budget >= rows * per_row:
         return [(0, rows)]
     fit = int(budget // per_row)

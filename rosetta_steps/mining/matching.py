@@ -26,7 +26,7 @@ import torch
 from .. import models
 from ..core.cli import UserError
 from ..core.devices import forward_precision
-from ..core.units import ALL
+from ..core.units import ALL, unit_count
 from .blocks import block_maps, plan_passes
 from .correlation import CorrelationAccumulator, layer_specs
 from .sampling import (
@@ -98,8 +98,7 @@ def match_models(gan: Loaded, disc: Loaded | None, seed: int, indices: range, ba
                  truncation: float | None = None, device: torch.device | str = "cpu",
                  class_index: int | None = None, nulls: int = 0) -> CorrelationAccumulator:
     """Statistics of one loaded pair, whole (G against itself without `disc`)."""
-    units = sum(s.channels for s in gan[0].layer_specs())
-    blocks = [Block(disc[0].name if disc else None, 0, units)]
+    blocks = [Block(disc[0].name if disc else None, 0, unit_count(gan[0].layer_specs()))]
     return accumulate_pass(gan, blocks, {disc[0].name: disc} if disc else {}, seed, indices,
                            batch_size, truncation, device, class_index, nulls)[0]
 
@@ -132,7 +131,7 @@ def mine_shard(gan: str, pairs: Sequence[Pair], weights: Mapping[str, str | Path
     g_layers = g_spec.layer_specs()
     partners = {p.disc: g_layers if p.disc == gan else models.get(p.disc).layer_specs()
                 for p in pairs}
-    passes = plan_passes(g_layers, [sum(s.channels for s in partners[p.disc]) for p in pairs],
+    passes = plan_passes(g_layers, [unit_count(partners[p.disc]) for p in pairs],
                          nulls, budget_mb) or [[]]
     g = models.load(gan, weights.get(gan), device)
     discs = {d: models.load(d, weights.get(d), device) for d in partners if d != gan}

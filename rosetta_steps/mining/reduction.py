@@ -23,7 +23,7 @@ from tqdm import tqdm
 from ..core.cli import UserError
 from ..core.rowwise import RowWiseStore, RowWiseWriter
 from ..core.stores import open_store, unit_coords
-from ..core.units import LayerSpec
+from ..core.units import LayerSpec, unit_count
 from .blocks import row_blocks
 from .correlation import CorrelationAccumulator
 from .state import check_shards, load_accumulator, specs_attr, specs_from_attr
@@ -43,7 +43,7 @@ class MatchWriter(RowWiseWriter):
                       "gan_layers": specs_attr(gan_specs), "disc_layers": specs_attr(disc_specs)}
         if null:
             self.attrs["null"] = null
-        rows, cols = (sum(s.channels for s in specs) for specs in (gan_specs, disc_specs))
+        rows, cols = unit_count(gan_specs), unit_count(disc_specs)
         self.store = RowWiseStore(path, rows, cols, {"corr": dtype})
         self.stats = {f"{side}_{k}": np.full(n, np.nan) for side, n in (("gan", rows),
                       ("disc", cols)) for k in ("mean", "std")}
@@ -89,7 +89,7 @@ def reduce_pair(paths: Sequence[str | Path], out: str | Path,
     attrs = open_store(run.paths[0], "correlation-state", "correlation shard").attrs
     gan_specs = specs_from_attr(attrs["gan_layers"])
     disc_specs = specs_from_attr(attrs["disc_layers"])
-    rows, cols = (sum(s.channels for s in specs) for specs in (gan_specs, disc_specs))
+    rows, cols = unit_count(gan_specs), unit_count(disc_specs)
     blocks = row_blocks(gan_specs, cols, nulls, budget_mb, COPIES)
     with ExitStack() as stack:
         writers = [stack.enter_context(MatchWriter(p, gan_specs, disc_specs, run.gan, run.disc,

@@ -22,10 +22,10 @@ import xarray as xr
 from ..core.cli import UserError
 from ..core.rowwise import RowWiseStore, RowWiseWriter
 from ..core.stores import CHUNK_ROWS, open_store, unit_coords
-from ..core.units import LayerSpec
+from ..core.units import LayerSpec, unit_count
 from .blocks import block_specs
 from .correlation import CorrelationAccumulator
-from .sums import SUMS
+from .sums import PARTNER_SUMS, SUMS
 
 STATE_ARRAYS = ("cross", *(f"{side}_{name}" for side in ("gan", "disc") for name in SUMS))
 
@@ -51,12 +51,16 @@ class StateWriter(RowWiseWriter):
                  disc_specs: list[LayerSpec], nulls: int, **attrs: str):
         self.gan_specs, self.disc_specs = gan_specs, disc_specs
         self.nulls, self.attrs = nulls, attrs
-        rows, cols = (sum(s.channels for s in specs) for specs in (gan_specs, disc_specs))
+        rows, cols = unit_count(gan_specs), unit_count(disc_specs)
         self.gan_res = sorted({s.size for s in gan_specs})
         self.disc_res = sorted({s.size for s in disc_specs})
         self.crosses = ["cross", *(f"null_cross_{r}" for r in range(1, nulls + 1))]
         self.store = RowWiseStore(path, rows, cols, dict.fromkeys(self.crosses, np.float64))
-        self.sums: dict[str, np.ndarray] = {}
+        # per side: (units, partner resolutions) for the sums at partner sizes, else (units,)
+        shapes = {"gan": (rows, len(self.disc_res)), "disc": (cols, len(self.gan_res))}
+        self.sums = {f"{side}_{name}": np.full(shape if name in PARTNER_SUMS else shape[:1],
+                                               np.nan)
+                     for side, shape in shapes.items() for name in SUMS}
         self.n_images: int | None = None
 
     def add(self, start: int, acc: CorrelationAccumulator) -> None:
@@ -77,29 +81,20 @@ class StateWriter(RowWiseWriter):
                 self.store.write_rows(name, start + lo, m[rows][:, d_inv].cpu().numpy())
         rows = slice(start, start + acc.gan.n_units)
         columns = [self.gan_res.index(s) for s in acc.disc.partner_sizes]
-        for side, n_units in (("gan", self.store.shape[0]), ("disc", self.store.shape[1])):
-            state = getattr(acc, side).state()
-            for name in SUMS:
-                value = state[name].cpu().numpy()
-                key = f"{side}_{name}"
-                if key not in self.sums:
-                    width = () if value.ndim == 1 else (
-                        len(self.disc_res) if side == "gan" else len(self.gan_res),)
-                    self.sums[key] = np.full((n_units, *width), np.nan)
-                if side == "gan":
-                    self.sums[key][rows] = value
-                elif value.ndim == 1:
-                    self.sums[key][:] = value
-                else:
-                    self.sums[key][:, columns] = value
+        gan, disc = acc.gan.state(), acc.disc.state()  # D's sums: those at the block's sizes
+        for name in SUMS:
+            self.sums[f"gan_{name}"][rows] = gan[name].cpu().numpy()
+            if name in PARTNER_SUMS:
+                self.sums[f"disc_{name}"][:, columns] = disc[name].cpu().numpy()
+            else:
+                self.sums[f"disc_{name}"][:] = disc[name].cpu().numpy()
 
     def finish(self) -> None:
         data = {}
         for key, value in self.sums.items():
             side = key.split("_", 1)[0]
-            dims = (f"{side}_unit",) if value.ndim == 1 else (
-                f"{side}_unit", "disc_res" if side == "gan" else "gan_res")
-            data[key] = (dims, value)
+            dims = (f"{side}_unit", "disc_res" if side == "gan" else "gan_res")
+            data[key] = (dims[:value.ndim], value)
         coords = {**unit_coords("gan", self.gan_specs), **unit_coords("disc", self.disc_specs),
                   "gan_res": self.gan_res, "disc_res": self.disc_res}
         meta = {"kind": "correlation-state", "n_images": self.n_images, "nulls": self.nulls,

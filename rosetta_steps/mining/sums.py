@@ -15,6 +15,7 @@ from .resize import gram_factor, upsample_matrix, upsampled_sums
 
 STATE = torch.float64
 SUMS = ("shift", "native_sum", "native_sumsq", "sum", "sumsq")  # per side, in a saved state
+PARTNER_SUMS = ("sum", "sumsq")  # of SUMS, those kept per partner resolution (units x sizes)
 
 
 def _first_shift(x: torch.Tensor) -> torch.Tensor:

@@ -194,11 +194,13 @@ def fused_groups() -> dict:
             for together in planned:
                 groups.setdefault((gan, subset, together), []).append(shard)
     for (gan, subset, together), fused in groups.items():
-        name = re.sub(r"\W", "_", f"match_fused_{gan}_{subset}")
-        n = sum(k.startswith(name) for k in named)
+        base = name = re.sub(r"\W", "_", f"match_fused_{gan}_{subset}")
+        n = 0
+        while name in named:  # another group of this pair, or a name that sanitises alike
+            n += 1
+            name = f"{base}_{n}"
         discs = tuple(k for k in together if k != SAMPLES_TOKEN)
-        named[f"{name}_{n}" if n else name] = (gan, subset, discs, SAMPLES_TOKEN in together,
-                                               fused)
+        named[name] = (gan, subset, discs, SAMPLES_TOKEN in together, fused)
     return named
 
 
