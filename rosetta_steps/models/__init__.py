@@ -26,6 +26,7 @@ from .registry import (
 )
 
 register_provider(f"{__name__}.paper")
+register_provider(f"{__name__}.faces")
 
 __all__ = ["DISCRIMINATIVE", "GENERATOR", "Latent", "ModelSpec", "Preprocess", "capture", "get",
            "load", "names", "register", "register_provider", "register_resolver",

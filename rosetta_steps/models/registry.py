@@ -42,23 +42,38 @@ Generate = Callable[[nn.Module, torch.Tensor, "torch.Tensor | None", "float | No
                     torch.Tensor]
 
 
+# ITU-R BT.601 luma, what Pillow's and OpenCV's RGB-to-grey conversions compute
+LUMA = (0.299, 0.587, 0.114)
+
+
 @dataclass(frozen=True)
 class Preprocess:
-    """How a discriminative model wants its input: size, resize mode, normalisation."""
+    """How a discriminative model wants its input: size, resize mode, normalisation, and
+    whether it sees one grey channel (`gray`: mean and std then have one value)."""
 
     size: int
-    resize: str = "bilinear"
-    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
-    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    resize: str = "bilinear"  # a mode of F.interpolate: bilinear, bicubic, area, ...
+    mean: tuple[float, ...] = (0.5, 0.5, 0.5)
+    std: tuple[float, ...] = (0.5, 0.5, 0.5)
+    gray: bool = False
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.gray else 3
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """Images in [-1, 1] [batch, 3, h, w] (what generators give) -> model input."""
         x = images.float()
+        if self.gray:
+            luma = torch.tensor(LUMA, device=x.device).view(1, 3, 1, 1)
+            x = (x * luma).sum(1, keepdim=True)
         if x.shape[-1] != self.size or x.shape[-2] != self.size:
+            corners = {} if self.resize in ("area", "nearest", "nearest-exact") else {
+                "align_corners": False, "antialias": False}
             x = F.interpolate(x, size=(self.size, self.size), mode=self.resize,
-                              align_corners=False, antialias=False).clamp(-1, 1)
-        mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
+                              **corners).clamp(-1, 1)
+        mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
         return ((x + 1) / 2 - mean) / std
 
 
@@ -143,7 +158,8 @@ class ModelSpec:
         """A dummy input of the right shape (a latent or a preprocessed image batch)."""
         if self.kind == GENERATOR:
             return torch.zeros(batch, self.latent.dim)
-        return torch.zeros(batch, 3, self.preprocess.size, self.preprocess.size)
+        size = self.preprocess.size
+        return torch.zeros(batch, self.preprocess.channels, size, size)
 
     def class_index(self, name: str) -> int:
         """The class a name (any synonym of its description, or an index) stands for."""
