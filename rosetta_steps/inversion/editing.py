@@ -8,7 +8,9 @@ maps to converge to the edited ones, which Eq. 6's unbounded product does not. T
 optimisation starts from the image's own latent, or from a random one for copy & paste, as in
 the paper. Remove and add change one concept (by default each image's most active one) and
 keep every other Rosetta map as it was. What the edit did is measured (`measure`, with
-`measures`) next to what the same edit applied to the pixels would give.
+`measures`) next to what the same edit applied to the pixels would give; the subjects moved
+are the shapes world's objects, found by their colour (`object_geometry`), or, for the faces
+zoo, faces as MTCNN's ONet finds them (`FaceGeometry`).
 
 Each edit maps {layer: [batch, channels, h, w]} to edited copies of the same shapes:
 - `shift`: move every map by a share of its size (the paper moves 4x4 maps by 1 and 8x8 maps
@@ -25,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -35,7 +38,7 @@ from PIL import Image
 
 from .. import models
 from ..core.cli import UserError
-from ..core.images import grid, heat_colours, side_by_side, to_uint8
+from ..core.images import grid, heat_colours, side_by_side, to_uint8, to_unit_range
 from ..core.intervals import interval
 from ..core.labels import object_mask
 from ..core.stores import open_match_store, unit_stats
@@ -168,36 +171,86 @@ def _edited_mask(edit: str, mask: np.ndarray, options: EditOptions) -> np.ndarra
     return (edited_maps(edit, x, {}, [], options)["mask"][:, 0] > 0.5).numpy()
 
 
+class Geometry(NamedTuple):
+    """Where the subject of each image is: centre (x, y) in pixels [n, 2], area as a share of
+    the image [n] (NaN where none is found) and how many subjects there are [n]."""
+
+    centre: np.ndarray
+    area: np.ndarray
+    count: np.ndarray
+
+
+def object_geometry(images: np.ndarray, edit: str | None = None,
+                    options: EditOptions | None = None) -> Geometry:
+    """The shapes world's objects, found by their colour; with `edit`, those of the perfect
+    edit (the edit applied to the object mask)."""
+    mask = object_mask(images)
+    if edit is not None:
+        mask = _edited_mask(edit, mask, options)
+    return Geometry(centroid(mask), area(mask), count(mask))
+
+
+class FaceGeometry:
+    """Faces, as MTCNN's ONet (a real face detector trained on photos) finds them: its box on
+    the whole image where its face probability exceeds 1/2, and the count of the image's two
+    halves (square centre crops) where it finds a face. With `edit`, those of the edit
+    applied to the pixels, which is what a perfect edit would give."""
+
+    def __init__(self, device: torch.device | str = "cpu"):
+        self.spec, self.net = models.load("mtcnn-onet", device=device)
+        self.device = device
+
+    def _detect(self, x: torch.Tensor):
+        with torch.no_grad():
+            return self.net(self.spec.preprocess(x))
+
+    def __call__(self, images: np.ndarray, edit: str | None = None,
+                 options: EditOptions | None = None) -> Geometry:
+        x = to_unit_range(images, self.device)
+        if edit is not None:
+            x = edited_maps(edit, {"x": x}, {}, [], options)["x"]
+        h, w = x.shape[-2:]
+        found = self._detect(x)
+        box = found.box.double().cpu().numpy() * [w, h, w, h] + [0, 0, w, h]
+        face = found.prob.cpu().numpy() > 0.5
+        centre = np.where(face[:, None], (box[:, :2] + box[:, 2:]) / 2, np.nan)
+        size = (box[:, 2] - box[:, 0]) * (box[:, 3] - box[:, 1]) / (w * h)
+        half, top = w // 2, (h - w // 2) // 2
+        halves = [x[..., top:top + half, :half], x[..., top:top + half, half:2 * half]]
+        faces = sum((self._detect(c).prob > 0.5).long() for c in halves).cpu().numpy()
+        return Geometry(centre, np.where(face, size, np.nan), faces)
+
+
 def _share(hits: np.ndarray) -> float | None:
     return float(hits.mean()) if hits.size else None
 
 
 def measure(edit: str, before: np.ndarray, after: np.ndarray, start: np.ndarray,
             act0: np.ndarray, act1: np.ndarray, chosen_col: np.ndarray,
-            options: EditOptions) -> dict:
+            options: EditOptions, geometry=object_geometry) -> dict:
     """What the edit did (see the module doc) next to what a perfect edit of the pixels
-    would do; images uint8 [n, h, w, 3], concept activations [n, concepts]."""
-    m0, m1 = object_mask(before), object_mask(after)
+    would do; images uint8 [n, h, w, 3], concept activations [n, concepts]. `geometry` finds
+    the subjects (objects of the shapes world, or faces)."""
+    if edit in ("shift", "zoom", "copy_paste"):
+        g0, g1, ideal = geometry(before), geometry(after), geometry(before, edit, options)
     if edit == "shift":
-        ideal = _edited_mask(edit, m0, options)
-        moved, asked = centroid(m1) - centroid(m0), centroid(ideal) - centroid(m0)
+        moved, asked = g1.centre - g0.centre, ideal.centre - g0.centre
         ok = ~np.isnan(moved).any(axis=1) & ~np.isnan(asked).any(axis=1)
         return {"images_measured": int(ok.sum()),
                 "moved_x_px": interval(moved[ok, 0]), "moved_y_px": interval(moved[ok, 1]),
                 "perfect_x_px": interval(asked[ok, 0]),
                 "share_moved_right": _share(moved[ok, 0] > 0)}
     if edit == "zoom":
-        ideal = _edited_mask(edit, m0, options)
-        ok = area(ideal) > 0
+        ok = (ideal.area > 0) & (g0.area > 0) & np.isfinite(g1.area)
         return {"images_measured": int(ok.sum()),
-                "area_ratio": interval(area(m1)[ok] / area(m0)[ok]),
-                "perfect_area_ratio": interval(area(ideal)[ok] / area(m0)[ok]),
-                "share_grown": _share(area(m1)[ok] > area(m0)[ok])}
+                "area_ratio": interval(g1.area[ok] / g0.area[ok]),
+                "perfect_area_ratio": interval(ideal.area[ok] / g0.area[ok]),
+                "share_grown": _share(g1.area[ok] > g0.area[ok])}
     if edit == "copy_paste":
-        return {"objects_original": interval(count(m0)),
-                "objects_random_start": interval(count(object_mask(start))),
-                "objects_after": interval(count(m1)),
-                "objects_perfect": interval(count(_edited_mask(edit, m0, options)))}
+        return {"objects_original": interval(g0.count),
+                "objects_random_start": interval(geometry(start).count),
+                "objects_after": interval(g1.count),
+                "objects_perfect": interval(ideal.count)}
     rows = np.arange(len(act0))
     ratio = act1[rows, chosen_col] / act0[rows, chosen_col]
     others = np.ones_like(act0, dtype=bool)
@@ -249,7 +302,9 @@ def edit_images(gan: str, weights: str | None, concepts_csv: str, matches: str, 
                "steps": settings.steps, "lr": settings.lr, "alpha": settings.alpha,
                "pairs": len(pairs), "similarity_start": history[0]["act"],
                "similarity_end": history[-1]["act"],
-               **measure(edit, before_u8, after_u8, start_u8, act0, act1, chosen_col, options)}
+               "subjects": "faces" if "faces" in spec.tags else "objects",
+               **measure(edit, before_u8, after_u8, start_u8, act0, act1, chosen_col, options,
+                         FaceGeometry(device) if "faces" in spec.tags else object_geometry)}
     if edit in ("remove", "add"):
         metrics["chosen_concepts"] = [int(c) for c in chosen]
     panels = {"before": before_u8}

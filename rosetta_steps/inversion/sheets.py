@@ -2,9 +2,9 @@
 (Fig. 5), each as one sheet.
 
 Single neurons (`neuron_sheet`, Sec. 4.1): for each concept, its strongest pair with one
-discriminative model D (the G unit and the D unit of highest correlation), the held-out real
-image where the D unit is most active among `candidates`, and the D unit's map of it. G is
-then inverted against that one map (Eq. 6 for one pair, in its distance form, see
+discriminative model D (the G unit and the D unit of highest correlation), the held-out
+image (`targets`) where the D unit is most active among `candidates`, and the D unit's map of
+it. G is then inverted against that one map (Eq. 6 for one pair, in its distance form, see
 `objective`) from several random starts. What the results share is what the neuron stands
 for; what differs is free (Fig. 1's right columns: "red colour" rather than "hat").
 
@@ -27,7 +27,6 @@ import torch
 from PIL import Image
 
 from .. import models
-from ..core import world
 from ..core.cli import UserError
 from ..core.images import (
     grid,
@@ -41,6 +40,7 @@ from ..core.images import (
 from ..mining.concepts import read_concept_table
 from .guidance import check_guidance_inputs, disc_guidance, guidance_by_disc
 from .objective import InversionSettings, Pair, generator_forward, invert
+from .targets import held_out_targets
 
 NEURON_START = 3 * 10 ** 9  # latent indices of the random starts, beyond any dictionary's images
 
@@ -66,7 +66,7 @@ def neuron_sheet(gan: str, weights: Mapping[str, str], concepts_csv: str, disc: 
                         f"{candidates}")
     spec, model = models.load(gan, weights.get(gan), device)
     forward = generator_forward(spec, model)
-    real = world.render(candidates, seed, start=world.HELD_OUT_START).images
+    real = held_out_targets(spec, forward, candidates, seed, device)
     images = to_unit_range(real, device)
     concepts = read_concept_table(concepts_csv)
     pairs, maps = disc_guidance(concepts, disc, models.load(disc, weights.get(disc), device),

@@ -1,4 +1,5 @@
-"""The paper's Table 1 on held-out real shapes-world images (Sec. 4.1, Eq. 7).
+"""The paper's Table 1 on held-out images (Sec. 4.1, Eq. 7; `targets`: real shapes-world
+images, or a generator's own images from unseen latents where no real ones ship).
 
 Each target image is inverted into the generator from the same seeded start latents, once
 with reconstruction alone (the baseline: pixel L2 by default, or L1 or LPIPS) and once more
@@ -20,7 +21,6 @@ import torch
 from PIL import Image
 
 from .. import models
-from ..core import world
 from ..core.cli import UserError
 from ..core.images import grid, side_by_side, to_uint8, to_unit_range
 from ..core.intervals import interval
@@ -29,6 +29,7 @@ from . import perceptual
 from .guidance import check_guidance_inputs, guidance_by_disc
 from .measures import psnr, ssim
 from .objective import InversionSettings, generator_forward, invert
+from .targets import HELD_OUT_START, held_out_targets
 
 BASELINE = "reconstruction only"
 
@@ -59,9 +60,9 @@ def inversion_table(gan: str, weights: Mapping[str, str], concepts_csv: str,
         perceptual.require()
     g_spec, g_model = models.load(gan, weights.get(gan), device)
     forward = generator_forward(g_spec, g_model)
-    real = world.render(n, seed, start=world.HELD_OUT_START).images
+    real = held_out_targets(g_spec, forward, n, seed, device)
     targets = to_unit_range(real, device)
-    start = world.HELD_OUT_START
+    start = HELD_OUT_START
     z0 = g_spec.latent.sample(seed, range(start, start + n)).to(device)
     concepts = read_concept_table(concepts_csv)
     per_disc = guidance_by_disc(concepts, discs, weights, bestbuddies, matches, targets)

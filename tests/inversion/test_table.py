@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from scipy import stats
 
+from rosetta_steps import models
+from rosetta_steps.core import world
 from rosetta_steps.core.cli import UserError
+from rosetta_steps.core.images import to_uint8
 from rosetta_steps.core.intervals import interval
 from rosetta_steps.inversion.measures import psnr, ssim
-from rosetta_steps.inversion.objective import InversionSettings
+from rosetta_steps.inversion.objective import InversionSettings, generator_forward
 from rosetta_steps.inversion.table import inversion_table
+from rosetta_steps.inversion.targets import GENERATED_START, HELD_OUT_START, held_out_targets
 
 
 def test_psnr_follows_its_definition():
@@ -43,3 +48,15 @@ def test_table_needs_two_images_and_one_table_per_d():
     with pytest.raises(UserError, match="one best-buddy table and one match store per D"):
         inversion_table("shapes-gan", {}, "c.csv", ["shapes-cnn-sup"], [], ["m.zarr"],
                         4, 0, InversionSettings(), 1.0)
+
+
+def test_held_out_targets_are_real_world_images_or_unseen_generated_ones():
+    spec, g = models.load("shapes-gan", weights="random")
+    real = held_out_targets(spec, generator_forward(spec, g), 3, seed=4)
+    assert np.array_equal(real, world.render(3, 4, start=world.HELD_OUT_START).images)
+    spec, g = models.load("faces-dcgan", weights="random")
+    got = held_out_targets(spec, generator_forward(spec, g), 3, seed=4)
+    z = spec.latent.sample(4, range(GENERATED_START, GENERATED_START + 3))
+    with torch.no_grad():
+        assert np.array_equal(got, to_uint8(g(z)))
+    assert GENERATED_START >= HELD_OUT_START + 10 ** 6  # the starts never reach the targets

@@ -269,10 +269,11 @@ def test_bad_settings_stop_with_one_line(built, tmp_path):
     assert out.returncode != 0 and "with different image counts" in out.stderr
 
     params = tiny_params(DISCS)
-    params["inversion"]["dictionary"] = "briard"
+    params["inversion"]["ood"] = "data/no-such-folder"
     write_params(project, params)
     out = snakemake(project, "--dry-run", check=False)
-    assert out.returncode != 0 and "so name a dictionary of the shapes zoo" in out.stderr
+    assert out.returncode != 0 and \
+        "inversion.ood: no *.png targets in 'data/no-such-folder'" in out.stderr
 
     params = tiny_params(DISCS)
     params["edits"]["dictionary"] = "nope"

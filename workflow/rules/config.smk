@@ -57,10 +57,10 @@ def check_config(config: dict) -> None:
         name = config[block]["dictionary"]
         if name not in config["dictionaries"]:
             errors.append(f"params.yaml: {block}.dictionary: no dictionary {name!r}")
-        elif block == "inversion" and \
-                config["dictionaries"][name]["gan"] not in config["zoo"]["models"]:
-            errors.append("params.yaml: inversion.dictionary: its targets are shapes-world "
-                          f"images, so name a dictionary of the shapes zoo, not {name!r}")
+    ood = config["inversion"]["ood"]
+    if not sorted(Path(ood).glob("*.png")):
+        errors.append(f"params.yaml: inversion.ood: no *.png targets in {ood!r}; draw them with "
+                      "workflow/scripts/make_ood_targets.py or name a folder of images")
     errors += check_null(config)
     errors += check_models(config)
     if errors:

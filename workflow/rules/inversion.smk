@@ -1,5 +1,5 @@
-# Rosetta-guided inversion (Sec. 4.1): the paper's Table 1 on held-out real images of the shapes
-# world, for params.yaml's `inversion.dictionary`: PSNR, SSIM (and LPIPS with `inversion.lpips`)
+# Rosetta-guided inversion (Sec. 4.1): the paper's Table 1 on held-out images (real shapes-world
+# images, or G's own from unseen latents), for params.yaml's `inversion.dictionary`: PSNR, SSIM (and LPIPS with `inversion.lpips`)
 # of reconstruction alone against reconstruction plus Rosetta guidance from each D
 # and from all, with a sheet to look at.
 
@@ -104,7 +104,7 @@ rule edit:
 # the first D of the dictionary, and sketches and cartoons turned into the generator's images
 # through the Rosetta maps of all its Ds (Fig. 5).
 
-OOD_TARGETS = sorted(str(p) for p in Path("data/ood").glob("*.png"))
+OOD_TARGETS = sorted(str(p) for p in Path(config["inversion"]["ood"]).glob("*.png"))
 
 
 # dvc params: seed device threads inversion dictionaries.{inversion.dictionary}

@@ -1,11 +1,13 @@
-"""Draw the out-of-distribution targets in data/ood/: sketches and cartoons of the shapes world.
+"""Draw the out-of-distribution targets in data/ood/: sketches and cartoons of the shapes world,
+and in data/ood/faces/: sketches and cartoons of faces, for the faces zoo.
 
 The shapes world has flat-shaded objects on muted gradients; these targets keep its layouts
 (disks, squares, triangles, rings at 64 x 64) but change the style: pencil outlines on white
 paper (sketch-*) and flat colours with thick black outlines on a flat pastel ground
-(cartoon-*). Guided inversion should turn them into in-distribution images with the same
-layout (Fig. 5 of the paper). Made by this project; deterministic, so rerunning it rewrites
-the same files.
+(cartoon-*). The faces are drawn the same two ways: a head, eyes, brows, nose and mouth, in
+three layouts (centred, smaller and to the left, turned with a wide mouth). Guided inversion
+should turn them into in-distribution images with the same layout (Fig. 5 of the paper).
+Made by this project; deterministic, so rerunning it rewrites the same files.
 
     python workflow/scripts/make_ood_targets.py [--out data/ood]
 """
@@ -59,6 +61,40 @@ def draw(scene: str, style: str) -> Image.Image:
     return image.resize((SIZE, SIZE), Image.LANCZOS)
 
 
+# (centre x, centre y, half width, half height, eye spacing, mouth width) per face, 64 px
+FACES = {"a": (32, 33, 20, 25, 9, 10), "b": (24, 36, 14, 18, 6, 6),
+         "c": (35, 32, 22, 27, 10, 16)}
+SKIN, HAIR = (236, 188, 150), (90, 60, 40)
+
+
+def draw_face(scene: str, style: str) -> Image.Image:
+    """A face target: `style` is "sketch" or "cartoon"."""
+    cx, cy, rx, ry, eyes, mouth = (v * SCALE for v in FACES[scene])
+    ground = (255, 255, 255) if style == "sketch" else CARTOON_GROUND[scene]
+    image = Image.new("RGB", (SIZE * SCALE, SIZE * SCALE), ground)
+    pen = ImageDraw.Draw(image)
+    line, width = (40, 40, 40), SCALE * (1 if style == "sketch" else 2)
+    cartoon = style == "cartoon"
+    pen.pieslice((cx - rx * 1.1, cy - ry * 1.15, cx + rx * 1.1, cy + ry * 0.6), 180, 360,
+                 fill=HAIR if cartoon else None, outline=line, width=width)
+    pen.ellipse((cx - rx, cy - ry * 0.8, cx + rx, cy + ry), fill=SKIN if cartoon else None,
+                outline=line, width=width)
+    eye_y, r = cy - ry * 0.1, max(SCALE, rx // 7)
+    for side in (-1, 1):
+        ex = cx + side * eyes
+        pen.ellipse((ex - 2 * r, eye_y - r, ex + 2 * r, eye_y + r),
+                    fill=(255, 255, 255) if cartoon else None, outline=line, width=width)
+        pen.ellipse((ex - r // 2, eye_y - r // 2, ex + r // 2, eye_y + r // 2), fill=line)
+        pen.line((ex - 2 * r, eye_y - 2.2 * r, ex + 2 * r, eye_y - 2.6 * r), fill=line,
+                 width=width)
+    pen.line((cx, eye_y + r, cx - r, cy + ry * 0.3, cx + r // 2, cy + ry * 0.32), fill=line,
+             width=width)
+    mouth_y = cy + ry * 0.55
+    pen.chord((cx - mouth, mouth_y - mouth * 0.4, cx + mouth, mouth_y + mouth * 0.4), 0, 180,
+              fill=(200, 60, 60) if cartoon else None, outline=line, width=width)
+    return image.resize((SIZE, SIZE), Image.LANCZOS)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[2]
@@ -68,6 +104,11 @@ def main() -> None:
     for scene in SCENES:
         for style in ("sketch", "cartoon"):
             draw(scene, style).save(args.out / f"{style}-{scene}.png", optimize=True)
+    (args.out / "faces").mkdir(exist_ok=True)
+    for scene in FACES:
+        for style in ("sketch", "cartoon"):
+            draw_face(scene, style).save(args.out / "faces" / f"{style}-{scene}.png",
+                                         optimize=True)
 
 
 if __name__ == "__main__":
