@@ -8,12 +8,15 @@ models (cache, then a download, or an explicit file).
 
 Which units: the post-activation outputs, picked by one rule. The model's stages are the
 modules timm lists in `feature_info` (what `features_only` returns: ResNet stages, ViT
-blocks, ...); for open_clip's image towers, `layer1..4` (ResNets) or each
-`transformer.resblocks.i` (ViTs). In each stage the hooked layer is the last activation module
-(ReLU, GELU, SiLU, ... in registration order) whose output is a map [batch, C, s, s] or ViT
-tokens; a stage without one (e.g. ConvNeXt-T, whose MLP runs channels-last) is hooked at its
-own output. For a timm ResNet that is each stage's final ReLU (= the stage's output); for a ViT,
-each block's MLP GELU, the paper's choice.
+blocks, ConvNeXt stages, ...); for open_clip's image towers, `layer1..4` (ResNets) or each
+`transformer.resblocks.i` (ViTs). A stage whose blocks have MLPs (an activation module inside
+a module named `mlp`: ViT, DINOv2/v3 with registers, SigLIP, EVA-02's SwiGLU, ConvNeXt) is
+hooked at every block's MLP activation, as the paper and its 2026 follow-up hook MLP neurons.
+Any other stage is hooked at its last activation module (ReLU, GELU, SiLU, ... in
+registration order), which for a timm ResNet is the stage's output. Only outputs that are maps
+[batch, C, s, s], channels-last maps [batch, s, s, C] (ConvNeXt's MLP, permuted when captured)
+or ViT tokens count; a stage without one is hooked at its own output. Prefix tokens (class
+and register tokens, timm's `num_prefix_tokens`) are dropped from the maps.
 """
 
 from __future__ import annotations
@@ -45,17 +48,27 @@ def _is_activation(module: nn.Module) -> bool:
     return not list(module.children()) and type(module).__name__.lower() in _ACTIVATIONS
 
 
-def _is_map(shape: torch.Size, prefix: int) -> bool:
-    if len(shape) == 4:
-        return shape[-1] == shape[-2]
-    if len(shape) == 3:
-        side = math.isqrt(shape[1] - prefix) if shape[1] > prefix else 0
-        return side > 0 and side * side == shape[1] - prefix
-    return False
+def _layout(shape: torch.Size, prefix: int) -> str | None:
+    """"map" ([batch, C, s, s]), "channels_last" ([batch, s, s, C]), "tokens" ([batch,
+    prefix + s*s, C]) or None for an output that is none of them."""
+    if len(shape) == 4 and shape[-1] == shape[-2]:
+        return "map"
+    if len(shape) == 4 and shape[1] == shape[2]:
+        return "channels_last"
+    if len(shape) == 3 and shape[1] > prefix:
+        side = math.isqrt(shape[1] - prefix)
+        return "tokens" if side * side == shape[1] - prefix else None
+    return None
 
 
-def post_activation_layers(build, stages: list[str], size: int) -> tuple[str, ...]:
-    """Apply the module docstring's rule with one shape-only (meta device) forward pass."""
+def _in_mlp(name: str) -> bool:
+    return name.rpartition(".")[0].rpartition(".")[2] == "mlp"
+
+
+def post_activation_layers(build, stages: list[str], size: int
+                           ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Apply the module docstring's rule with one shape-only (meta device) forward pass;
+    returns (layers, the layers among them whose maps are channels-last)."""
     with torch.device("meta"):
         model = build().eval()
         modules = dict(model.named_modules())
@@ -72,16 +85,20 @@ def post_activation_layers(build, stages: list[str], size: int) -> tuple[str, ..
         finally:
             for handle in handles:
                 handle.remove()
-    layers = []
+    layers: list[str] = []
     for stage in stages:
-        valid = [c for c in candidates[stage] if c in shapes and _is_map(shapes[c], prefix)]
-        if valid:
+        valid = [c for c in candidates[stage] if c in shapes and _layout(shapes[c], prefix)]
+        mlp = [c for c in valid if _in_mlp(c)]
+        if mlp:
+            layers += mlp
+        elif valid:
             layers.append(valid[-1])
-        elif stage in shapes and _is_map(shapes[stage], prefix):
+        elif stage in shapes and _layout(shapes[stage], prefix) == "map":
             layers.append(stage)
     if not layers:
         raise UserError("no layer of this model gives square activation maps")
-    return tuple(layers)
+    channels_last = tuple(n for n in layers if _layout(shapes[n], prefix) == "channels_last")
+    return tuple(layers), channels_last
 
 
 def timm_spec(name: str) -> ModelSpec:
@@ -102,9 +119,10 @@ def timm_spec(name: str) -> ModelSpec:
         source = Source(((HubFile(cfg["hf_hub_id"], ("model.safetensors", "pytorch_model.bin")),),))
     elif cfg.get("url"):
         source = Source(((UrlFile(cfg["url"].rsplit("/", 1)[-1], cfg["url"]),),))
+    layers, channels_last = post_activation_layers(build, stages, size)
     return ModelSpec(
         name=name, kind=DISCRIMINATIVE, objective=f"timm {arch}", build=build,
-        layers=post_activation_layers(build, stages, size),
+        layers=layers, channels_last=channels_last,
         preprocess=Preprocess(size=size, resize=cfg.get("interpolation") or "bicubic",
                               mean=tuple(cfg.get("mean") or IMAGENET_MEAN),
                               std=tuple(cfg.get("std") or IMAGENET_STD)),
@@ -143,9 +161,10 @@ def open_clip_spec(name: str) -> ModelSpec:
         repo_id, file = "/".join(parts[:2]), "/".join(parts[2:])
         files = (file,) if file else ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
         source = Source(((HubFile(repo_id, files),),))
+    layers, channels_last = post_activation_layers(build, stages, int(size))
     return ModelSpec(
         name=name, kind=DISCRIMINATIVE, objective=f"open_clip {arch} ({tag or 'untrained'})",
-        build=build, layers=post_activation_layers(build, stages, int(size)),
+        build=build, layers=layers, channels_last=channels_last,
         preprocess=Preprocess(size=int(size), resize="bicubic",
                               mean=tuple(cfg.get("mean") or CLIP_MEAN),
                               std=tuple(cfg.get("std") or CLIP_STD)),

@@ -7,6 +7,8 @@ torch module can join the zoo by naming its layers. Outputs come back as maps
 
 - a ViT's token sequence [batch, tokens, channels] loses its prefix tokens (class and register
   tokens, timm's `num_prefix_tokens`) and the patch tokens become a square map;
+- a layer named in `channels_last` (ConvNeXt's MLP runs on [batch, h, w, channels]) is
+  permuted to [batch, channels, h, w];
 - a tensor that a later in-place operation changed would silently give wrong activations, so
   each output's version counter is checked when the forward pass ends;
 - with `stop=True` the forward pass is cut short once every hooked layer has fired, so a
@@ -45,8 +47,8 @@ def _version(t: torch.Tensor) -> int | None:
 
 
 @contextmanager
-def capture(model: nn.Module, layers: Sequence[str], stop: bool = False
-            ) -> Iterator[dict[str, torch.Tensor]]:
+def capture(model: nn.Module, layers: Sequence[str], stop: bool = False,
+            channels_last: Sequence[str] = ()) -> Iterator[dict[str, torch.Tensor]]:
     """Record the outputs of `layers` (module names) during forward passes inside the block.
 
     Yields a dict filled with maps [batch, channels, h, w] in the order of `layers`, whatever
@@ -88,6 +90,8 @@ def capture(model: nn.Module, layers: Sequence[str], stop: bool = False
                                "was hooked; hook a later module or disable inplace there")
         if out.ndim == 3:
             out = tokens_to_map(out, prefix)
+        elif name in channels_last:
+            out = out.permute(0, 3, 1, 2)
         if out.ndim != 4 or out.shape[-1] != out.shape[-2]:
             raise RuntimeError(f"layer {name!r} gives shape {tuple(out.shape)}, not square "
                                "maps [batch, channels, h, w]")

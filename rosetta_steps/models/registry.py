@@ -136,6 +136,7 @@ class ModelSpec:
     objective: str  # how it was trained, for the dictionary's header
     build: Callable[[], nn.Module]  # the architecture with fresh weights
     layers: tuple[str, ...]  # modules whose post-activation outputs are the units
+    channels_last: tuple[str, ...] = ()  # those of `layers` whose maps are [batch, h, w, C]
     preprocess: Preprocess | None = None  # discriminative models
     latent: Latent | None = None  # generators
     generate: Generate = _call_with_z  # generators
@@ -174,7 +175,8 @@ class ModelSpec:
             truncation: float | None = None) -> tuple[torch.Tensor | None, dict]:
         """One forward pass: (generated images or None, {layer: [batch, C, s, s] maps})."""
         images = None
-        with capture(model, self.layers, stop=self.kind == DISCRIMINATIVE) as maps:
+        with capture(model, self.layers, stop=self.kind == DISCRIMINATIVE,
+                     channels_last=self.channels_last) as maps:
             if self.kind == GENERATOR:
                 images = self.generate(model, x, y, truncation)
             else:
