@@ -16,6 +16,7 @@ from .core import options
 from .core.cli import run
 from .core.devices import resolve_device, set_threads
 from .core.stores import write_text
+from .models.user import declare
 from .pages.dictionary import build_dictionary
 
 
@@ -40,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     options.add_device_options(parser)
     parser.add_argument("--out", required=True, help="HTML file to write")
     args = parser.parse_args(argv)
+    declare(args.declare)
     set_threads(args.threads)
     html, s = build_dictionary(name=args.name, concepts=args.concepts, samples=args.samples,
                                self_matches=args.self_matches, matches=args.matches,

@@ -18,6 +18,7 @@ from .core.cli import run
 from .core.devices import resolve_device, set_threads
 from .core.stores import atomic_output
 from .mining.dissection import QUANTILE, dissect_model
+from .models.user import declare
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -33,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     options.add_device_options(parser)
     parser.add_argument("--out", type=Path, required=True, help="CSV to write")
     args = parser.parse_args(argv)
+    declare(args.declare)
     set_threads(args.threads)
     weights = options.parse_weights(args.weights, [args.model])
     table = dissect_model(args.model, weights.get(args.model), n=args.images, seed=args.seed,

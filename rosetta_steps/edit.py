@@ -18,6 +18,7 @@ from .core.stores import write_json
 from .core.units import ALL
 from .inversion.editing import EDITS, EditOptions, edit_images
 from .inversion.objective import InversionSettings
+from .models.user import declare
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -39,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--metrics", type=Path, required=True, help="JSON to write")
     parser.add_argument("--sheet", type=Path, required=True, help="PNG to write")
     args = parser.parse_args(argv)
+    declare(args.declare)
     set_threads(args.threads)
     weights = options.parse_weights(args.weights, [args.gan])
     settings = InversionSettings(**options.optimiser_values(args),

@@ -16,6 +16,7 @@ from .core.images import save_png
 from .core.stores import write_json
 from .inversion.objective import InversionSettings
 from .inversion.table import inversion_table
+from .models.user import declare
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -32,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--metrics", type=Path, required=True, help="JSON to write")
     parser.add_argument("--sheet", type=Path, required=True, help="PNG to write")
     args = parser.parse_args(argv)
+    declare(args.declare)
     set_threads(args.threads)
     settings = InversionSettings(**options.optimiser_values(args),
                                  rec=args.rec)

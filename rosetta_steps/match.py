@@ -21,6 +21,7 @@ from .core import options
 from .core.cli import UserError, run
 from .core.devices import AUTOCAST, resolve_device, set_threads
 from .mining.matching import Pair, mine_shard
+from .models.user import declare
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -41,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="bfloat16 forward passes: auto (on CUDA only), on or off; the "
                         "correlation sums stay float64")
     args = parser.parse_args(argv)
+    declare(args.declare)
     discs = args.disc or [args.gan]
     if len(args.out) != len(discs):
         raise UserError(f"{len(discs)} partner(s) and {len(args.out)} --out path(s): give one "

@@ -14,6 +14,7 @@ from .core.devices import resolve_device, set_threads
 from .core.images import save_png
 from .inversion.objective import InversionSettings
 from .inversion.sheets import neuron_sheet
+from .models.user import declare
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -30,6 +31,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     options.add_optimiser_options(parser, steps=500, lr=0.1)
     parser.add_argument("--sheet", type=Path, required=True, help="PNG to write")
     args = parser.parse_args(argv)
+    declare(args.declare)
     set_threads(args.threads)
     settings = InversionSettings(**options.optimiser_values(args))
     weights = options.parse_weights(args.weights, [args.gan, args.disc])

@@ -15,6 +15,7 @@ from .core import options
 from .core.cli import run
 from .core.devices import resolve_device, set_threads
 from .core.stores import write_text
+from .models.user import declare
 from .pages.pairwise import MAX_PAIRS, build_pairwise
 
 
@@ -32,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     options.add_device_options(parser)
     parser.add_argument("--out", required=True, help="HTML file to write")
     args = parser.parse_args(argv)
+    declare(args.declare)
     set_threads(args.threads)
     html, s = build_pairwise(matches=args.matches, bestbuddies=args.bestbuddies,
                              null_bestbuddies=args.null_bestbuddies,

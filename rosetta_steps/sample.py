@@ -15,6 +15,7 @@ from .core import options
 from .core.cli import run
 from .core.devices import resolve_device, set_threads
 from .mining.sampling import sample_shard, write_samples
+from .models.user import declare
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -24,6 +25,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     options.add_shard_options(parser)
     parser.add_argument("--out", type=Path, required=True, help="sample store to write (Zarr)")
     args = parser.parse_args(argv)
+    declare(args.declare)
     set_threads(args.threads)
     weights = options.parse_weights(args.weights, [args.gan])
     ds = sample_shard(gan=args.gan, weights=weights.get(args.gan), subset=args.subset,

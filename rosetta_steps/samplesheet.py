@@ -14,6 +14,7 @@ from .core import options
 from .core.cli import UserError, run
 from .core.devices import set_threads
 from .core.images import save_png
+from .models.user import declare
 from .training.evaluate import sample_sheet
 
 
@@ -26,6 +27,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     options.add_threads_option(parser)
     args = parser.parse_args(argv)
+    declare(args.declare)
     set_threads(args.threads)
     if args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}")

@@ -19,10 +19,14 @@ def step_parser(step: str, doc: str) -> argparse.ArgumentParser:
 
 
 def add_weights_option(parser: argparse.ArgumentParser) -> None:
-    """`--weights NAME=PATH`, repeatable: one weights file per model (`parse_weights`)."""
+    """`--weights NAME=PATH`, repeatable: one weights file per model (`parse_weights`), and
+    `--declare NAME=JSON` for users' own models (`models.user.declare`)."""
     parser.add_argument("--weights", action="append", metavar="NAME=PATH",
                         help="a model's weights file (repeat per model); without one a model "
                         "loads its published weights, or random ones for the shapes zoo")
+    parser.add_argument("--declare", action="append", metavar="NAME=JSON",
+                        help="a user's own model: its params.yaml declaration as JSON (file, "
+                        "builder, kind, layers, input or latent; repeat per model)")
 
 
 def parse_weights(items: Sequence[str] | None, models: Sequence[str | None] | None = None

@@ -48,6 +48,11 @@ def _is_activation(module: nn.Module) -> bool:
     return not list(module.children()) and type(module).__name__.lower() in _ACTIVATIONS
 
 
+def activation_modules(model: nn.Module) -> list[str]:
+    """The names of a model's activation modules (ReLU, GELU, ...), in registration order."""
+    return [name for name, m in model.named_modules() if name and _is_activation(m)]
+
+
 def _layout(shape: torch.Size, prefix: int) -> str | None:
     """"map" ([batch, C, s, s]), "channels_last" ([batch, s, s, C]), "tokens" ([batch,
     prefix + s*s, C]) or None for an output that is none of them."""

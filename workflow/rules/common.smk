@@ -256,10 +256,25 @@ def weights_files(model: str) -> list:
     return [path] if path and path != "random" else []
 
 
+USER_KEYS = ("file", "builder", "kind", "layers", "input", "latent")
+
+
+def user_model(model: str) -> dict | None:
+    """A user's own model's declaration (params.yaml's models.NAME with a `file`), or None."""
+    options = config["models"].get(model) or {}
+    return {k: options.get(k) for k in USER_KEYS} if options.get("file") else None
+
+
 def weights_args(*names: str) -> str:
-    """`--weights NAME=PATH` for each model with a weights file, each model once."""
-    return " ".join("--weights " + shlex.quote(f"{m}={weights_path(m)}")
-                    for m in dict.fromkeys(names) if weights_path(m))
+    """`--weights NAME=PATH` for each model with a weights file and `--declare NAME=JSON` for
+    each user's own model (models.user), each model once."""
+    names = list(dict.fromkeys(names))
+    weights = ["--weights " + shlex.quote(f"{m}={weights_path(m)}")
+               for m in names if weights_path(m)]
+    declared = ["--declare " + shlex.quote(f"{m}=" + json.dumps(
+                user_model(m), sort_keys=True, separators=(",", ":")))
+                for m in names if user_model(m)]
+    return " ".join(weights + declared)
 
 
 def truncation_arg(gan: str) -> str:
@@ -269,13 +284,16 @@ def truncation_arg(gan: str) -> str:
 
 def code(module: str, *models: str) -> list:
     """The source files of a step module and of every package module it imports, and those
-    of the module that defines each model the job uses (the paper's zoo, the faces zoo; the
-    shapes zoo and timm:/open_clip: names are defined as the package is imported), so that a code change
+    of the module that defines each model the job uses (the paper's zoo, the faces zoo, a
+    user's own file; the shapes zoo and timm:/open_clip: names are defined as the package is
+    imported), so that a code change
     reruns exactly the jobs whose steps it can affect."""
     known = registered_models()
     files = set(_closure(module))
     for m in models:
-        if m in known and known[m][1] != PACKAGE.name + ".models":
+        if user_model(m):
+            files |= _closure(f"{PACKAGE.name}.models.user") | {user_model(m)["file"]}
+        elif m in known and known[m][1] != PACKAGE.name + ".models":
             files |= _closure(known[m][1])
     return sorted(files)
 

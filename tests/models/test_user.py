@@ -1,0 +1,91 @@
+"""Users' own models: a file and a builder declared as in params.yaml become models of the
+zoo; a broken file, builder or layer stops with one line."""
+
+import json
+
+import pytest
+import torch
+
+from rosetta_steps import models
+from rosetta_steps.core.cli import UserError
+from rosetta_steps.models.user import declaration_arg, declare
+
+GENERATOR = '''
+import torch
+from torch import nn
+
+def build(weights):
+    model = nn.Sequential(nn.ConvTranspose2d(8, 16, 4, 1, 0), nn.ReLU(),
+                          nn.ConvTranspose2d(16, 3, 4, 2, 1), nn.Tanh())
+    if weights is not None:
+        model.load_state_dict(torch.load(weights, weights_only=True))
+    return model.eval()
+'''
+ENCODER = '''
+from torch import nn
+
+def build(weights):
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(),
+                         nn.Conv2d(4, 6, 3, stride=2, padding=1), nn.GELU())
+
+def broken(weights):
+    raise ValueError("no such checkpoint")
+
+def not_a_model(weights):
+    return 42
+'''
+
+
+@pytest.fixture
+def files(tmp_path):
+    (tmp_path / "gen.py").write_text(GENERATOR)
+    (tmp_path / "enc.py").write_text(ENCODER)
+    return tmp_path
+
+
+def test_declared_models_join_the_zoo_with_their_units(files, tmp_path):
+    gen = {"file": str(files / "gen.py"), "builder": "build", "kind": "generator",
+           "layers": ["1"], "latent": {"shape": [8, 1, 1]}}
+    enc = {"file": str(files / "enc.py"), "builder": "build", "kind": "discriminative",
+           "layers": None, "input": {"size": 16}}
+    declare([declaration_arg("test-user-gen", gen), declaration_arg("test-user-enc", enc)])
+    declare([declaration_arg("test-user-gen", gen)])  # the same again: nothing to do
+    g = models.get("test-user-gen")
+    assert [(s.name, s.channels, s.size) for s in g.layer_specs()] == [("1", 16, 4)]
+    z = g.latent.sample(0, range(2))
+    assert z.shape == (2, 8)
+    spec, model = models.load("test-user-gen", "random")
+    images, maps = spec.run(model, z)
+    assert images.shape == (2, 3, 8, 8) and maps["1"].shape == (2, 16, 4, 4)
+    # the weights path is handed to the builder
+    torch.save({k: torch.ones_like(v) for k, v in model.state_dict().items()}, tmp_path / "w.pt")
+    _, loaded = models.load("test-user-gen", tmp_path / "w.pt")
+    assert all((v == 1).all() for v in loaded.state_dict().values())
+    e = models.get("test-user-enc")  # layers found: every activation module
+    assert [(s.name, s.channels, s.size) for s in e.layer_specs()] == [("1", 4, 16), ("3", 6, 8)]
+    assert e.preprocess.size == 16
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"file": "/no/such/file.py"}, "model file /no/such/file.py not found"),
+    ({"builder": "missing"}, "has no function 'missing'"),
+    ({"builder": "broken"}, "its builder failed: ValueError: no such checkpoint"),
+    ({"builder": "not_a_model"}, "its builder returned a int, not a torch.nn.Module"),
+    ({"layers": ["9"]}, "the model has no layer '9'"),
+    ({"input": {}}, "needs input.size"),
+])
+def test_bad_declarations_stop_with_one_line(files, change, message):
+    enc = {"file": str(files / "enc.py"), "builder": "build", "kind": "discriminative",
+           "layers": ["1"], "input": {"size": 16}} | change
+    with pytest.raises(UserError) as err:
+        declare([declaration_arg(f"test-bad-{abs(hash(json.dumps(change)))}", enc)])
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_declaration_may_not_take_a_packaged_name(files):
+    enc = {"file": str(files / "enc.py"), "builder": "build", "kind": "discriminative",
+           "layers": ["1"], "input": {"size": 16}}
+    with pytest.raises(UserError, match="already has a model of that name"):
+        declare([declaration_arg("shapes-cnn-sup", enc)])
+    with pytest.raises(UserError, match="--declare takes NAME=JSON"):
+        declare(["oops"])
