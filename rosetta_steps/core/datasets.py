@@ -1,0 +1,108 @@
+"""Image data sets for dictionaries anchored on images instead of a generator (issue 19).
+
+A data set is declared once in params.yaml: a folder of image files (`folder`, `glob`), or the
+shapes world's real images (`world: shapes`, which come with masks). Image i of a folder is
+the i-th file in sorted relative-path order, decoded with Pillow as RGB, centre-cropped to a
+square and resized to the data set's working size; each model then applies its own
+preprocessing. `listing` is the folder's file list (relative paths and sizes): the workflow
+keeps it as an input of the jobs that read the folder, so adding a file reruns only what it
+changes. A missing folder, an empty glob, fewer files than asked for, and an unreadable or
+truncated image each stop with one line naming the folder, the numbers or the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from . import world
+from .cli import UserError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+@dataclass(frozen=True)
+class FolderDataset:
+    """Image files under `folder` matching `glob` (default: every image file, recursively)."""
+
+    folder: Path
+    glob: str | None = None
+    size: int = 224  # working size: square crops resized to it
+
+    @cached_property
+    def files(self) -> tuple[Path, ...]:
+        """The image files, in sorted relative-path order."""
+        if not self.folder.is_dir():
+            raise UserError(f"data set folder {self.folder} not found")
+        found = (self.folder.glob(self.glob) if self.glob else
+                 (p for p in self.folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES))
+        files = sorted((p for p in found if p.is_file()),
+                       key=lambda p: p.relative_to(self.folder).as_posix())
+        if not files:
+            raise UserError(f"no image files in {self.folder} match "
+                            f"{self.glob or 'any image suffix'}")
+        return tuple(files)
+
+    def listing(self) -> str:
+        """One line per file: relative path, tab, size in bytes (the workflow's input)."""
+        return "".join(f"{p.relative_to(self.folder).as_posix()}\t{p.stat().st_size}\n"
+                       for p in self.files)
+
+    def check_count(self, n: int) -> None:
+        if len(self.files) < n:
+            raise UserError(f"data set {self.folder} has {len(self.files)} images "
+                            f"({self.glob or 'any image suffix'}), fewer than the {n} asked for")
+
+    def read(self, indices: Sequence[int]) -> np.ndarray:
+        """uint8 [len(indices), size, size, 3]: images at `indices`, centre-cropped, resized."""
+        self.check_count(max(indices, default=-1) + 1)
+        return np.stack([_square(self.files[i], self.size) for i in indices]) if indices \
+            else np.zeros((0, self.size, self.size, 3), np.uint8)
+
+
+def _square(path: Path, size: int) -> np.ndarray:
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")  # decodes the whole file: a truncated one fails here
+    except (OSError, UnidentifiedImageError, ValueError) as err:
+        raise UserError(f"cannot read image {path}: {err}") from None
+    side = min(image.size)
+    left, top = (image.width - side) // 2, (image.height - side) // 2
+    image = image.crop((left, top, left + side, top + side))
+    return np.asarray(image.resize((size, size), Image.BICUBIC), dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class WorldDataset:
+    """The shapes world's real images (image i from (seed, i)), at the world's 64 px."""
+
+    seed: int = 0
+
+    def listing(self) -> str:
+        return f"world shapes seed {self.seed}\n"
+
+    def check_count(self, n: int) -> None:
+        return None  # the world has as many images as asked for
+
+    def read(self, indices: Sequence[int]) -> np.ndarray:
+        return np.stack([world.render(1, self.seed, start=i).images[0] for i in indices]) \
+            if indices else np.zeros((0, world.SIZE, world.SIZE, 3), np.uint8)
+
+
+Dataset = FolderDataset | WorldDataset
+
+
+def dataset(declaration: dict, seed: int = 0) -> Dataset:
+    """A data set from its params.yaml declaration: {folder, glob, size} or {world: shapes}."""
+    if declaration.get("world") == "shapes":
+        return WorldDataset(seed)
+    if "folder" in declaration:
+        return FolderDataset(Path(declaration["folder"]).expanduser(), declaration.get("glob"),
+                             int(declaration.get("size", 224)))
+    raise UserError(f"a data set is {{folder: PATH, glob: PATTERN}} or {{world: shapes}}, got "
+                    f"{declaration!r}")

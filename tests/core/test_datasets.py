@@ -1,0 +1,79 @@
+"""Image data sets: a folder read in sorted path order, centre-cropped and resized, its file
+list, the shapes world's images, and one-line refusals."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from rosetta_steps.core import world
+from rosetta_steps.core.cli import UserError
+from rosetta_steps.core.datasets import FolderDataset, WorldDataset, dataset
+
+
+def _write(path, colour, size=(40, 20)):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, colour).save(path)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    root = tmp_path / "images"
+    _write(root / "b" / "2.png", (0, 0, 255))
+    _write(root / "a.png", (255, 0, 0))
+    _write(root / "b" / "10.png", (0, 255, 0))
+    (root / "notes.txt").write_text("not an image")
+    return root
+
+
+def test_images_come_in_sorted_relative_path_order_cropped_and_resized(folder):
+    data = FolderDataset(folder, size=8)
+    assert [p.relative_to(folder).as_posix() for p in data.files] == [
+        "a.png", "b/10.png", "b/2.png"]  # sorted as strings: b/10 before b/2
+    images = data.read([2, 0])
+    assert images.shape == (2, 8, 8, 3) and images.dtype == np.uint8
+    assert images[0, 4, 4].tolist() == [0, 0, 255] and images[1, 4, 4].tolist() == [255, 0, 0]
+    assert data.listing().splitlines()[0] == f"a.png\t{(folder / 'a.png').stat().st_size}"
+    assert FolderDataset(folder, glob="b/*.png").files[0].name == "10.png"
+
+
+def test_a_centre_crop_keeps_the_middle_of_a_wide_image(tmp_path):
+    wide = np.zeros((10, 30, 3), np.uint8)
+    wide[:, 10:20] = 200  # the middle third
+    Image.fromarray(wide).save(tmp_path / "w.png")
+    got = FolderDataset(tmp_path, size=10).read([0])[0]
+    assert (got == 200).all()
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda root: FolderDataset(root / "nope"), "data set folder .*nope not found"),
+    (lambda root: FolderDataset(root, glob="*.JPEG"), r"no image files in .* match \*\.JPEG"),
+])
+def test_a_missing_folder_or_empty_glob_stops_with_one_line(folder, make, message):
+    with pytest.raises(UserError, match=message):
+        assert make(folder).files
+
+
+def test_fewer_files_than_asked_or_a_broken_image_stop_with_one_line(folder):
+    data = FolderDataset(folder, size=8)
+    with pytest.raises(UserError, match="has 3 images .*fewer than the 5 asked for"):
+        data.check_count(5)
+    with pytest.raises(UserError, match="fewer than the 4 asked for"):
+        data.read([3])
+    png = (folder / "a.png").read_bytes()
+    (folder / "a.png").write_bytes(png[: len(png) // 2])  # truncated
+    with pytest.raises(UserError, match="cannot read image .*a.png") as err:
+        FolderDataset(folder, size=8).read([0])
+    assert "\n" not in str(err.value)
+    (folder / "c.jpg").write_text("text, not a JPEG")
+    with pytest.raises(UserError, match="cannot read image .*c.jpg"):
+        FolderDataset(folder, size=8).read([3])
+
+
+def test_the_world_data_set_is_the_worlds_images_and_declarations_are_checked(tmp_path):
+    got = WorldDataset(seed=3).read([5, 1])
+    expected = world.render(6, 3).images
+    assert np.array_equal(got, expected[[5, 1]])
+    assert isinstance(dataset({"world": "shapes"}), WorldDataset)
+    assert dataset({"folder": str(tmp_path), "size": 16}).size == 16
+    with pytest.raises(UserError, match="a data set is"):
+        dataset({"url": "x"})
