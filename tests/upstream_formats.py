@@ -1,4 +1,4 @@
-"""Test fixtures: a generator's weights written in the upstream checkpoint layouts.
+"""Test fixtures: weights written in the upstream checkpoint layouts.
 
 Written independently of the loaders (`rosetta_steps.models.checkpoints`), from the
 upstream layouts: rosinality's stylegan2-pytorch state dict (saved under `g_ema`) and
@@ -6,7 +6,8 @@ NVIDIA's network pickle, whose objects pickle as `torch_utils.persistence` recor
 module source, state dicts of `_parameters` / `_buffers` / `_modules` and attributes. The
 pickle is written through stand-in modules `torch_utils.persistence` and `dnnlib.util`, so
 it names the same globals a real one does; the module source it carries would create a
-marker file if anything executed it.
+marker file if anything executed it. The faces zoo's mini-XCEPTION is written as Keras 2.0.5
+saves a model to HDF5 (`keras_hdf5`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import types
 from collections import OrderedDict
 from pathlib import Path
 
+import h5py
 import numpy as np
 import torch
 from torch import nn
@@ -267,3 +269,49 @@ def nvidia_stylegan3_pickle(gen, path: Path, marker: Path) -> None:
         "G_ema": _stylegan3_network(gen, _fc), "augment_pipe": None,
         "training_set_kwargs": easydict(use_labels=hasattr(gen.mapping, "embed"))},
         path, marker)
+
+
+def _keras_bn(bn: nn.BatchNorm2d) -> list[tuple[str, torch.Tensor]]:
+    return [("gamma", bn.weight), ("beta", bn.bias), ("moving_mean", bn.running_mean),
+            ("moving_variance", bn.running_var)]
+
+
+def _keras_kernel(weight: torch.Tensor) -> torch.Tensor:
+    return weight.permute(2, 3, 1, 0)  # torch (out, in, kh, kw) -> Keras (kh, kw, in, out)
+
+
+def _keras_separable(sep) -> list[tuple[str, torch.Tensor]]:
+    return [("depthwise_kernel", sep.depthwise.weight.permute(2, 3, 0, 1)),  # (kh, kw, in, 1)
+            ("pointwise_kernel", _keras_kernel(sep.pointwise.weight))]
+
+
+def keras_hdf5(model, path: Path) -> None:
+    """A MiniXception's weights as Keras 2.0.5 saves the model (no model_config): one group per
+    layer in the file's order, `weight_names` attrs, `<layer>/<layer>_1/<weight>:0` datasets.
+    Keras numbers layers as they were created: block i's shortcut conv is conv2d_{i+3} and its
+    BatchNorm batch_normalization_{3i+3}, ahead of the main branch's 3i+4 and 3i+5."""
+    stem = model.stem
+    layers = {"conv2d_1": [("kernel", _keras_kernel(stem.conv1.weight))],
+              "batch_normalization_1": _keras_bn(stem.bn1),
+              "conv2d_2": [("kernel", _keras_kernel(stem.conv2.weight))],
+              "batch_normalization_2": _keras_bn(stem.bn2)}
+    for i, block in enumerate(model.blocks):
+        layers |= {f"separable_conv2d_{2 * i + 1}": _keras_separable(block.sep1),
+                   f"batch_normalization_{3 * i + 4}": _keras_bn(block.bn1),
+                   f"separable_conv2d_{2 * i + 2}": _keras_separable(block.sep2),
+                   f"batch_normalization_{3 * i + 5}": _keras_bn(block.bn2),
+                   f"conv2d_{i + 3}": [("kernel", _keras_kernel(block.skip.weight))],
+                   f"batch_normalization_{3 * i + 3}": _keras_bn(block.skip_bn)}
+    layers["conv2d_7"] = [("kernel", _keras_kernel(model.head.weight)),
+                          ("bias", model.head.bias)]
+    with h5py.File(path, "w") as f:
+        for obj in (f, f.create_group("model_weights")):
+            obj.attrs["keras_version"], obj.attrs["backend"] = "2.0.5", "tensorflow"
+        root = f["model_weights"]
+        root.attrs["layer_names"] = np.array([name.encode() for name in layers])
+        for layer, weights in layers.items():
+            group = root.create_group(layer)
+            names = [f"{layer}_1/{weight}:0" for weight, _ in weights]
+            group.attrs["weight_names"] = np.array([n.encode() for n in names])
+            for name, (_, tensor) in zip(names, weights, strict=True):
+                group.create_dataset(name, data=tensor.detach().cpu().numpy().astype(np.float32))

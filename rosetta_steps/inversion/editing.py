@@ -115,6 +115,7 @@ def scale(maps: Maps, units: Sequence[tuple[str, int]], factor: float = 2.0
 
 
 EDITS = ("shift", "zoom", "copy_paste", "remove", "add")
+MOVES = EDITS[:3]  # the edits that move subjects, measured by their geometry
 RANDOM_START = 10 ** 9  # latent indices of copy & paste's random starts, beyond any dictionary
 
 Units = dict[int, list[tuple[str, int]]]
@@ -231,7 +232,7 @@ def measure(edit: str, before: np.ndarray, after: np.ndarray, start: np.ndarray,
     """What the edit did (see the module doc) next to what a perfect edit of the pixels
     would do; images uint8 [n, h, w, 3], concept activations [n, concepts]. `geometry` finds
     the subjects (objects of the shapes world, or faces)."""
-    if edit in ("shift", "zoom", "copy_paste"):
+    if edit in MOVES:
         g0, g1, ideal = geometry(before), geometry(after), geometry(before, edit, options)
     if edit == "shift":
         moved, asked = g1.centre - g0.centre, ideal.centre - g0.centre
@@ -298,13 +299,15 @@ def edit_images(gan: str, weights: str | None, concepts_csv: str, matches: str, 
     act1 = concept_activation(maps1, members, stats)
     before_u8, after_u8, start_u8 = to_uint8(images), to_uint8(after), to_uint8(start_images)
     chosen_col = np.asarray([order.index(c) for c in chosen])
+    faces = "faces" in spec.tags  # the judge of moved faces (ONet) loads only when one is needed
+    geometry = FaceGeometry(device) if faces and edit in MOVES else object_geometry
     metrics = {"edit": edit, "gan": gan, "subset": subset, "images": n, "seed": seed,
                "steps": settings.steps, "lr": settings.lr, "alpha": settings.alpha,
                "pairs": len(pairs), "similarity_start": history[0]["act"],
                "similarity_end": history[-1]["act"],
-               "subjects": "faces" if "faces" in spec.tags else "objects",
+               "subjects": "faces" if faces else "objects",
                **measure(edit, before_u8, after_u8, start_u8, act0, act1, chosen_col, options,
-                         FaceGeometry(device) if "faces" in spec.tags else object_geometry)}
+                         geometry)}
     if edit in ("remove", "add"):
         metrics["chosen_concepts"] = [int(c) for c in chosen]
     panels = {"before": before_u8}

@@ -257,23 +257,3 @@ def load_keras(model: MiniXception, path: Path) -> None:
     with torch.no_grad():
         for tensor, array in values:
             tensor.copy_(torch.from_numpy(np.ascontiguousarray(array)))
-
-
-def save_keras(model: MiniXception, path: Path) -> None:
-    """Write `model`'s weights as Keras 2.0.5 saves a model (no model_config), for tests."""
-    by_layer: dict[str, list[tuple[str, np.ndarray]]] = {}
-    for layer, weight, tensor, axes in _tensors(model):
-        array = tensor.detach().cpu().numpy().astype(np.float32)
-        by_layer.setdefault(layer, []).append(
-            (weight, array if axes is None else array.transpose(np.argsort(axes))))
-    with h5py.File(Path(path), "w") as f:
-        for obj in (f, f.create_group("model_weights")):
-            obj.attrs["keras_version"], obj.attrs["backend"] = "2.0.5", "tensorflow"
-        root = f["model_weights"]
-        root.attrs["layer_names"] = np.array([n.encode() for n in by_layer])
-        for layer, weights in by_layer.items():
-            group = root.create_group(layer)
-            names = [f"{layer}_1/{weight}" for weight, _ in weights]
-            group.attrs["weight_names"] = np.array([n.encode() for n in names])
-            for full, (_, array) in zip(names, weights, strict=True):
-                group.create_dataset(full, data=array)

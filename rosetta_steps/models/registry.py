@@ -275,7 +275,7 @@ def get(name: str) -> ModelSpec:
     raise UserError(f"unknown model {name!r}; known models: {', '.join(names())}{prefixes}")
 
 
-def _summary(err: Exception) -> str:
+def one_line(err: Exception) -> str:
     """An error in one line: its first line, and the next when the first only introduces it
     ("Error(s) in loading state_dict for ResNet:"), at most 300 characters."""
     lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
@@ -313,7 +313,7 @@ def load(name: str, weights: str | Path | None = None, device: torch.device | st
             loaded = spec.load_weights(model, path)
         except (RuntimeError, OSError, ValueError, KeyError, EOFError, SafetensorError,
                 pickle.UnpicklingError) as err:
-            raise UserError(f"{name}: cannot load weights from {path}: {_summary(err)}"
+            raise UserError(f"{name}: cannot load weights from {path}: {one_line(err)}"
                             ) from None
         model = model if loaded is None else loaded
     return spec, model.to(device).eval()

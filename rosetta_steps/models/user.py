@@ -44,8 +44,8 @@ from .registry import (
     Latent,
     ModelSpec,
     Preprocess,
-    _summary,
     get,
+    one_line,
     register,
 )
 
@@ -62,7 +62,7 @@ def _builder(name: str, file: str, builder: str):
             spec.loader.exec_module(module)
         except Exception as err:  # the user's code: any error is theirs, in one line
             raise UserError(f"{name}: cannot import {path}: {type(err).__name__}: "
-                            f"{_summary(err)}") from None
+                            f"{one_line(err)}") from None
         sys.modules[module_name] = module
     function = getattr(sys.modules[module_name], builder, None)
     if not callable(function):
@@ -74,7 +74,7 @@ def _build(name: str, function, weights: str | Path | None) -> nn.Module:
     try:
         model = function(None if weights is None else str(weights))
     except Exception as err:
-        raise UserError(f"{name}: its builder failed: {type(err).__name__}: {_summary(err)}"
+        raise UserError(f"{name}: its builder failed: {type(err).__name__}: {one_line(err)}"
                         ) from None
     if not isinstance(model, nn.Module):
         raise UserError(f"{name}: its builder returned a {type(model).__name__}, not a "

