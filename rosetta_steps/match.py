@@ -5,7 +5,8 @@ G and of each D per image; states beyond --state-mb are cut into row blocks of G
 take more passes. The generator's own name as --disc (or no --disc) matches G against
 itself, which the Rosetta step needs for BB(G, G). --samples also writes the shard's sample
 store from the same pass. `--null R` keeps R null permutations (D's images rolled within each
-batch; `mining.null`) in every state.
+batch; `mining.null`) in every state. `--dataset NAME=JSON` mines a data set's images instead,
+with the --gan (or --anchor) model in G's role.
 
     python -m rosetta_steps.match --gan shapes-gan --weights shapes-gan=G.safetensors \
         --disc shapes-cnn-sup --out sup.zarr --disc shapes-gan --out self.zarr \
@@ -26,7 +27,8 @@ from .models.user import declare
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = options.step_parser("match", __doc__)
-    parser.add_argument("--gan", required=True, help="generator name")
+    parser.add_argument("--gan", "--anchor", required=True,
+                        help="generator name (with --dataset: the anchor model)")
     parser.add_argument("--disc", action="append", default=[],
                         help="a partner: a discriminative model, or the generator itself "
                         "(repeat, one --out each; none: G against itself)")
@@ -47,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if len(args.out) != len(discs):
         raise UserError(f"{len(discs)} partner(s) and {len(args.out)} --out path(s): give one "
                         "--out per --disc, in order")
+    data = options.parse_dataset(args)
     set_threads(args.threads)
     weights = options.parse_weights(args.weights, [args.gan, *discs])
     passes = mine_shard(gan=args.gan, pairs=[Pair(d, o) for d, o in zip(discs, args.out,
@@ -55,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         batch_size=args.batch_size, truncation=args.truncation,
                         device=resolve_device(args.device), subset=args.subset,
                         nulls=args.null, budget_mb=args.state_mb, samples=args.samples,
-                        autocast=args.autocast)
+                        autocast=args.autocast, data=data)
     print(f"{args.gan}: {len(discs)} pair(s) of images {args.start}..{args.start + args.count - 1}"
           f" in {passes} pass(es) of G")
 

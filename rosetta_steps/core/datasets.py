@@ -48,10 +48,11 @@ class FolderDataset:
                             f"{self.glob or 'any image suffix'}")
         return tuple(files)
 
-    def listing(self) -> str:
-        """One line per file: relative path, tab, size in bytes (the workflow's input)."""
+    def listing(self, start: int = 0, stop: int | None = None) -> str:
+        """One line per file start .. stop-1: relative path, tab, size in bytes (the
+        workflow keeps each shard's as an input of its jobs)."""
         return "".join(f"{p.relative_to(self.folder).as_posix()}\t{p.stat().st_size}\n"
-                       for p in self.files)
+                       for p in self.files[start:stop])
 
     def check_count(self, n: int) -> None:
         if len(self.files) < n:
@@ -83,7 +84,7 @@ class WorldDataset:
 
     seed: int = 0
 
-    def listing(self) -> str:
+    def listing(self, start: int = 0, stop: int | None = None) -> str:
         return f"world shapes seed {self.seed}\n"
 
     def check_count(self, n: int) -> None:
@@ -95,6 +96,22 @@ class WorldDataset:
 
 
 Dataset = FolderDataset | WorldDataset
+
+
+def check_listing(data: Dataset, listing: str, start: int, stop: int) -> None:
+    """One line unless files start .. stop-1 of `data` are those `listing` (the workflow's
+    record of them when it planned the run) names, with the same sizes."""
+    found, planned = data.listing(start, stop).splitlines(), listing.splitlines()
+    if found != planned:
+        line = next((i for i, (a, b) in enumerate(zip(found, planned, strict=False)) if a != b),
+                    min(len(found), len(planned)))
+        raise UserError(f"the data set changed since the run was planned (image {start + line}:"
+                        f" {_entry(found, line)!r} where the plan had {_entry(planned, line)!r})"
+                        "; run the workflow again")
+
+
+def _entry(lines: list[str], line: int) -> str | None:
+    return lines[line] if line < len(lines) else None
 
 
 def dataset(declaration: dict, seed: int = 0) -> Dataset:

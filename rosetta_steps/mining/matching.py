@@ -6,6 +6,8 @@ discriminative model sees the image through its own preprocessing and gives its 
 correlation accumulator per pair takes both. The generator's own name as a partner matches G
 against itself, which the Rosetta step needs for BB(G, G). With `nulls`, every accumulator
 also keeps that many null permutations of the pairing (`null`), from the same forward passes.
+A dictionary anchored on a data set reads image i of the data set instead, and its anchor (a
+discriminative model) plays G's role throughout (`sampling.dataset_batches`).
 
 `mine_shard` serves all of a shard's pairs from one forward pass of G (and one of each D) per
 image: the physical limit of mining. When the pairs' states do not fit the memory budget
@@ -25,6 +27,7 @@ import torch
 
 from .. import models
 from ..core.cli import UserError
+from ..core.datasets import Dataset
 from ..core.devices import forward_precision
 from ..core.units import ALL, unit_count
 from .blocks import block_maps, plan_passes
@@ -32,11 +35,10 @@ from .correlation import CorrelationAccumulator, layer_specs
 from .sampling import (
     Loaded,
     SampleCollector,
+    anchored_batches,
     check_finite,
     check_shard,
-    generated_batches,
-    generator_spec,
-    subset_class,
+    check_source,
     write_samples,
 )
 from .state import StateWriter
@@ -67,18 +69,20 @@ def accumulate_pass(gan: Loaded, blocks: Sequence[Block], discs: Mapping[str, Lo
                     seed: int, indices: range, batch_size: int,
                     truncation: float | None = None, device: torch.device | str = "cpu",
                     class_index: int | None = None, nulls: int = 0, autocast: str = "off",
-                    samples: SampleCollector | None = None) -> list[CorrelationAccumulator]:
-    """One forward pass of G and of each D named in `blocks` over `indices`; the statistics
-    of every block (and, given a collector, the sample store's contents)."""
+                    samples: SampleCollector | None = None, data: Dataset | None = None
+                    ) -> list[CorrelationAccumulator]:
+    """One forward pass of G (the anchor, over `data`'s images) and of each D named in
+    `blocks` over `indices`; the statistics of every block (and, given a collector, the
+    sample store's contents)."""
     device = torch.device(device)
     g_spec = gan[0]
     accs = [CorrelationAccumulator(device=device, nulls=nulls) for _ in blocks]
     needed = sorted({b.disc for b in blocks} - {None})
     g_layers = None
     name = f"{g_spec.name}: {len(blocks)} block(s) of {len(needed)} D(s) and G"
-    for lo, (z, _, images, g_maps) in zip(indices[::batch_size], generated_batches(
+    for lo, (z, _, images, g_maps) in zip(indices[::batch_size], anchored_batches(
             gan, seed, indices, batch_size, truncation, class_index, device, desc=name,
-            autocast=autocast), strict=True):
+            autocast=autocast, data=data), strict=True):
         g_layers = g_layers or layer_specs(g_maps, g_spec.name)
         if samples is not None:
             samples.add(z, images, g_maps)
@@ -119,15 +123,15 @@ def mine_shard(gan: str, pairs: Sequence[Pair], weights: Mapping[str, str | Path
                start: int, count: int, batch_size: int, truncation: float | None = None,
                device: torch.device | str = "cpu", subset: str = ALL, nulls: int = 0,
                budget_mb: float = float("inf"), samples: str | Path | None = None,
-               autocast: str = "off") -> int:
+               autocast: str = "off", data: Dataset | None = None) -> int:
     """Write the shard store of images start .. start+count-1 of every pair (and, given
     `samples`, the shard's sample store) in as few forward passes of G as the states fit
     `budget_mb` (`blocks`); returns the number of passes. `weights` maps model names to
-    weights files."""
+    weights files. With `data` (a data set named `subset`), `gan` is the anchor model."""
     check_shard(start, count, batch_size, nulls)
-    g_spec = generator_spec(gan)
+    cls = check_source(gan, subset, data, start + count)  # before any weights load
+    g_spec = models.get(gan)
     _check_pairs(gan, pairs)
-    cls = subset_class(g_spec, subset)  # before any weights load
     g_layers = g_spec.layer_specs()
     partners = {p.disc: g_layers if p.disc == gan else models.get(p.disc).layer_specs()
                 for p in pairs}
@@ -137,7 +141,7 @@ def mine_shard(gan: str, pairs: Sequence[Pair], weights: Mapping[str, str | Path
     discs = {d: models.load(d, weights.get(d), device) for d in partners if d != gan}
     indices = range(start, start + count)
     collector = None if samples is None else SampleCollector(g_spec, subset, seed, indices,
-                                                             truncation, cls)
+                                                             truncation, cls, data is not None)
     together = " ".join([p.disc for p in pairs] + [SAMPLES] * (samples is not None))
     attrs = {"subset": subset, "seed": str(seed), "start": str(start), "count": str(count),
              MINED_WITH: together}
@@ -149,7 +153,8 @@ def mine_shard(gan: str, pairs: Sequence[Pair], weights: Mapping[str, str | Path
             blocks = [Block(None if pairs[i].disc == gan else pairs[i].disc, lo, hi)
                       for i, lo, hi in planned]
             accs = accumulate_pass(g, blocks, discs, seed, indices, batch_size, truncation,
-                                   device, cls, nulls, autocast, collector if n == 0 else None)
+                                   device, cls, nulls, autocast, collector if n == 0 else None,
+                                   data)
             for (i, lo, _), acc in zip(planned, accs, strict=True):
                 writers[i].add(lo, acc)
             acc = accs = None  # this pass's states go before the next pass makes its own

@@ -1,11 +1,15 @@
-"""Generated images, batch by batch, and the sample store that keeps them for the pages.
+"""A shard's images batch by batch with the maps of the model they are anchored on, and the
+sample store that keeps them for the pages.
 
-Image i of a (generator, subset, seed) comes from the latent that depends only on (seed, i)
-(`Latent.sample`), so shards of any size line up with the match shards and raising the image
-count only adds shards. A subset is `all` for an unconditional generator or a class name
-(e.g. `briard`) for a class-conditional one. The sample store keeps, per image: the latent,
-the class, the uint8 pixels and the spatial mean of every G unit's map, so a page can rank
-images by a concept's activation without running the generator again.
+The paper anchors on a generator: image i of a (generator, subset, seed) comes from the latent
+that depends only on (seed, i) (`Latent.sample`), so shards of any size line up with the match
+shards and raising the image count only adds shards. A subset is `all` for an unconditional
+generator or a class name (e.g. `briard`) for a class-conditional one. A dictionary anchored on
+a data set (`core.datasets`) reads image i of the data set instead, and its anchor, a
+discriminative model, plays G's role: its maps of each image are the "G" maps (the subset is
+the data set's name). The sample store keeps, per image: the latent and class (generators
+only), the uint8 pixels and the spatial mean of every anchor unit's map, so a page can rank
+images by a concept's activation, and redraw its maps from the latents or the stored pixels.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from tqdm import tqdm
 
 from .. import models
 from ..core.cli import UserError
+from ..core.datasets import Dataset
 from ..core.devices import forward_precision
-from ..core.images import to_uint8
+from ..core.images import to_uint8, to_unit_range
 from ..core.stores import unit_coords, write_dataset
 from ..core.units import ALL, LayerSpec
 
@@ -60,6 +65,18 @@ def generator_spec(name: str) -> models.ModelSpec:
     return spec
 
 
+def anchor_spec(name: str, data: Dataset | None) -> models.ModelSpec:
+    """The model a shard is anchored on: a generator, or with a data set a discriminative
+    model that sees its images."""
+    if data is None:
+        return generator_spec(name)
+    spec = models.get(name)
+    if spec.kind != models.DISCRIMINATIVE:
+        raise UserError(f"{name} is a {spec.kind}: anchor a data set on a discriminative "
+                        "model, which sees its images")
+    return spec
+
+
 def check_finite(model: str, maps: Mapping[str, torch.Tensor], first_image: int) -> None:
     """A non-finite activation stops the run in one line naming model, layer, unit and image:
     it would turn every correlation of its unit into NaN. One device sync per batch; the
@@ -94,20 +111,38 @@ def generated_batches(gan: Loaded, seed: int, indices: range, batch_size: int,
         yield z, y, images, maps
 
 
+def dataset_batches(anchor: Loaded, data: Dataset, indices: range, batch_size: int,
+                    device: torch.device | str = "cpu", desc: str | None = None,
+                    autocast: str = "off"
+                    ) -> Iterator[tuple[None, None, torch.Tensor, dict]]:
+    """As `generated_batches` for a data set: (None, None, images in [-1, 1], the anchor's
+    maps of them through its own preprocessing) batch by batch over `indices`."""
+    spec, model = anchor
+    for lo in tqdm(indices[::batch_size], desc=desc or spec.name, unit="batch",
+                   mininterval=1.0):
+        images = to_unit_range(data.read(range(lo, min(lo + batch_size, indices.stop))),
+                               device)
+        with forward_precision(torch.device(device), autocast):
+            maps = spec.run(model, spec.preprocess(images))[1]
+        check_finite(spec.name, maps, lo)
+        yield None, None, images, maps
+
+
 class SampleCollector:
-    """The sample dataset of a shard, collected batch by batch from `generated_batches`
-    (see the module docstring)."""
+    """The sample dataset of a shard, collected batch by batch from `generated_batches` or
+    `dataset_batches` (see the module docstring); `dataset` marks a data set's shard."""
 
     def __init__(self, spec: models.ModelSpec, subset: str, seed: int, indices: range,
-                 truncation: float | None, class_index: int | None):
+                 truncation: float | None, class_index: int | None, dataset: bool = False):
         self.spec, self.subset, self.seed, self.indices = spec, subset, seed, indices
-        self.truncation, self.class_index = truncation, class_index
+        self.truncation, self.class_index, self.is_dataset = truncation, class_index, dataset
         self.latents, self.images, self.activations = [], [], []
         self.specs: list[LayerSpec] | None = None
 
-    def add(self, z: torch.Tensor, images: torch.Tensor, maps: Mapping[str, torch.Tensor]
-            ) -> None:
-        self.latents.append(z.float().cpu().numpy())
+    def add(self, z: torch.Tensor | None, images: torch.Tensor,
+            maps: Mapping[str, torch.Tensor]) -> None:
+        if z is not None:
+            self.latents.append(z.float().cpu().numpy())
         self.images.append(to_uint8(images.float()))
         self.activations.append(torch.cat([m.float().mean(dim=(2, 3)) for m in maps.values()],
                                           dim=1).cpu().numpy())
@@ -116,8 +151,9 @@ class SampleCollector:
 
     def dataset(self) -> xr.Dataset:
         n, cls = len(self.indices), self.class_index
-        data = {
-            "latent": (("image", "latent_dim"), np.concatenate(self.latents)),
+        data = {"latent": (("image", "latent_dim"), np.concatenate(self.latents))
+                } if self.latents else {}  # a data set's images have no latent
+        data |= {
             "class_index": ("image", np.full(n, -1 if cls is None else cls, dtype=np.int64)),
             "pixels": (("image", "y", "x", "rgb"), np.concatenate(self.images)),
             "activation": (("image", "gan_unit"), np.concatenate(self.activations)),
@@ -128,6 +164,8 @@ class SampleCollector:
                  "seed": self.seed,
                  "truncation": "default" if self.truncation is None else self.truncation,
                  "start": self.indices.start, "count": n}
+        if self.is_dataset:
+            attrs["dataset"] = self.subset
         return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
@@ -137,25 +175,50 @@ def write_samples(ds: xr.Dataset, path: str | Path) -> None:
         "pixels": {"chunks": (min(256, ds.sizes["image"]), *ds["pixels"].shape[1:])}})
 
 
+def anchored_batches(anchor: Loaded, seed: int, indices: range, batch_size: int,
+                     truncation: float | None = None, class_index: int | None = None,
+                     device: torch.device | str = "cpu", desc: str | None = None,
+                     autocast: str = "off", data: Dataset | None = None) -> Iterator[tuple]:
+    """`generated_batches`, or `dataset_batches` of `data` when it is given."""
+    if data is None:
+        return generated_batches(anchor, seed, indices, batch_size, truncation, class_index,
+                                 device, desc, autocast)
+    return dataset_batches(anchor, data, indices, batch_size, device, desc, autocast)
+
+
 @torch.no_grad()
 def sample_images(gan: Loaded, subset: str, seed: int, indices: range, batch_size: int,
-                  truncation: float | None = None, device: torch.device | str = "cpu"
-                  ) -> xr.Dataset:
-    """The sample dataset of images `indices` (see the module docstring)."""
+                  truncation: float | None = None, device: torch.device | str = "cpu",
+                  data: Dataset | None = None) -> xr.Dataset:
+    """The sample dataset of images `indices` (see the module docstring); with `data`, of
+    that data set (named `subset`) anchored on `gan`."""
     spec = gan[0]
-    cls = subset_class(spec, subset)
-    samples = SampleCollector(spec, subset, seed, indices, truncation, cls)
-    for z, _, batch, maps in generated_batches(gan, seed, indices, batch_size, truncation, cls,
-                                               device, desc=f"sample {spec.name}/{subset}"):
+    cls = None if data is not None else subset_class(spec, subset)
+    samples = SampleCollector(spec, subset, seed, indices, truncation, cls, data is not None)
+    for z, _, batch, maps in anchored_batches(gan, seed, indices, batch_size, truncation, cls,
+                                              device, f"sample {spec.name}/{subset}",
+                                              data=data):
         samples.add(z, batch, maps)
     return samples.dataset()
 
 
 def sample_shard(gan: str, weights: str | Path | None, subset: str, seed: int, start: int,
                  count: int, batch_size: int, truncation: float | None = None,
-                 device: torch.device | str = "cpu") -> xr.Dataset:
-    """Load the generator and sample images start .. start+count-1."""
+                 device: torch.device | str = "cpu", data: Dataset | None = None
+                 ) -> xr.Dataset:
+    """Load the generator (or, with `data`, the anchor) and sample images start ..
+    start+count-1."""
     check_shard(start, count, batch_size)
-    subset_class(generator_spec(gan), subset)  # a class the generator lacks fails before loading
+    check_source(gan, subset, data, start + count)
     return sample_images(models.load(gan, weights, device), subset, seed,
-                         range(start, start + count), batch_size, truncation, device)
+                         range(start, start + count), batch_size, truncation, device, data)
+
+
+def check_source(gan: str, subset: str, data: Dataset | None, stop: int) -> int | None:
+    """Before any weights load: one line unless `gan` can anchor the images (a class the
+    generator has; a data set with `stop` images or more). Returns the subset's class."""
+    spec = anchor_spec(gan, data)
+    if data is None:
+        return subset_class(spec, subset)
+    data.check_count(stop)
+    return None

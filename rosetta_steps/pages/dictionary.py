@@ -175,13 +175,17 @@ def header(name: str, inputs: Inputs, specs: Mapping, k: int, examples: int) -> 
                       f"null {null:,.0f})")
         stats.append((f"best buddies with {d}", found))
     s = inputs.samples
+    g, images, source = (("the anchor model", "data set's", f"Anchor {escape(s.gan)} (in the "
+                          f"generator's role) on data set {escape(s.subset)}")
+                         if s.dataset is not None else
+                         ("the generator", "generated", f"Generator {escape(s.gan)}, subset "
+                          f"{escape(s.subset)}, seed {s.seed}"))
     return (f'<header id="overview"><h2 style="margin-top:0">Rosetta dictionary: {escape(name)}'
-            '</h2><p class="lead">Concepts that the generator shares with every discriminative '
+            f'</h2><p class="lead">Concepts that {g} shares with every other (D) '
             "model: its units with a best buddy in every D (Rosetta units, Eq. 4), grouped by "
-            "the generator's own best buddies; largest first. Each concept is shown on the "
-            "generated images where its G units are most active, with every model's "
-            "normalised activation map of its unit in the concept (Fig. 3). Generator "
-            f"{escape(s.gan)}, subset {escape(s.subset)}, seed {s.seed}.</p>"
+            f"{g}'s own best buddies; largest first. Each concept is shown on the {images} "
+            "images where its G units are most active, with every model's "
+            f"normalised activation map of its unit in the concept (Fig. 3). {source}.</p>"
             + layout.table(["model", "kind", "training objective", "units", "images mined"],
                           rows) + layout.stats_list(stats) + "</header>")
 
@@ -230,8 +234,10 @@ def build_dictionary(name: str, concepts: str, samples: Sequence[str], self_matc
     candidates = per_image_candidates(inputs)
     requests = heatmap_requests(inputs, candidates)
     loaded = load_models([inputs.gan, *inputs.discs], weights, device)
-    if loaded[inputs.gan][0].kind != models.GENERATOR:
-        raise UserError(f"{inputs.gan} is not a generator")
+    anchor_kind = models.GENERATOR if inputs.samples.dataset is None else models.DISCRIMINATIVE
+    if loaded[inputs.gan][0].kind != anchor_kind:
+        raise UserError(f"{inputs.gan} is not a {anchor_kind} model, which the sample stores "
+                        "need in G's role")
     discs = {d: loaded[d] for d in inputs.discs}
     heat = render_heatmaps(loaded[inputs.gan], discs, inputs.samples, requests, inputs.stats,
                            device)

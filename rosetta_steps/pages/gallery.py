@@ -1,5 +1,6 @@
-"""The sampled images of one generator and subset, read back from the sample stores of its
-shards (`mining.sampling` writes them): pixels, latents and classes by image id, and the
+"""The sampled images of one generator and subset (or anchor and data set), read back from the
+sample stores of its shards (`mining.sampling` writes them): pixels, latents and classes by
+image id, and the
 images where given G units are most active, ranked by the stored spatial means normalised
 with the mining statistics (Eq. 1)."""
 
@@ -30,6 +31,7 @@ class Samples:
                             f"truncation): {sorted(keys)}; give the shards of one run")
         first = self.stores[0].attrs
         self.gan, self.subset, self.seed = first["gan"], first["subset"], int(first["seed"])
+        self.dataset: str | None = first.get("dataset")  # images of a data set, no latents
         trunc = first.get("truncation", "default")
         self.truncation = None if trunc == "default" else float(trunc)
         self.ids = np.concatenate([ds["image"].values for ds in self.stores]).astype(np.int64)

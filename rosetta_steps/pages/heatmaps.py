@@ -24,7 +24,7 @@ from PIL import Image, features
 
 from .. import models
 from ..core.cli import UserError
-from ..core.images import Z_RANGE, to_uint8, turbo
+from ..core.images import Z_RANGE, to_uint8, to_unit_range, turbo
 from ..core.units import Unit
 from .gallery import Samples
 
@@ -113,20 +113,16 @@ def render_heatmaps(gan: Loaded, discs: Mapping[str, Loaded], samples: Samples,
     """Heatmap data URLs of the units requested per image id, {(unit, image id): url}.
 
     The images go through G in batches (stored latents and classes) and G's output through
-    every D that has a unit requested, each model once per batch.
+    every D that has a unit requested, each model once per batch. A data set's stored pixels
+    go through its anchor (in G's role) and the Ds instead.
     """
-    g_spec, g_model = gan
     ids = sorted(i for i, units in requests.items() if units)
     out: dict[tuple[Unit, int], str] = {}
     for lo in range(0, len(ids), batch_size):
         batch = ids[lo:lo + batch_size]
-        z = torch.from_numpy(samples.latents(batch)).to(device)
-        classes = samples.classes(batch)
-        y = None if (classes < 0).all() else torch.from_numpy(classes).long().to(device)
-        images, g_maps = g_spec.run(g_model, z, y, samples.truncation)
-        _check_pixels(samples, batch, images)
+        images, g_maps = _anchor_maps(gan, samples, batch, device)
         wanted = {(u.model, i) for i in batch for u in requests[i]}
-        maps = {g_spec.name: g_maps}
+        maps = {gan[0].name: g_maps}
         for name, (d_spec, d_model) in discs.items():
             if any((name, i) in wanted for i in batch):
                 maps[name] = d_spec.run(d_model, d_spec.preprocess(images))[1]
@@ -149,6 +145,23 @@ def render_heatmaps(gan: Loaded, discs: Mapping[str, Loaded], samples: Samples,
                                       strict=True):
                 out[(u, i)] = url
     return out
+
+
+def _anchor_maps(gan: Loaded, samples: Samples, ids: Sequence[int],
+                 device: torch.device | str) -> tuple[torch.Tensor, dict]:
+    """The images `ids` in [-1, 1] and G's maps of them: G run again from the stored latents
+    (and checked against the stored pixels), or a data set's stored pixels through its
+    anchor."""
+    spec, model = gan
+    if samples.dataset is not None:
+        images = to_unit_range(samples.pixels(ids), device)
+        return images, spec.run(model, spec.preprocess(images))[1]
+    z = torch.from_numpy(samples.latents(ids)).to(device)
+    classes = samples.classes(ids)
+    y = None if (classes < 0).all() else torch.from_numpy(classes).long().to(device)
+    images, maps = spec.run(model, z, y, samples.truncation)
+    _check_pixels(samples, ids, images)
+    return images, maps
 
 
 def _check_pixels(samples: Samples, ids: Sequence[int], images: torch.Tensor) -> None:

@@ -110,8 +110,11 @@ def render_pairwise(matches: str, ds: xr.Dataset, table: pd.DataFrame,
         ("images sampled", f"{len(sample_set):,}")])
     main = (f'<header id="overview"><h2 style="margin-top:0">Best buddies: {escape(gan)} and '
             f'{escape(disc)}</h2><p class="lead">Mutual nearest units by correlation (Eq. 3), '
-            "most correlated first, each on the generated images where its G unit is most "
-            f"active (subset {escape(sample_set.subset)}, seed {sample_set.seed}). {note}</p>"
+            "most correlated first, each on the images where its G unit is most active ("
+            + (f"data set {escape(sample_set.subset)}, {escape(gan)} in G's role"
+               if sample_set.dataset is not None else
+               f"generated: subset {escape(sample_set.subset)}, seed {sample_set.seed}")
+            + f"). {note}</p>"
             + layout.table(["model", "kind", "training objective", "units"], rows) + stats_html
             + '</header><section id="charts"><h2>Correlations and layers</h2>'
             f'<div class="charts">{hist}<div>{layer_pairs(table, g_layers, d_layers)}</div>'
@@ -158,8 +161,9 @@ def build_pairwise(matches: str, bestbuddies: str, samples: Sequence[str],
         for i in ids:
             requests.setdefault(i, set()).update((g, d))
     loaded = load_models([gan, disc], weights, device)
-    if loaded[gan][0].kind != models.GENERATOR or loaded[disc][0].kind != models.DISCRIMINATIVE:
-        raise UserError(f"{gan} x {disc} is not a (generator, discriminative model) pair")
+    anchor_kind = models.GENERATOR if sample_set.dataset is None else models.DISCRIMINATIVE
+    if loaded[gan][0].kind != anchor_kind or loaded[disc][0].kind != models.DISCRIMINATIVE:
+        raise UserError(f"{gan} x {disc} is not a ({anchor_kind}, discriminative model) pair")
     heat = render_heatmaps(loaded[gan], {disc: loaded[disc]}, sample_set, requests, stats, device)
     specs = {m: spec for m, (spec, _) in loaded.items()}
     null = None if null_bestbuddies is None else read_null_best_buddies(null_bestbuddies)

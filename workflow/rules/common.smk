@@ -26,7 +26,10 @@ ZOO_DIR = "results/zoo/shapes"
 ZOO_WEIGHTS = ZOO_DIR + "/{model}.safetensors"
 ZOO_METRICS = ZOO_DIR + "/{model}.json"
 ZOO_SHEET = ZOO_DIR + "/samples.png"
+# A dictionary anchored on a data set puts its anchor model in {gan} and the data set's name in
+# {subset}: the anchor is discriminative, so its paths never meet a generator's.
 SAMPLES = "results/samples/{gan}/{subset}/{shard}.zarr"
+LISTING = "results/datasets/{dataset}/{shard}.tsv"  # a folder's files in a shard (listing_files)
 SHARD = "results/match/{gan}/{subset}/{disc}/shards/{shard}.zarr"
 MATCHES = "results/match/{gan}/{subset}/{disc}/matches.zarr"
 NULL_MATCHES = "results/match/{gan}/{subset}/{disc}/null-{r}.zarr"  # r = 1 .. permutations
@@ -102,8 +105,59 @@ def log(rule: str, *wildcards: str) -> str:
     return "--".join([f"logs/{rule}", *(f"{{{w}}}" for w in wildcards)]) + ".log"
 
 
+def anchor_of(d: dict) -> str:
+    """The model a dictionary matches every other one to: its generator, or the anchor of a
+    dictionary on a data set (in G's role and G's paths)."""
+    return d.get("gan") or d["anchor"]
+
+
 def subset_of(d: dict) -> str:
-    return d.get("class", ALL)
+    """`all`, a generator's class, or the data set a dictionary is anchored on."""
+    return d.get("dataset") or d.get("class", ALL)
+
+
+def dataset_of(gan: str, subset: str) -> dict | None:
+    """The declaration (params.yaml's datasets.NAME) of the data set that `gan` anchors as
+    `subset`, or None when `gan` is a generator."""
+    for d in config["dictionaries"].values():
+        if d.get("anchor") == gan and d.get("dataset") == subset:
+            return config["datasets"][subset]
+    return None
+
+
+def source_args(gan: str, subset: str) -> str:
+    """`--subset SUBSET` of a generator, or `--dataset NAME=JSON` of a data set."""
+    declaration = dataset_of(gan, subset)
+    if declaration is None:
+        return "--subset " + shlex.quote(subset)
+    return "--dataset " + shlex.quote(f"{subset}=" + json.dumps(
+        declaration, sort_keys=True, separators=(",", ":")))
+
+
+@cache
+def folder_dataset(name: str):
+    """params.yaml's folder data set `name` (core.datasets; its files are listed once)."""
+    from rosetta_steps.core.datasets import dataset
+
+    return dataset(config["datasets"][name], config["seed"])
+
+
+def listing_files(gan: str, subset: str, shard: str) -> list:
+    """The file list of a folder data set's shard, as an input of the jobs that read it:
+    written while the run is planned, and only when it changed, so that adding, removing or
+    changing a file reruns exactly the shards whose images it changes."""
+    declaration = dataset_of(gan, subset)
+    if not declaration or "folder" not in declaration:
+        return []
+    start, count = shard_range(shard)
+    path = Path(LISTING.format(dataset=subset, shard=shard))
+    text = folder_dataset(subset).listing(start, start + count)
+    if not path.is_file() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(text)
+        tmp.replace(path)
+    return [str(path)]
 
 
 def dictionary(name: str) -> dict:
@@ -120,7 +174,7 @@ def default_dictionaries() -> list:
 def images_of(gan: str, subset: str) -> int:
     """Images mined for a (generator, subset); check_config made them agree."""
     for d in config["dictionaries"].values():
-        if d["gan"] == gan and subset_of(d) == subset:
+        if anchor_of(d) == gan and subset_of(d) == subset:
             return d["images"]
     raise ValueError(f"no dictionary mines {gan}/{subset}")
 
@@ -139,13 +193,13 @@ def shard_range(shard: str) -> tuple:
 def pairs(name: str) -> list:
     """(gan, subset, disc) for every D of a dictionary, then G against itself."""
     d = dictionary(name)
-    return [(d["gan"], subset_of(d), disc) for disc in [*d["discs"], d["gan"]]]
+    return [(anchor_of(d), subset_of(d), disc) for disc in [*d["discs"], anchor_of(d)]]
 
 
 def partners(gan: str, subset: str) -> list:
     """Every D that a dictionary pairs with (gan, subset), then the generator itself."""
     discs = {disc for d in config["dictionaries"].values()
-             if d["gan"] == gan and subset_of(d) == subset for disc in d["discs"]}
+             if anchor_of(d) == gan and subset_of(d) == subset for disc in d["discs"]}
     return [*sorted(discs), gan]
 
 
@@ -174,7 +228,8 @@ def fused_groups() -> dict:
     groups, named = {}, {}
     if config["match"] != "fused" or DVC_TEMPLATES:
         return named
-    for gan, subset in sorted({(d["gan"], subset_of(d)) for d in config["dictionaries"].values()}):
+    for gan, subset in sorted({(anchor_of(d), subset_of(d))
+                               for d in config["dictionaries"].values()}):
         for shard in shards(gan, subset):
             paths = {disc: SHARD.format(gan=gan, subset=subset, disc=disc, shard=shard)
                      for disc in partners(gan, subset)}
@@ -219,7 +274,7 @@ def null_matches(gan: str, subset: str, disc: str) -> list:
 def stability_of(name: str) -> list:
     """The stability tables of a dictionary's (G, D) pairs: none with a single shard."""
     d = dictionary(name)
-    return per_pair(STABILITY, pairs(name)[:-1]) if len(shards(d["gan"], subset_of(d))) > 1 \
+    return per_pair(STABILITY, pairs(name)[:-1]) if len(shards(anchor_of(d), subset_of(d))) > 1 \
         else []
 
 

@@ -43,20 +43,25 @@ def check_config(config: dict) -> None:
     if errors:  # the checks below read the config the schema describes
         sys.exit("\n".join(errors))
     images = {}
+    config.setdefault("datasets", {})
     for name, d in config.get("dictionaries", {}).items():
-        key = (d["gan"], subset_of(d))
+        key = (anchor_of(d), subset_of(d))
         if images.setdefault(key, (d["images"], name))[0] != d["images"]:
             other = images[key][1]
             errors.append(f"params.yaml: dictionaries {other} and {name} mine {key[0]}/{key[1]} "
                           "with different image counts; they share its results, so give them "
                           "the same images")
-        if d["gan"] in d["discs"]:
-            errors.append(f"params.yaml: dictionaries.{name}: the generator {d['gan']} is also "
-                          "listed among its discs")
+        if anchor_of(d) in d["discs"]:
+            errors.append(f"params.yaml: dictionaries.{name}: {anchor_of(d)} is its "
+                          f"{'generator' if 'gan' in d else 'anchor'} and also one of its discs")
+        errors += check_dataset(config, name, d)
     for block in ("inversion", "edits"):
         name = config[block]["dictionary"]
         if name not in config["dictionaries"]:
             errors.append(f"params.yaml: {block}.dictionary: no dictionary {name!r}")
+        elif "gan" not in config["dictionaries"][name]:
+            errors.append(f"params.yaml: {block}.dictionary: {name} is anchored on a data set; "
+                          "inversion and edits need a generator, so name a dictionary with gan:")
     ood = config["inversion"]["ood"]
     if not sorted(Path(ood).glob("*.png")):
         errors.append(f"params.yaml: inversion.ood: no *.png targets in {ood!r}; draw them with "
@@ -65,6 +70,25 @@ def check_config(config: dict) -> None:
     errors += check_models(config)
     if errors:
         sys.exit("\n".join(errors))
+
+
+def check_dataset(config: dict, name: str, d: dict) -> list:
+    """One line unless a dictionary on a data set names a declared one that holds its images
+    (a folder that exists, files its glob matches, as many as `images`)."""
+    if "dataset" not in d:
+        return []
+    if d["dataset"] not in config["datasets"]:
+        return [f"params.yaml: dictionaries.{name}.dataset: no data set {d['dataset']!r} under "
+                f"datasets: (declared: {', '.join(config['datasets']) or 'none'})"]
+    if "folder" not in config["datasets"][d["dataset"]]:
+        return []
+    from rosetta_steps.core.cli import UserError
+
+    try:
+        folder_dataset(d["dataset"]).check_count(d["images"])
+    except UserError as err:
+        return [f"params.yaml: datasets.{d['dataset']}: {err}"]
+    return []
 
 
 def check_null(config: dict) -> list:
@@ -76,7 +100,7 @@ def check_null(config: dict) -> list:
                 "null.permutations to 1 or more, or bb_fdr to null"]
     if not nulls:
         return []
-    for gan, subset in {(d["gan"], subset_of(d)) for d in config["dictionaries"].values()}:
+    for gan, subset in {(anchor_of(d), subset_of(d)) for d in config["dictionaries"].values()}:
         for shard in shards(gan, subset):
             count = shard_range(shard)[1]
             if batch < 2 or count % batch == 1:
@@ -94,7 +118,8 @@ def check_models(config: dict) -> list:
     places = [(f"zoo.models.{m}", m, None) for m in config["zoo"]["models"]]
     places += [(f"models.{m}", m, None) for m in config["models"]]
     for name, d in config["dictionaries"].items():
-        places.append((f"dictionaries.{name}.gan", d["gan"], "generator"))
+        places.append((f"dictionaries.{name}.gan", d["gan"], "generator") if "gan" in d else
+                      (f"dictionaries.{name}.anchor", d["anchor"], "discriminative"))
         places += [(f"dictionaries.{name}.discs", m, "discriminative") for m in d["discs"]]
     declared = {m: user_model(m) for m in config["models"] if user_model(m)}
     errors = [f"params.yaml: models.{m}.file: {d['file']} not found"

@@ -4,7 +4,7 @@
 # and from all, with a sheet to look at.
 
 INVERTED = config["inversion"]["dictionary"]
-INVERTED_GAN = dictionary(INVERTED)["gan"]
+INVERTED_GAN = anchor_of(dictionary(INVERTED))
 INVERTED_DISCS = dictionary(INVERTED)["discs"]
 # The inputs of guidance by every D of the dictionary (invert, ood).
 GUIDANCE = {
@@ -57,7 +57,7 @@ rule invert:
 # sheet and one measurement file per edit.
 
 EDITED = config["edits"]["dictionary"]
-EDITED_GAN = dictionary(EDITED)["gan"]
+EDITED_GAN = anchor_of(dictionary(EDITED))
 EDITS = ["shift", "zoom", "copy_paste", "remove", "add"]
 
 

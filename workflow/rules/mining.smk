@@ -7,11 +7,12 @@ MATCH_ARGS = " --state-mb {params.state_mb} --autocast {params.autocast}"
 MATCH_MB = config["state_mb"] + 2000  # the states, and the models and a batch's maps
 
 
-# dvc params: seed batch_size device threads models.{gan}
+# dvc params: seed batch_size device threads models.{gan} datasets.{subset}
 rule sample:
     input:
         code=lambda w: code("rosetta_steps.sample", w.gan),
         weights=lambda w: weights_files(w.gan),
+        listing=lambda w: listing_files(w.gan, w.subset, w.shard),
     output:
         directory(SAMPLES),
     wildcard_constraints:
@@ -19,6 +20,8 @@ rule sample:
     params:
         range=lambda w: shard_range(w.shard),
         weights=lambda w: weights_args(w.gan),
+        source=lambda w: source_args(w.gan, w.subset),
+        listing=lambda w, input: option("--listing", input.listing),
         truncation=lambda w: truncation_arg(w.gan),
         seed=setting("seed"),
         batch_size=setting("batch_size"),
@@ -32,17 +35,18 @@ rule sample:
         mem_mb=4000,
         gpu=GPU,
     shell:
-        step("sample", "--gan {wildcards.gan} {params.weights} --subset {wildcards.subset}"
+        step("sample", "--gan {wildcards.gan} {params.weights} {params.source} {params.listing}"
              " --seed {params.seed} --start {params.range[0]} --count {params.range[1]}"
              " --batch-size {params.batch_size} {params.truncation}" + DEVICE_ARGS +
              " --out {output:q}")
 
 
-# dvc params: seed batch_size device threads null state_mb autocast models.{gan} models.{disc}
+# dvc params: seed batch_size device threads null state_mb autocast models.{gan} models.{disc} datasets.{subset}
 rule match:
     input:
         code=lambda w: code("rosetta_steps.match", w.gan, w.disc),
         weights=lambda w: weights_files(w.gan) + ([] if w.disc == w.gan else weights_files(w.disc)),
+        listing=lambda w: listing_files(w.gan, w.subset, w.shard),
     output:
         directory(SHARD),
     wildcard_constraints:
@@ -50,6 +54,8 @@ rule match:
     params:
         range=lambda w: shard_range(w.shard),
         weights=lambda w: weights_args(w.gan, w.disc),
+        source=lambda w: source_args(w.gan, w.subset),
+        listing=lambda w, input: option("--listing", input.listing),
         truncation=lambda w: truncation_arg(w.gan),
         seed=setting("seed"),
         batch_size=setting("batch_size"),
@@ -68,7 +74,7 @@ rule match:
         gpu=GPU,
     shell:
         step("match", "--gan {wildcards.gan} --disc {wildcards.disc} --out {output:q}"
-             " {params.weights} --subset {wildcards.subset} --seed {params.seed}"
+             " {params.weights} {params.source} {params.listing} --seed {params.seed}"
              " --start {params.range[0]} --count {params.range[1]}"
              " --batch-size {params.batch_size} {params.truncation} --null {params.nulls}"
              + MATCH_ARGS + DEVICE_ARGS)
@@ -84,6 +90,7 @@ for fused, (gan, subset, discs, with_samples, fused_shards) in fused_groups().it
         input:
             code=code("rosetta_steps.match", gan, *discs),
             weights=sorted({f for m in (gan, *discs) for f in weights_files(m)}),
+            listing=lambda w, gan=gan, subset=subset: listing_files(gan, subset, w.shard),
         output:
             shards=[directory(SHARD.format(gan=gan, subset=subset, disc=d, shard="{shard}"))
                     for d in discs],
@@ -93,7 +100,8 @@ for fused, (gan, subset, discs, with_samples, fused_shards) in fused_groups().it
             shard="|".join(fused_shards),
         params:
             gan=gan,
-            subset=subset,
+            source=source_args(gan, subset),
+            listing=lambda w, input: option("--listing", input.listing),
             range=lambda w: shard_range(w.shard),
             weights=weights_args(gan, *discs),
             truncation=truncation_arg(gan),
@@ -117,7 +125,7 @@ for fused, (gan, subset, discs, with_samples, fused_shards) in fused_groups().it
             gpu=GPU,
         shell:
             step("match", "--gan {params.gan} {params.pairs} {params.samples} {params.weights}"
-                 " --subset {params.subset} --seed {params.seed} --start {params.range[0]}"
+                 " {params.source} {params.listing} --seed {params.seed} --start {params.range[0]}"
                  " --count {params.range[1]} --batch-size {params.batch_size}"
                  " {params.truncation} --null {params.nulls}" + MATCH_ARGS + DEVICE_ARGS)
 
