@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from .core import options
+from .core import datasets, options
 from .core.cli import UserError, run
 from .core.devices import AUTOCAST, resolve_device, set_threads
 from .mining.matching import Pair, mine_shard
@@ -37,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--samples", type=Path, help="also write the shard's sample store")
     options.add_weights_option(parser)
     options.add_shard_options(parser)
+    datasets.add_dataset_options(parser)
     parser.add_argument("--null", type=int, default=0, metavar="R",
                         help="null permutations to keep beside the observed pairing (0)")
     options.add_budget_option(parser)
@@ -49,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if len(args.out) != len(discs):
         raise UserError(f"{len(discs)} partner(s) and {len(args.out)} --out path(s): give one "
                         "--out per --disc, in order")
-    data = options.parse_dataset(args)
+    data = datasets.from_args(args)
     set_threads(args.threads)
     weights = options.parse_weights(args.weights, [args.gan, *discs])
     passes = mine_shard(gan=args.gan, pairs=[Pair(d, o) for d, o in zip(discs, args.out,

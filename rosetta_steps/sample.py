@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from .core import options
+from .core import datasets, options
 from .core.cli import run
 from .core.devices import resolve_device, set_threads
 from .mining.sampling import sample_shard, write_samples
@@ -26,10 +26,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="generator name (with --dataset: the anchor model)")
     options.add_weights_option(parser)
     options.add_shard_options(parser)
+    datasets.add_dataset_options(parser)
     parser.add_argument("--out", type=Path, required=True, help="sample store to write (Zarr)")
     args = parser.parse_args(argv)
     declare(args.declare)
-    data = options.parse_dataset(args)
+    data = datasets.from_args(args)
     set_threads(args.threads)
     weights = options.parse_weights(args.weights, [args.gan])
     ds = sample_shard(gan=args.gan, weights=weights.get(args.gan), subset=args.subset,

@@ -12,6 +12,8 @@ truncated image each stop with one line naming the folder, the numbers or the fi
 
 from __future__ import annotations
 
+import argparse
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -123,3 +125,38 @@ def dataset(declaration: dict, seed: int = 0) -> Dataset:
                              int(declaration.get("size", 224)))
     raise UserError(f"a data set is {{folder: PATH, glob: PATTERN}} or {{world: shapes}}, got "
                     f"{declaration!r}")
+
+
+def add_dataset_options(parser: argparse.ArgumentParser) -> None:
+    """`--dataset NAME=JSON`: anchor the shard on a data set's images instead of a generator
+    (`--gan` then names the anchor model), and `--listing` to check its files against."""
+    parser.add_argument("--dataset", metavar="NAME=JSON",
+                        help="a data set's params.yaml declaration ({folder, glob, size} or "
+                        "{world: shapes}): mine its images with --gan as the anchor model")
+    parser.add_argument("--listing", type=Path, help="the shard's file list as the workflow "
+                        "planned it (path, tab, size per line): stop if the folder differs")
+
+
+def from_args(args: argparse.Namespace) -> Dataset | None:
+    """The data set of `--dataset NAME=JSON` (None without one), its name as args.subset,
+    and its shard checked against `--listing`."""
+    if args.dataset is None:
+        if args.listing is not None:
+            raise UserError("--listing checks a data set's files: give --dataset too")
+        return None
+    name, sep, text = args.dataset.partition("=")
+    try:
+        declaration = json.loads(text) if sep and name else None
+    except ValueError:
+        declaration = None
+    if not isinstance(declaration, dict):
+        raise UserError(f"--dataset takes NAME=JSON (an object), got {args.dataset!r}")
+    args.subset = name
+    data = dataset(declaration, args.seed)
+    if args.listing is not None:
+        try:
+            listing = args.listing.read_text()
+        except OSError as err:
+            raise UserError(f"cannot read --listing {args.listing}: {err.strerror}") from None
+        check_listing(data, listing, args.start, args.start + args.count)
+    return data

@@ -5,12 +5,9 @@ and their guidance inputs. Defaults equal params.yaml's, which the workflow pass
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
-from pathlib import Path
 
 from .cli import UserError
-from .datasets import Dataset, check_listing, dataset
 from .units import ALL
 
 
@@ -50,41 +47,6 @@ def parse_weights(items: Sequence[str] | None, models: Sequence[str | None] | No
     return out
 
 
-def add_dataset_options(parser: argparse.ArgumentParser) -> None:
-    """`--dataset NAME=JSON`: anchor the shard on a data set's images instead of a generator
-    (`--gan` then names the anchor model), and `--listing` to check its files against."""
-    parser.add_argument("--dataset", metavar="NAME=JSON",
-                        help="a data set's params.yaml declaration ({folder, glob, size} or "
-                        "{world: shapes}): mine its images with --gan as the anchor model")
-    parser.add_argument("--listing", type=Path, help="the shard's file list as the workflow "
-                        "planned it (path, tab, size per line): stop if the folder differs")
-
-
-def parse_dataset(args: argparse.Namespace) -> Dataset | None:
-    """The data set of `--dataset NAME=JSON` (None without one), its name as args.subset,
-    and its shard checked against `--listing`."""
-    if args.dataset is None:
-        if args.listing is not None:
-            raise UserError("--listing checks a data set's files: give --dataset too")
-        return None
-    name, sep, text = args.dataset.partition("=")
-    try:
-        declaration = json.loads(text) if sep and name else None
-    except ValueError:
-        declaration = None
-    if not isinstance(declaration, dict):
-        raise UserError(f"--dataset takes NAME=JSON (an object), got {args.dataset!r}")
-    args.subset = name
-    data = dataset(declaration, args.seed)
-    if args.listing is not None:
-        try:
-            listing = args.listing.read_text()
-        except OSError as err:
-            raise UserError(f"cannot read --listing {args.listing}: {err.strerror}") from None
-        check_listing(data, listing, args.start, args.start + args.count)
-    return data
-
-
 def add_threads_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: all)")
 
@@ -113,7 +75,6 @@ def add_shard_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--truncation", type=float, help="latent truncation (model default)")
     add_device_options(parser)
-    add_dataset_options(parser)
 
 
 def add_optimiser_options(parser: argparse.ArgumentParser, steps: int, lr: float,
