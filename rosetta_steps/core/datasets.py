@@ -107,13 +107,16 @@ def check_listing(data: Dataset, listing: str, start: int, stop: int) -> None:
     if found != planned:
         line = next((i for i, (a, b) in enumerate(zip(found, planned, strict=False)) if a != b),
                     min(len(found), len(planned)))
-        raise UserError(f"the data set changed since the run was planned (image {start + line}:"
-                        f" {_entry(found, line)!r} where the plan had {_entry(planned, line)!r})"
-                        "; run the workflow again")
+        raise UserError(f"the data set changed since the run was planned (image {start + line}: "
+                        f"{_entry(found, line)} where the plan had {_entry(planned, line)}); "
+                        "run the workflow again")
 
 
-def _entry(lines: list[str], line: int) -> str | None:
-    return lines[line] if line < len(lines) else None
+def _entry(lines: list[str], line: int) -> str:
+    if line >= len(lines):
+        return "no file"
+    path, _, size = lines[line].partition("\t")
+    return f"{path} of {size} bytes" if size else path
 
 
 def dataset(declaration: dict, seed: int = 0) -> Dataset:

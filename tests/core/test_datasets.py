@@ -1,13 +1,19 @@
 """Image data sets: a folder read in sorted path order, centre-cropped and resized, its file
-list, the shapes world's images, and one-line refusals."""
+list and the check of a shard against it, the shapes world's images, the sample step reading
+them, and one-line refusals."""
+
+import json
+import shutil
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from rosetta_steps import sample
 from rosetta_steps.core import world
-from rosetta_steps.core.cli import UserError
-from rosetta_steps.core.datasets import FolderDataset, WorldDataset, dataset
+from rosetta_steps.core.cli import UserError, run
+from rosetta_steps.core.datasets import FolderDataset, WorldDataset, check_listing, dataset
+from rosetta_steps.core.stores import open_store
 
 
 def _write(path, colour, size=(40, 20)):
@@ -77,3 +83,54 @@ def test_the_world_data_set_is_the_worlds_images_and_declarations_are_checked(tm
     assert dataset({"folder": str(tmp_path), "size": 16}).size == 16
     with pytest.raises(UserError, match="a data set is"):
         dataset({"url": "x"})
+
+
+def test_a_shard_is_checked_against_the_listing_the_workflow_planned(folder):
+    data = FolderDataset(folder, size=8)
+    planned = data.listing(1, 3)
+    assert planned == f"b/10.png\t{(folder / 'b/10.png').stat().st_size}\n" \
+                      f"b/2.png\t{(folder / 'b/2.png').stat().st_size}\n"
+    check_listing(data, planned, 1, 3)  # unchanged: no error
+    _write(folder / "b" / "10.png", (0, 255, 0), size=(41, 20))  # same name, another size
+    with pytest.raises(UserError, match=r"changed since the run was planned \(image 1: "
+                       r"b/10.png of \d+ bytes where the plan had b/10.png of \d+ bytes\)"):
+        check_listing(FolderDataset(folder, size=8), planned, 1, 3)
+    _write(folder / "b" / "0.png", (9, 9, 9))  # sorts first in b/: shifts the shard
+    with pytest.raises(UserError, match="image 1: b/0.png"):
+        check_listing(FolderDataset(folder, size=8), planned, 1, 3)
+
+
+def test_the_steps_read_a_data_set_and_refuse_a_bad_one_in_one_line(folder, tmp_path, capsys):
+    declaration = json.dumps({"folder": str(folder), "size": 16})
+    out = tmp_path / "s.zarr"
+    base = ["--anchor", "shapes-cnn-sup", "--start", "0", "--count", "3", "--batch-size", "2",
+            "--device", "cpu", "--out", str(out)]
+    listing = tmp_path / "listing.tsv"
+    listing.write_text(FolderDataset(folder).listing(0, 3))
+    assert run(sample.main, [*base, "--dataset", f"mine={declaration}",
+                             "--listing", str(listing)]) == 0
+    ds = open_store(out, "samples", "sample store")
+    assert ds.attrs["dataset"] == ds.attrs["subset"] == "mine"
+    assert "latent" not in ds and list(ds["image"].values) == [0, 1, 2]
+    np.testing.assert_array_equal(ds["pixels"].values, FolderDataset(folder, size=16).read(
+        [0, 1, 2]))
+    shutil.rmtree(out)
+    capsys.readouterr()
+    listing.write_text(FolderDataset(folder).listing(0, 2))
+    for extra, message in (
+            (["--dataset", "mine"], "--dataset takes NAME=JSON"),
+            (["--dataset", "mine=[1]"], "--dataset takes NAME=JSON"),
+            (["--dataset", f"mine={declaration}", "--listing", str(listing)],
+             "changed since the run was planned (image 2"),
+            (["--dataset", f"mine={declaration}", "--listing", str(tmp_path / "none.tsv")],
+             "cannot read --listing"),
+            (["--listing", str(listing)], "give --dataset too"),
+            (["--dataset", json.dumps({"folder": str(tmp_path / "nope")}).join(["m=", ""])],
+             "data set folder"),
+            (["--dataset", f"mine={declaration}", "--count", "9"], "fewer than the 9 asked"),
+            (["--dataset", f"mine={declaration}", "--anchor", "shapes-gan"],
+             "anchor a data set on a discriminative model")):
+        assert run(sample.main, [*base, *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+        assert not out.exists()

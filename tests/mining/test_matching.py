@@ -4,13 +4,16 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from rosetta_steps import models, reduce
+from rosetta_steps.core import world
 from rosetta_steps.core.cli import UserError, run
-from rosetta_steps.core.images import to_uint8
-from rosetta_steps.core.stores import open_match_store
+from rosetta_steps.core.datasets import FolderDataset
+from rosetta_steps.core.images import to_uint8, to_unit_range
+from rosetta_steps.core.stores import open_match_store, open_store
 from rosetta_steps.match import main as match_main
-from rosetta_steps.mining.matching import Pair, match_models, mine_shard
+from rosetta_steps.mining.matching import Block, Pair, accumulate_pass, match_models, mine_shard
 from rosetta_steps.mining.sampling import sample_images
 
 
@@ -34,6 +37,11 @@ def brute_force(gan, disc, seed, indices, batch_size):
             images, g = g_spec.run(g_model, z)
             d = g if disc is None else disc[0].run(disc[1], disc[0].preprocess(images))[1]
             parts.append((g, d))
+    return correlate(parts)
+
+
+def correlate(parts):
+    """Eq. 2 over every image of (G maps, D maps) batches, all maps kept (`brute_force`)."""
     g_maps = {k: torch.cat([g[k] for g, _ in parts]) for k in parts[0][0]}
     d_maps = {k: torch.cat([d[k] for _, d in parts]) for k in parts[0][1]}
     rows = []
@@ -61,6 +69,43 @@ def test_match_equals_brute_force(disc):
     acc = match_models(gan, d, seed=3, indices=range(2, 9), batch_size=3)
     np.testing.assert_allclose(acc.correlation().numpy(), brute_force(gan, d, 3, range(2, 9), 3),
                                rtol=0, atol=1e-10)
+
+
+def test_a_data_set_is_mined_with_its_anchor_in_gs_role(tmp_path):
+    """Images of a folder through the anchor (G's role) and a D: the same correlation as
+    brute force on the data set's images, and the sample store holds those images."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i, pixels in enumerate(world.render(7, 4).images):
+        Image.fromarray(pixels).resize((48 + 8 * i, 64)).save(folder / f"{i:02d}.png")
+    data = FolderDataset(folder, size=64)
+    anchor, disc = seeded("shapes-cnn-sup", 0), seeded("shapes-vit-mae", 1)
+    acc = accumulate_pass(anchor, [Block("shapes-vit-mae", 0, 240)], {"shapes-vit-mae": disc},
+                          seed=0, indices=range(1, 7), batch_size=4, data=data)[0]
+    parts = []
+    with torch.no_grad():
+        for lo in (1, 5):
+            images = to_unit_range(data.read(range(lo, min(lo + 4, 7))))
+            parts.append(tuple(m[0].run(m[1], m[0].preprocess(images))[1]
+                               for m in (anchor, disc)))
+    np.testing.assert_allclose(acc.correlation().numpy(), correlate(parts), rtol=0, atol=1e-10)
+
+    torch.manual_seed(0)
+    mine_shard("shapes-cnn-sup", [Pair("shapes-cnn-ssl", tmp_path / "m.zarr")], {}, seed=0,
+               start=2, count=4, batch_size=2, subset="mine", data=data,
+               samples=tmp_path / "s.zarr")
+    ds = open_store(tmp_path / "s.zarr", "samples", "sample store")
+    np.testing.assert_array_equal(ds["pixels"].values, data.read(range(2, 6)))
+    assert ds.attrs["dataset"] == "mine" and "latent" not in ds
+    assert open_store(tmp_path / "m.zarr", "correlation-state", "shard").attrs["gan"] == \
+        "shapes-cnn-sup"
+    with pytest.raises(UserError, match="anchor a data set on a discriminative model"):
+        mine_shard("shapes-gan", [Pair("shapes-cnn-ssl", tmp_path / "x.zarr")], {}, 0, 0, 2, 2,
+                   data=data)
+    with pytest.raises(UserError, match="has 7 images .*fewer than the 9 asked for"):
+        mine_shard("shapes-cnn-sup", [Pair("shapes-cnn-ssl", tmp_path / "x.zarr")], {}, 0, 5,
+                   4, 2, data=data)
+    assert not (tmp_path / "x.zarr").exists()
 
 
 def test_shards_reduce_to_one_pass(tmp_path):
