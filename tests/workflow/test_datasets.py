@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 from workflow_project import (
+    dvc_stages,
     job_counts,
     make_project,
     planned_jobs,
@@ -126,3 +128,18 @@ def test_bad_data_sets_stop_with_one_line_and_leave_nothing(tmp_path):
     assert any(line.startswith("rosetta_steps.match: error: cannot read image ")
                and "img_005.png" in line for line in out.stderr.splitlines()), out.stderr
     assert not (project / target).exists() and not (project / "results/match").exists()
+
+
+def test_dvc_stages_of_a_data_set_depend_on_its_file_lists_and_the_check_on_its_folder(
+        tmp_path):
+    params = real_params()
+    params["dictionaries"]["real"]["default"] = True
+    project = make_project(tmp_path / "p", params)
+    write_images(project / "images", 0, 64)
+    stages = yaml.safe_load(dvc_stages.dvc_yaml(dvc_stages.snakemake_jobs(project)))["stages"]
+    assert stages[dvc_stages.CHECK_STAGE]["deps"] == [*dvc_stages.CHECK_DEPS, "images"]
+    for shard in SHARDS:
+        match = stages[f"match--{ANCHOR}--real--{DISC}--{shard}"]
+        assert f"results/datasets/real/{shard}.tsv" in match["deps"]
+        assert "datasets.real" in match["params"]
+        assert "--dataset 'real=" in match["cmd"] and f"{shard}.tsv" in match["cmd"]

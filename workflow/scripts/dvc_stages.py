@@ -39,6 +39,7 @@ CHECK_STAMP = "results/dvc-yaml-check.txt"
 CHECK_DEPS = ["Snakefile", "data/ood", "params.yaml", "rosetta_steps", "workflow"]
 HEADER = ("# Written by workflow/scripts/dvc_stages.py from the Snakemake DAG of the default\n"
           "# dictionaries: edit params.yaml or the rules, then run `make dvc.yaml`.\n")
+LISTING = re.compile(r"^results/datasets/([^/]+)/")  # a folder data set's files in a shard
 KEYS = re.compile(r"^# dvc params:(.*)\n(?:#.*\n)*rule (\w+):", re.M)
 
 
@@ -105,7 +106,8 @@ def job_keys(templates: list[str], wildcards: dict, params: dict) -> list[str]:
 def snakemake_jobs(workdir: Path = ROOT, targets: tuple[str, ...] = ()) -> list[dict]:
     """Every job that building `targets` (default: rule all) takes, with outputs present or not.
 
-    Each job: rule, name (a DVC stage name), cmd, deps, outs, params (params.yaml keys).
+    Each job: rule, name (a DVC stage name), cmd, deps, outs, params (params.yaml keys), and
+    the folders of the data sets it reads.
     """
     templates = rule_keys(workdir)
     params = yaml.safe_load((workdir / "params.yaml").read_text())
@@ -115,9 +117,15 @@ def snakemake_jobs(workdir: Path = ROOT, targets: tuple[str, ...] = ()) -> list[
             continue
         if job["rule"] not in templates:
             raise ValueError(f"rule {job['rule']} has no `# dvc params:` line in its rule file")
+        # A folder data set's files reach the stages as the file lists the workflow writes
+        # while it plans; the check stage depends on the folder, so that it plans again when
+        # the files change and the lists of the shards they change are rewritten.
+        folders = sorted({params["datasets"][m.group(1)]["folder"] for dep in job["input"]
+                          if (m := LISTING.match(dep))})
         jobs.append({"rule": job["rule"], "name": stage_name(job["rule"], job["wildcards"]),
                      "cmd": job["cmd"], "deps": job["input"], "outs": job["output"],
-                     "params": job_keys(templates[job["rule"]], job["wildcards"], params)})
+                     "params": job_keys(templates[job["rule"]], job["wildcards"], params),
+                     "folders": folders})
     return sorted(jobs, key=lambda j: j["name"])
 
 
@@ -127,9 +135,10 @@ def stage_name(rule: str, wildcards: dict) -> str:
 
 
 def dvc_yaml(jobs: list[dict]) -> str:
+    folders = sorted({f for job in jobs for f in job.get("folders", [])})
     stages = {CHECK_STAGE: {
         "cmd": f"python workflow/scripts/dvc_stages.py --check --stamp {CHECK_STAMP}",
-        "deps": CHECK_DEPS, "outs": [CHECK_STAMP]}}
+        "deps": [*CHECK_DEPS, *folders], "outs": [CHECK_STAMP]}}
     for job in jobs:
         stage = {"cmd": job["cmd"], "deps": [CHECK_STAMP, *job["deps"]]}
         if job["params"]:
