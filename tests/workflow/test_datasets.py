@@ -113,6 +113,10 @@ def test_bad_data_sets_stop_with_one_line_and_leave_nothing(tmp_path):
     assert lines(params) == ["params.yaml: dictionaries.real.anchor: shapes-gan is a generator "
                              "model; name a discriminative one"]
     params = real_params(images=32)
+    params["dictionaries"]["real"]["gan"] = "shapes-gan"
+    assert lines(params) == ["params.yaml: dictionaries.real: give either gan: (a generator) or "
+                             "dataset: and anchor: (a data set and its model)"]
+    params = real_params(images=32)
     params["inversion"]["dictionary"] = "real"
     assert lines(params) == ["params.yaml: inversion.dictionary: real is anchored on a data set; "
                              "inversion and edits need a generator, so name a dictionary with "

@@ -14,6 +14,7 @@ import jsonschema
 import yaml
 
 PARAMS = "params.yaml"
+ANCHORS = "give either gan: (a generator) or dataset: and anchor: (a data set and its model)"
 
 
 def check_yaml(path: str) -> None:
@@ -38,7 +39,9 @@ def check_config(config: dict) -> None:
     """Stop with one line per problem unless the config fits the schema and itself."""
     schema = yaml.safe_load(Path(workflow.source_path("../schemas/params.schema.yaml")).read_text())
     validator = jsonschema.Draft202012Validator(schema)
-    errors = [f"params.yaml: {'.'.join(map(str, e.absolute_path)) or 'top level'}: {e.message}"
+    errors = [f"params.yaml: {'.'.join(map(str, e.absolute_path)) or 'top level'}: "
+              + (ANCHORS if e.validator == "oneOf" and e.absolute_path[0] == "dictionaries"
+                 and len(e.absolute_path) == 2 else e.message)
               for e in validator.iter_errors(config)]
     if errors:  # the checks below read the config the schema describes
         sys.exit("\n".join(errors))
