@@ -1,8 +1,7 @@
 """The sampled images of one generator and subset (or anchor and data set), read back from the
 sample stores of its shards (`mining.sampling` writes them): pixels, latents and classes by
-image id, and the
-images where given G units are most active, ranked by the stored spatial means normalised
-with the mining statistics (Eq. 1)."""
+image id, and the images where given G units are most active, ranked by the stored spatial
+means normalised with the mining statistics (Eq. 1)."""
 
 from __future__ import annotations
 
