@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -61,11 +62,15 @@ class FolderDataset:
             raise UserError(f"data set {self.folder} has {len(self.files)} images "
                             f"({self.glob or 'any image suffix'}), fewer than the {n} asked for")
 
-    def read(self, indices: Sequence[int]) -> np.ndarray:
-        """uint8 [len(indices), size, size, 3]: images at `indices`, centre-cropped, resized."""
+    def read(self, indices: Sequence[int], workers: int = 1) -> np.ndarray:
+        """uint8 [len(indices), size, size, 3]: images at `indices`, centre-cropped, resized,
+        decoded by `workers` threads (Pillow releases the GIL while it decodes and resizes)."""
         self.check_count(max(indices, default=-1) + 1)
-        return np.stack([_square(self.files[i], self.size) for i in indices]) if indices \
-            else np.zeros((0, self.size, self.size, 3), np.uint8)
+        if not indices:
+            return np.zeros((0, self.size, self.size, 3), np.uint8)
+        with ThreadPoolExecutor(max(1, min(workers, len(indices)))) as pool:
+            return np.stack(list(pool.map(lambda i: _square(self.files[i], self.size),
+                                          indices)))
 
 
 def _square(path: Path, size: int) -> np.ndarray:
@@ -92,7 +97,7 @@ class WorldDataset:
     def check_count(self, n: int) -> None:
         return None  # the world has as many images as asked for
 
-    def read(self, indices: Sequence[int]) -> np.ndarray:
+    def read(self, indices: Sequence[int], workers: int = 1) -> np.ndarray:
         return np.stack([world.render(1, self.seed, start=i).images[0] for i in indices]) \
             if indices else np.zeros((0, world.SIZE, world.SIZE, 3), np.uint8)
 

@@ -15,6 +15,7 @@ images by a concept's activation, and redraw its maps from the latents or the st
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -116,16 +117,26 @@ def dataset_batches(anchor: Loaded, data: Dataset, indices: range, batch_size: i
                     autocast: str = "off"
                     ) -> Iterator[tuple[None, None, torch.Tensor, dict]]:
     """As `generated_batches` for a data set: (None, None, images in [-1, 1], the anchor's
-    maps of them through its own preprocessing) batch by batch over `indices`."""
+    maps of them through its own preprocessing) batch by batch over `indices`. The next
+    batch's files are decoded (by as many threads as torch uses) while the models run."""
     spec, model = anchor
-    for lo in tqdm(indices[::batch_size], desc=desc or spec.name, unit="batch",
-                   mininterval=1.0):
-        images = to_unit_range(data.read(range(lo, min(lo + batch_size, indices.stop))),
-                               device)
-        with forward_precision(torch.device(device), autocast):
-            maps = spec.run(model, spec.preprocess(images))[1]
-        check_finite(spec.name, maps, lo)
-        yield None, None, images, maps
+    starts = list(indices[::batch_size])
+    workers = torch.get_num_threads()
+
+    def read(k: int) -> np.ndarray:
+        return data.read(range(starts[k], min(starts[k] + batch_size, indices.stop)), workers)
+
+    with ThreadPoolExecutor(1) as ahead:
+        pending = ahead.submit(read, 0) if starts else None
+        for k, lo in enumerate(tqdm(starts, desc=desc or spec.name, unit="batch",
+                                    mininterval=1.0)):
+            images = to_unit_range(pending.result(), device)
+            if k + 1 < len(starts):
+                pending = ahead.submit(read, k + 1)
+            with forward_precision(torch.device(device), autocast):
+                maps = spec.run(model, spec.preprocess(images))[1]
+            check_finite(spec.name, maps, lo)
+            yield None, None, images, maps
 
 
 class SampleCollector:

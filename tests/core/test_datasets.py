@@ -38,6 +38,7 @@ def test_images_come_in_sorted_relative_path_order_cropped_and_resized(folder):
     images = data.read([2, 0])
     assert images.shape == (2, 8, 8, 3) and images.dtype == np.uint8
     assert images[0, 4, 4].tolist() == [0, 0, 255] and images[1, 4, 4].tolist() == [255, 0, 0]
+    assert np.array_equal(data.read([2, 0], workers=3), images)  # threads keep the order
     assert data.listing().splitlines()[0] == f"a.png\t{(folder / 'a.png').stat().st_size}"
     assert FolderDataset(folder, glob="b/*.png").files[0].name == "10.png"
 
