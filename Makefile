@@ -58,6 +58,7 @@ bench: install
 	$(PY) bench/bench_correlation.py --width 1 --images 16 --batch 8
 	$(PY) bench/bench_null.py --nulls 2 --images 128 --repeats 3
 	$(PY) bench/bench_mining.py --threads 2 --biggan-images 2
+	$(PY) bench/bench_datasets.py --threads 2
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -116,6 +116,9 @@ def test_bad_data_sets_stop_with_one_line_and_leave_nothing(tmp_path):
     params["dictionaries"]["real"]["gan"] = "shapes-gan"
     assert lines(params) == ["params.yaml: dictionaries.real: give either gan: (a generator) or "
                              "dataset: and anchor: (a data set and its model)"]
+    assert lines(real_params(images=32, world="shapes")) == [
+        "params.yaml: datasets.real: declare {world: shapes} or {folder: PATH, glob: PATTERN, "
+        "size: PIXELS} (glob and size optional)"]
     params = real_params(images=32)
     params["inversion"]["dictionary"] = "real"
     assert lines(params) == ["params.yaml: inversion.dictionary: real is anchored on a data set; "

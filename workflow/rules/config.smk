@@ -14,7 +14,13 @@ import jsonschema
 import yaml
 
 PARAMS = "params.yaml"
-ANCHORS = "give either gan: (a generator) or dataset: and anchor: (a data set and its model)"
+# What to write where the schema allows one of two forms (jsonschema's own message lists both)
+ONE_OF = {
+    "dictionaries": "give either gan: (a generator) or dataset: and anchor: (a data set and "
+                    "its model)",
+    "datasets": "declare {world: shapes} or {folder: PATH, glob: PATTERN, size: PIXELS} "
+                "(glob and size optional)",
+}
 
 
 def check_yaml(path: str) -> None:
@@ -40,8 +46,8 @@ def check_config(config: dict) -> None:
     schema = yaml.safe_load(Path(workflow.source_path("../schemas/params.schema.yaml")).read_text())
     validator = jsonschema.Draft202012Validator(schema)
     errors = [f"params.yaml: {'.'.join(map(str, e.absolute_path)) or 'top level'}: "
-              + (ANCHORS if e.validator == "oneOf" and e.absolute_path[0] == "dictionaries"
-                 and len(e.absolute_path) == 2 else e.message)
+              + (ONE_OF[e.absolute_path[0]] if e.validator == "oneOf"
+                 and len(e.absolute_path) == 2 and e.absolute_path[0] in ONE_OF else e.message)
               for e in validator.iter_errors(config)]
     if errors:  # the checks below read the config the schema describes
         sys.exit("\n".join(errors))
