@@ -13,7 +13,6 @@ truncated image each stop with one line naming the folder, the numbers or the fi
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from PIL import Image, UnidentifiedImageError
 
 from . import world
 from .cli import UserError
+from .options import parse_named_json
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -152,13 +152,7 @@ def from_args(args: argparse.Namespace) -> Dataset | None:
         if args.listing is not None:
             raise UserError("--listing checks a data set's files: give --dataset too")
         return None
-    name, sep, text = args.dataset.partition("=")
-    try:
-        declaration = json.loads(text) if sep and name else None
-    except ValueError:
-        declaration = None
-    if not isinstance(declaration, dict):
-        raise UserError(f"--dataset takes NAME=JSON (an object), got {args.dataset!r}")
+    name, declaration = parse_named_json(args.dataset, "--dataset")
     args.subset = name
     data = dataset(declaration, args.seed)
     if args.listing is not None:

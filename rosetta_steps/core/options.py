@@ -5,7 +5,8 @@ and their guidance inputs. Defaults equal params.yaml's, which the workflow pass
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 
 from .cli import UserError
 from .units import ALL
@@ -45,6 +46,24 @@ def parse_weights(items: Sequence[str] | None, models: Sequence[str | None] | No
             raise UserError(f"--weights names {model}, which this step does not load ({names})")
         out[model] = path
     return out
+
+
+def named_json(name: str, value: Mapping) -> str:
+    """NAME=JSON (compact, keys sorted): how `--declare` and `--dataset` carry a params.yaml
+    declaration to a step."""
+    return f"{name}=" + json.dumps(dict(value), sort_keys=True, separators=(",", ":"))
+
+
+def parse_named_json(item: str, option: str) -> tuple[str, dict]:
+    """The (name, declaration) of a `named_json` value given to `option`."""
+    name, sep, text = item.partition("=")
+    try:
+        value = json.loads(text) if sep and name else None
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise UserError(f"{option} takes NAME=JSON (an object), got {item[:80]!r}")
+    return name, value
 
 
 def add_threads_option(parser: argparse.ArgumentParser) -> None:

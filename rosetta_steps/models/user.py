@@ -14,10 +14,10 @@ A lab's generator or encoder joins the zoo without editing the package:
       my-dcgan: {file: models/my_dcgan.py, builder: build, kind: generator,
                  layers: [main.2, main.5], latent: {shape: [100, 1, 1]}}
 
-The workflow hands each job the declarations of its models (`--declare NAME=JSON`, made by
-`declaration_arg`) and `declare` registers them. The file is the user's own code and runs;
-it is an input of every job that uses it, so editing it reruns them. The builder gets the
-weights path (None: its own initialisation) and returns the model with its weights loaded.
+The workflow hands each job the declarations of its models (`--declare NAME=JSON`, written
+by `core.options.named_json`) and `declare` registers them. The file is the user's own code
+and runs; it is an input of every job that uses it, so editing it reruns them. The builder
+gets the weights path (None: its own initialisation) and returns the model with its weights loaded.
 A generator's latent is z ~ N(0, 1) of `latent.shape` and its output an image in [-1, 1].
 A file that cannot be imported, a builder that fails or returns no module, and a layer the
 model does not have each stop with one line.
@@ -26,7 +26,6 @@ model does not have each stop with one line.
 from __future__ import annotations
 
 import importlib.util
-import json
 import math
 import sys
 from collections.abc import Mapping, Sequence
@@ -37,6 +36,7 @@ import torch
 from torch import nn
 
 from ..core.cli import UserError
+from ..core.options import parse_named_json
 from .generic import activation_modules, post_activation_layers
 from .registry import (
     DISCRIMINATIVE,
@@ -125,22 +125,11 @@ def user_spec(name: str, decl: Mapping) -> ModelSpec:
                      tags=("user",), **options)
 
 
-def declaration_arg(name: str, decl: Mapping) -> str:
-    """The `--declare` value of a declaration: NAME=JSON."""
-    return f"{name}=" + json.dumps(dict(decl), sort_keys=True, separators=(",", ":"))
-
-
 def declare(items: Sequence[str] | None) -> None:
     """Register each `--declare NAME=JSON` (a step's option); a name the registry already
     knows is an error unless it is the same declaration."""
     for item in items or []:
-        name, sep, text = item.partition("=")
-        try:
-            decl = json.loads(text) if sep else None
-        except ValueError:
-            decl = None
-        if not name or not isinstance(decl, dict):
-            raise UserError(f"--declare takes NAME=JSON, got {item[:80]!r}")
+        name, decl = parse_named_json(item, "--declare")
         try:
             known = get(name)
         except UserError:

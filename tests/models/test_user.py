@@ -8,7 +8,8 @@ import torch
 
 from rosetta_steps import models
 from rosetta_steps.core.cli import UserError
-from rosetta_steps.models.user import declaration_arg, declare
+from rosetta_steps.core.options import named_json
+from rosetta_steps.models.user import declare
 
 GENERATOR = '''
 import torch
@@ -48,8 +49,8 @@ def test_declared_models_join_the_zoo_with_their_units(files, tmp_path):
            "layers": ["1"], "latent": {"shape": [8, 1, 1]}}
     enc = {"file": str(files / "enc.py"), "builder": "build", "kind": "discriminative",
            "layers": None, "input": {"size": 16}}
-    declare([declaration_arg("test-user-gen", gen), declaration_arg("test-user-enc", enc)])
-    declare([declaration_arg("test-user-gen", gen)])  # the same again: nothing to do
+    declare([named_json("test-user-gen", gen), named_json("test-user-enc", enc)])
+    declare([named_json("test-user-gen", gen)])  # the same again: nothing to do
     g = models.get("test-user-gen")
     assert [(s.name, s.channels, s.size) for s in g.layer_specs()] == [("1", 16, 4)]
     z = g.latent.sample(0, range(2))
@@ -78,7 +79,7 @@ def test_bad_declarations_stop_with_one_line(files, change, message):
     enc = {"file": str(files / "enc.py"), "builder": "build", "kind": "discriminative",
            "layers": ["1"], "input": {"size": 16}} | change
     with pytest.raises(UserError) as err:
-        declare([declaration_arg(f"test-bad-{abs(hash(json.dumps(change)))}", enc)])
+        declare([named_json(f"test-bad-{abs(hash(json.dumps(change)))}", enc)])
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
@@ -86,6 +87,6 @@ def test_a_declaration_may_not_take_a_packaged_name(files):
     enc = {"file": str(files / "enc.py"), "builder": "build", "kind": "discriminative",
            "layers": ["1"], "input": {"size": 16}}
     with pytest.raises(UserError, match="already has a model of that name"):
-        declare([declaration_arg("shapes-cnn-sup", enc)])
+        declare([named_json("shapes-cnn-sup", enc)])
     with pytest.raises(UserError, match="--declare takes NAME=JSON"):
         declare(["oops"])

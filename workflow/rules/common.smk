@@ -12,6 +12,8 @@ import sys
 from functools import cache
 from pathlib import Path
 
+from rosetta_steps.core.options import named_json
+
 
 ALL = "all"  # the subset of an unconditional generator
 PACKAGE = Path("rosetta_steps")
@@ -130,8 +132,7 @@ def source_args(gan: str, subset: str) -> str:
     declaration = dataset_of(gan, subset)
     if declaration is None:
         return "--subset " + shlex.quote(subset)
-    return "--dataset " + shlex.quote(f"{subset}=" + json.dumps(
-        declaration, sort_keys=True, separators=(",", ":")))
+    return "--dataset " + shlex.quote(named_json(subset, declaration))
 
 
 @cache
@@ -147,8 +148,12 @@ def listing_files(gan: str, subset: str, shard: str) -> list:
     written while the run is planned, and only when it changed, so that adding, removing or
     changing a file reruns exactly the shards whose images it changes."""
     declaration = dataset_of(gan, subset)
-    if not declaration or "folder" not in declaration:
-        return []
+    return [_listing(subset, shard)] if declaration and "folder" in declaration else []
+
+
+@cache
+def _listing(subset: str, shard: str) -> str:
+    """`listing_files`' file, made once per run (a shard's sample and match jobs share it)."""
     start, count = shard_range(shard)
     path = Path(LISTING.format(dataset=subset, shard=shard))
     text = folder_dataset(subset).listing(start, start + count)
@@ -157,7 +162,7 @@ def listing_files(gan: str, subset: str, shard: str) -> list:
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
         tmp.write_text(text)
         tmp.replace(path)
-    return [str(path)]
+    return str(path)
 
 
 def dictionary(name: str) -> dict:
@@ -326,8 +331,7 @@ def weights_args(*names: str) -> str:
     names = list(dict.fromkeys(names))
     weights = ["--weights " + shlex.quote(f"{m}={weights_path(m)}")
                for m in names if weights_path(m)]
-    declared = ["--declare " + shlex.quote(f"{m}=" + json.dumps(
-                user_model(m), sort_keys=True, separators=(",", ":")))
+    declared = ["--declare " + shlex.quote(named_json(m, user_model(m)))
                 for m in names if user_model(m)]
     return " ".join(weights + declared)
 
