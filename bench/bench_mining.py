@@ -11,17 +11,21 @@ and on the same images:
   pair's shard store, each job running G again;
 - `fused`: the pipeline as one fused job (`match: fused`): every pair's shard store and the
   sample store from one pass of G per block-pass (`mining.matching.mine_shard`);
-- `reduce`: each pair's shard merged into its match store and null stores.
+- `reduce`: each pair's shard merged into its match store and null stores;
+- `match job`, `reduce job`: the fused match step and the reduce step run as their own
+  processes with `--mem-mb`, for their whole peak resident memory against that budget (what
+  a scheduler reserves and a cluster enforces).
 
-It prints seconds, each pipeline's ratio to the limit (forward + kernel) and the peak
-resident memory above the start of each section (sampled every 5 ms from /proc; on CUDA,
-`torch.cuda.max_memory_allocated`). Two settings: the shapes zoo at the demo's size (one
-128-image shard, random weights: the architectures, and so the time, are the demo's), and
-BigGAN-deep-256 (random weights, class briard) against ResNet-50 and ViT-B/16 at a few
-images on CPU, where G x G (23296 units) and G x ViT (36864 units) states exceed any budget
-a workstation has and go in row blocks. On a GPU, pass --device cuda and the paper's sizes.
+It prints seconds, each pipeline's ratio to the limit (forward + kernel) and the peak resident
+memory above the start of each section (sampled every 5 ms from /proc; on CUDA,
+`torch.cuda.max_memory_allocated`); for the jobs, their processes' peak (`wait4`). Two settings:
+the shapes zoo at the demo's size (one 128-image shard, random weights: the architectures, and
+so the time, are the demo's), and BigGAN-deep-256 (random weights, class briard) against
+ResNet-50 and ViT-B/16 at a few images on CPU, where G x G (23296 units) and G x ViT (36864
+units) states exceed any budget a workstation has and go in row blocks. On a GPU, pass --device
+cuda and the paper's sizes.
 
-    python bench/bench_mining.py [--images 128] [--biggan-images 4] [--state-mb 4096]
+    python bench/bench_mining.py [--images 128] [--biggan-images 4] [--mem-mb 16000]
                                  [--nulls 2] [--biggan-nulls 0] [--device cpu] [--threads 2]
                                  [--only shapes|biggan]
 """
@@ -29,6 +33,8 @@ a workstation has and go in row blocks. On a GPU, pass --device cuda and the pap
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -41,6 +47,8 @@ from rosetta_steps import models
 from rosetta_steps.core.devices import forward_precision
 from rosetta_steps.core.units import unit_count
 from rosetta_steps.mining.blocks import block_maps, plan_passes
+from rosetta_steps.mining.budget import match_overhead, model_bytes, state_share
+from rosetta_steps.mining.buffers import Buffers
 from rosetta_steps.mining.correlation import CorrelationAccumulator
 from rosetta_steps.mining.matching import Pair, mine_shard
 from rosetta_steps.mining.reduction import reduce_pair
@@ -87,9 +95,10 @@ def measured(device: torch.device, out: dict):
 
 @torch.no_grad()
 def forward_and_kernel(gan: str, subset: str, discs: list[str], images: int, batch: int,
-                       nulls: int, budget_mb: float, device: torch.device, autocast: str
+                       nulls: int, mem_mb: float, device: torch.device, autocast: str
                        ) -> tuple[dict, dict]:
-    """The limit: bare forward passes (maps kept), then the kernel over the kept maps."""
+    """The limit: bare forward passes (maps kept), then the kernel over the kept maps, in
+    the row blocks the fused job plans for `mem_mb`."""
     weights = "random"
     g_spec, g_model = models.load(gan, weights, device)
     cls = subset_class(g_spec, subset)
@@ -106,10 +115,15 @@ def forward_and_kernel(gan: str, subset: str, discs: list[str], images: int, bat
             batches.append((g_maps, d_maps))
     g_layers = g_spec.layer_specs()
     partners = [*discs, gan]
-    cols = [unit_count(models.get(p).layer_specs()) for p in partners]
+    specs = [models.get(p).layer_specs() for p in partners]
+    weights_bytes = model_bytes(g_model) + sum(model_bytes(m) for _, m in loaded.values())
+    state_mb = state_share(mem_mb, lambda b: match_overhead(
+        g_layers, specs[:-1], specs, weights_bytes, b, nulls), min(batch, images))
     with measured(device, kernel):
-        for planned in plan_passes(g_layers, cols, nulls, budget_mb):
-            accs = [CorrelationAccumulator(device, nulls=nulls) for _ in planned]
+        for planned in plan_passes(g_layers, [unit_count(s) for s in specs], nulls, state_mb):
+            scratch = Buffers(device)
+            accs = [CorrelationAccumulator(device, nulls=nulls, scratch=scratch)
+                    for _ in planned]
             for g_maps, d_maps in batches:
                 for (i, lo, hi), acc in zip(planned, accs, strict=True):
                     other = g_maps if partners[i] == gan else d_maps[partners[i]]
@@ -118,13 +132,31 @@ def forward_and_kernel(gan: str, subset: str, discs: list[str], images: int, bat
     return forward, kernel
 
 
+# Runs a command and prints its peak resident KiB. The job must be started from a small
+# process: a child's ru_maxrss starts at the peak of the process it was spawned from.
+WAITER = ("import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:]); "
+          "_, status, usage = os.wait4(p.pid, 0); print(usage.ru_maxrss); "
+          "sys.exit(os.waitstatus_to_exitcode(status))")
+
+
+def job_peak(step: str, args: list[str], out: dict) -> None:
+    """Seconds and peak resident bytes of `python -m rosetta_steps.<step> args` run as its
+    own process, into `out`; its last line on failure."""
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", WAITER, sys.executable, "-m",
+                           f"rosetta_steps.{step}", *args], capture_output=True, text=True)
+    out["seconds"] = time.perf_counter() - t0
+    if done.returncode:
+        sys.exit(f"{step} failed: {done.stderr.strip().splitlines()[-1]}")
+    out["peak"] = int(done.stdout.split()[-1]) * 1024  # KiB on Linux
+
+
 def pipelines(gan: str, subset: str, discs: list[str], images: int, batch: int, nulls: int,
-              budget_mb: float, device: torch.device, autocast: str, folder: Path,
-              per_pair: bool) -> dict[str, dict]:
+              mem_mb: float, device: torch.device, autocast: str, folder: Path,
+              per_pair: bool, jobs: bool) -> dict[str, dict]:
     weights = {m: "random" for m in (gan, *discs)}
     args = dict(weights=weights, seed=0, start=0, count=images, batch_size=batch,
-                device=device, subset=subset, nulls=nulls, budget_mb=budget_mb,
-                autocast=autocast)
+                device=device, subset=subset, nulls=nulls, mem_mb=mem_mb, autocast=autocast)
     partners = [*discs, gan]
     out = {name: {} for name in (["per pair"] if per_pair else []) + ["fused", "reduce"]}
     if per_pair:
@@ -141,16 +173,33 @@ def pipelines(gan: str, subset: str, discs: list[str], images: int, batch: int, 
         for p in partners:
             reduce_pair([folder / f"{p}.zarr"], folder / f"{p}-matches.zarr",
                         [folder / f"{p}-null-{r}.zarr" for r in range(1, nulls + 1)],
-                        images=images, device=device, budget_mb=budget_mb)
+                        images=images, device=device, mem_mb=mem_mb)
+    if jobs:
+        common = ["--device", str(device), "--mem-mb", str(mem_mb),
+                  "--threads", str(torch.get_num_threads())]
+        match_args = ["--gan", gan, "--subset", subset, "--count", str(images),
+                      "--batch-size", str(batch), "--null", str(nulls), "--autocast", autocast,
+                      "--samples", str(folder / "job-samples.zarr"), *common]
+        for p in partners:
+            match_args += ["--disc", p, "--out", str(folder / f"job-{p}.zarr"),
+                           "--weights", f"{p}=random"]
+        out["match job"], out["reduce job"] = {}, {}
+        job_peak("match", match_args, out["match job"])
+        biggest = max(partners, key=lambda p: unit_count(models.get(p).layer_specs()))
+        job_peak("reduce", [str(folder / f"job-{biggest}.zarr"), "--images", str(images),
+                            "--out", str(folder / "job-matches.zarr"), *common,
+                            *(["--null-out"] if nulls else []),
+                            *(str(folder / f"job-null-{r}.zarr") for r in range(1, nulls + 1))],
+                 out["reduce job"])
     return out
 
 
 def report(name: str, images: int, limit: tuple[dict, dict], runs: dict[str, dict],
-           budget_mb: float) -> None:
+           mem_mb: float) -> None:
     forward, kernel = limit
     bound = forward["seconds"] + kernel["seconds"]
     gb = 2**30
-    print(f"\n{name}: {images} images, state budget {budget_mb:g} MB")
+    print(f"\n{name}: {images} images, mem_mb {mem_mb:g}")
     print(f"  {'':<26}{'seconds':>9}{'x limit':>9}{'peak GB':>9}")
     rows = [("forward (G once, D once)", forward), ("kernel (cached maps)", kernel)]
     for label, r in rows:
@@ -158,6 +207,8 @@ def report(name: str, images: int, limit: tuple[dict, dict], runs: dict[str, dic
     print(f"  {'limit: forward + kernel':<26}{bound:>9.1f}{1:>9.2f}")
     for label, r in runs.items():
         extra = f"  ({r['passes']} pass(es) of G)" if "passes" in r else ""
+        if label.endswith("job"):
+            extra = f"  whole process: {r['peak'] / 2**20 / mem_mb:.0%} of mem_mb"
         print(f"  {label:<26}{r['seconds']:>9.1f}{r['seconds'] / bound:>9.2f}"
               f"{r['peak'] / gb:>9.2f}{extra}")
     if "per pair" in runs:
@@ -175,7 +226,10 @@ def main() -> None:
     parser.add_argument("--nulls", type=int, default=2, help="null permutations (shapes)")
     parser.add_argument("--biggan-nulls", type=int, default=0,
                         help="null permutations for BigGAN (each adds a state as large)")
-    parser.add_argument("--state-mb", type=float, default=4096)
+    parser.add_argument("--mem-mb", type=float, default=16000,
+                        help="each job's memory (params.yaml's mem_mb; 16000)")
+    parser.add_argument("--no-jobs", action="store_true",
+                        help="skip the match and reduce steps run as their own processes")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--autocast", default="auto")
     parser.add_argument("--threads", type=int, default=2)
@@ -192,14 +246,15 @@ def main() -> None:
         label = f"{gan} x {', '.join(discs)} and itself"
         with tempfile.TemporaryDirectory() as tmp:
             if name == "shapes":  # warm-up: imports, allocator (BigGAN's would take minutes)
-                pipelines(gan, subset, discs, batch, batch, nulls, args.state_mb, device,
-                          args.autocast, Path(tmp), False)
+                pipelines(gan, subset, discs, batch, batch, nulls, args.mem_mb, device,
+                          args.autocast, Path(tmp), False, False)
             limit = forward_and_kernel(gan, subset, discs, images, batch, nulls,
-                                       args.state_mb, device, args.autocast)
-            measured_runs = pipelines(gan, subset, discs, images, batch, nulls, args.state_mb,
-                                      device, args.autocast, Path(tmp), per_pair)
+                                       args.mem_mb, device, args.autocast)
+            measured_runs = pipelines(gan, subset, discs, images, batch, nulls, args.mem_mb,
+                                      device, args.autocast, Path(tmp), per_pair,
+                                      not args.no_jobs)
         report(f"{label}, {nulls} null permutation(s)", images, limit, measured_runs,
-               args.state_mb)
+               args.mem_mb)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 """`python -m rosetta_steps.match`: one shard of unit matching for a generator and its partners
 (Eq. 1-2, `mining.matching`). Writes each (G, D) pair's shard state (float64 sums) to Zarr;
 `reduce` merges a pair's shards into its match store. All pairs come from one forward pass of
-G and of each D per image; states beyond --state-mb are cut into row blocks of G units and
-take more passes. The generator's own name as --disc (or no --disc) matches G against
-itself, which the Rosetta step needs for BB(G, G). --samples also writes the shard's sample
-store from the same pass. `--null R` keeps R null permutations (D's images rolled within each
-batch; `mining.null`) in every state. `--dataset NAME=JSON` mines a data set's images instead,
-with the --gan (or --anchor) model in G's role.
+G and of each D per image; states larger than what the models and a batch's maps leave of
+--mem-mb are cut into row blocks of G units and take more passes. The generator's own
+name as --disc (or no --disc) matches G against itself, which the Rosetta step needs for
+BB(G, G). --samples also writes the shard's sample store from the same pass. `--null R`
+keeps R null permutations (D's images rolled within each batch; `mining.null`) in every
+state. `--dataset NAME=JSON` mines a data set's images instead, with the --gan (or
+--anchor) model in G's role.
 
     python -m rosetta_steps.match --gan shapes-gan --weights shapes-gan=G.safetensors \
         --disc shapes-cnn-sup --out sup.zarr --disc shapes-gan --out self.zarr \
@@ -58,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         weights=weights, seed=args.seed, start=args.start, count=args.count,
                         batch_size=args.batch_size, truncation=args.truncation,
                         device=resolve_device(args.device), subset=args.subset,
-                        nulls=args.null, budget_mb=args.state_mb, samples=args.samples,
+                        nulls=args.null, mem_mb=args.mem_mb, samples=args.samples,
                         autocast=args.autocast, data=data)
     print(f"{args.gan}: {len(discs)} pair(s) of images {args.start}..{args.start + args.count - 1}"
           f" in {passes} pass(es) of G")

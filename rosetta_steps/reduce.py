@@ -1,7 +1,7 @@
 """`python -m rosetta_steps.reduce`: correlation shards of one (G, D) pair into its match store
 (paper, Eq. 1-2). Each shard holds the float64 sufficient statistics of a disjoint set of
 images; merging them is exact (`mining.reduction`), so the match store equals a single
-pass. The merge runs in row blocks of G units that fit --state-mb.
+pass. The merge runs in row blocks of G units that fit --mem-mb.
 Shards with null permutations also give one null match store per permutation (`--null-out`).
 
     python -m rosetta_steps.reduce SHARD1.zarr SHARD2.zarr ... [--images N] --out MATCHES.zarr \
@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     set_threads(args.threads)
     gan, disc, rows, cols, images = reduce_pair(
         args.shards, out=args.out, null_out=args.null_out, images=args.images,
-        device=resolve_device(args.device), budget_mb=args.state_mb)
+        device=resolve_device(args.device), mem_mb=args.mem_mb)
     print(f"{gan} x {disc}: {rows} x {cols} units over {images} images -> {args.out}")
 
 if __name__ == "__main__":

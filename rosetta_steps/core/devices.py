@@ -1,10 +1,11 @@
-"""The torch device a step runs on, from the `device` setting (auto, cpu or cuda[:i]), and
-its CPU thread count."""
+"""The torch device a step runs on, from the `device` setting (auto, cpu or cuda[:i]), its
+CPU thread count, the models' forward precision and copies of results back to the host."""
 
 from __future__ import annotations
 
 import contextlib
 
+import numpy as np
 import torch
 
 from .cli import UserError
@@ -45,3 +46,15 @@ def forward_precision(device: torch.device, mode: str = "auto"
     if mode == "on" or (mode == "auto" and device.type == "cuda"):
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def to_host(t: torch.Tensor) -> np.ndarray:
+    """A tensor's values as a NumPy array in host memory. From CUDA the copy lands in
+    page-locked memory (reused by torch's caching host allocator), which the GPU writes at
+    the bus's full speed instead of through a pageable bounce buffer."""
+    if t.device.type != "cuda":
+        return t.detach().cpu().numpy()
+    host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+    host.copy_(t, non_blocking=True)
+    torch.cuda.current_stream(t.device).synchronize()
+    return host.numpy()

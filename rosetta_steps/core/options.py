@@ -78,10 +78,11 @@ def add_device_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_budget_option(parser: argparse.ArgumentParser) -> None:
-    """`--state-mb`: the memory the correlation states of a job may hold (`mining.blocks`)."""
-    parser.add_argument("--state-mb", type=float, default=8192, metavar="MB",
-                        help="memory for correlation states; larger ones are processed in "
-                        "row blocks of G units (default 8192)")
+    """`--mem-mb`: the memory a match or reduce job may use (`mining.budget`)."""
+    parser.add_argument("--mem-mb", type=float, default=16000, metavar="MB",
+                        help="memory for the whole job; the correlation states get what the "
+                        "process, models and a batch's maps leave, in row blocks of G units "
+                        "(default 16000)")
 
 
 def add_shard_options(parser: argparse.ArgumentParser) -> None:

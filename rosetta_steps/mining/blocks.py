@@ -65,7 +65,7 @@ def row_blocks(specs: Sequence[LayerSpec], cols: int, nulls: int, budget_mb: flo
     fit = int(budget // per_row)
     if fit < 1:
         raise UserError(f"a memory budget of {budget_mb:g} MB holds no row of a {rows} x {cols} "
-                        f"correlation state ({per_row / MB:.1f} MB a row): raise state_mb")
+                        f"correlation state ({per_row / MB:.1f} MB a row): raise mem_mb")
     blocks, first = [], 0
     for spec in specs:
         lo, hi = first, first + spec.channels

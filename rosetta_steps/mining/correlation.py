@@ -58,10 +58,12 @@ class CorrelationAccumulator:
     within 5e-7 of Eq. 2 by bench/bench_correlation.py).
     All running sums are float64 whatever `dtype` is. `nulls` null permutations are kept
     beside the observed pairing (`null.null_shift`; every batch then needs 2 images or more).
+    Accumulators updated one after another may share `scratch` (their per-batch
+    temporaries), so a pass over many blocks holds one set of them (`matching`).
     """
 
     def __init__(self, device: torch.device | str | None = None, dtype: torch.dtype = STATE,
-                 nulls: int = 0):
+                 nulls: int = 0, scratch: Buffers | None = None):
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
@@ -72,7 +74,7 @@ class CorrelationAccumulator:
         self.nulls = nulls
         self.cross: torch.Tensor | None = None
         self.null_cross: torch.Tensor | None = None  # [nulls, gan units, disc units]
-        self._scratch = Buffers(self.device)
+        self._scratch = scratch if scratch is not None else Buffers(self.device)
 
     def _init_layout(self, gan_specs: list[LayerSpec], disc_specs: list[LayerSpec]) -> None:
         gan_sizes = sorted({s.size for s in gan_specs})

@@ -10,9 +10,10 @@ A dictionary anchored on a data set reads image i of the data set instead, and i
 discriminative model) plays G's role throughout (`sampling.dataset_batches`).
 
 `mine_shard` serves all of a shard's pairs from one forward pass of G (and one of each D) per
-image: the physical limit of mining. When the pairs' states do not fit the memory budget
-together, they are cut into row blocks of G units (`blocks`) and packed into as few passes
-as fit; each pair's shard store is the same whichever way it was cut or grouped.
+image: the physical limit of mining. When the pairs' states do not fit the job's memory
+budget together (what the models, maps and writers leave of it, `budget`), they are cut
+into row blocks of G units (`blocks`) and packed into as few passes as fit; each pair's
+shard store is the same whichever way it was cut or grouped.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from ..core.datasets import Dataset
 from ..core.devices import forward_precision
 from ..core.units import ALL, unit_count
 from .blocks import block_maps, plan_passes
+from .budget import match_overhead, model_bytes, state_share
+from .buffers import Buffers
 from .correlation import CorrelationAccumulator, layer_specs
 from .sampling import (
     Loaded,
@@ -76,7 +79,8 @@ def accumulate_pass(gan: Loaded, blocks: Sequence[Block], discs: Mapping[str, Lo
     sample store's contents)."""
     device = torch.device(device)
     g_spec = gan[0]
-    accs = [CorrelationAccumulator(device=device, nulls=nulls) for _ in blocks]
+    scratch = Buffers(device)  # the blocks are updated in turn: one set of temporaries
+    accs = [CorrelationAccumulator(device=device, nulls=nulls, scratch=scratch) for _ in blocks]
     needed = sorted({b.disc for b in blocks} - {None})
     g_layers = None
     name = f"{g_spec.name}: {len(blocks)} block(s) of {len(needed)} D(s) and G"
@@ -122,12 +126,14 @@ def _check_pairs(gan: str, pairs: Sequence[Pair]) -> None:
 def mine_shard(gan: str, pairs: Sequence[Pair], weights: Mapping[str, str | Path], seed: int,
                start: int, count: int, batch_size: int, truncation: float | None = None,
                device: torch.device | str = "cpu", subset: str = ALL, nulls: int = 0,
-               budget_mb: float = float("inf"), samples: str | Path | None = None,
-               autocast: str = "off", data: Dataset | None = None) -> int:
+               mem_mb: float = float("inf"), samples: str | Path | None = None,
+               autocast: str = "off", data: Dataset | None = None,
+               state_mb: float | None = None) -> int:
     """Write the shard store of images start .. start+count-1 of every pair (and, given
     `samples`, the shard's sample store) in as few forward passes of G as the states fit
-    `budget_mb` (`blocks`); returns the number of passes. `weights` maps model names to
-    weights files. With `data` (a data set named `subset`), `gan` is the anchor model."""
+    the share of `mem_mb` the rest of the job leaves them (`budget`; `state_mb` sets that
+    share instead); returns the number of passes. `weights` maps model names to weights
+    files. With `data` (a data set named `subset`), `gan` is the anchor model."""
     check_shard(start, count, batch_size, nulls)
     cls = check_source(gan, subset, data, start + count)  # before any weights load
     g_spec = models.get(gan)
@@ -135,10 +141,15 @@ def mine_shard(gan: str, pairs: Sequence[Pair], weights: Mapping[str, str | Path
     g_layers = g_spec.layer_specs()
     partners = {p.disc: g_layers if p.disc == gan else models.get(p.disc).layer_specs()
                 for p in pairs}
-    passes = plan_passes(g_layers, [unit_count(partners[p.disc]) for p in pairs],
-                         nulls, budget_mb) or [[]]
     g = models.load(gan, weights.get(gan), device)
     discs = {d: models.load(d, weights.get(d), device) for d in partners if d != gan}
+    if state_mb is None:
+        loaded = model_bytes(g[1]) + sum(model_bytes(m) for _, m in discs.values())
+        state_mb = state_share(mem_mb, lambda b: match_overhead(
+            g_layers, [partners[d] for d in discs], [partners[p.disc] for p in pairs],
+            loaded, b, nulls), min(batch_size, count))
+    passes = plan_passes(g_layers, [unit_count(partners[p.disc]) for p in pairs],
+                         nulls, state_mb) or [[]]
     indices = range(start, start + count)
     collector = None if samples is None else SampleCollector(g_spec, subset, seed, indices,
                                                              truncation, cls, data is not None)

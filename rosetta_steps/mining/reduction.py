@@ -1,13 +1,12 @@
 """A (G, D) pair's shards merged into its match store (paper, Eq. 1-2), block by block.
 
-Shards hold disjoint images and their states merge exactly (`CorrelationAccumulator.merge`),
-so the match store equals a single pass over all images. The merge runs over row blocks of G
-units (`blocks`) sized to a memory budget, so a self-match of BigGAN-deep-256 (23296 units)
-needs a block of each shard at a time, not three whole 4.3 GB matrices per shard. The match
-store (`MatchWriter`, `write_match_store`; kind `matches`, `core.stores.open_match_store`)
-holds the correlations in float32 and each unit's mean and std (Eq. 1); a null one holds
-those of a null permutation (attr `null`).
-"""
+Shards hold disjoint images and their states merge exactly (`CorrelationAccumulator.merge`), so
+the match store equals a single pass over all images. The merge runs over row blocks of G units
+(`blocks`) sized to what the job's memory budget leaves them (`budget`), so a self-match of
+BigGAN-deep-256 (23296 units) needs a block of each shard at a time, not three whole 4.3 GB
+matrices per shard. The match store (`MatchWriter`, `write_match_store`; kind `matches`,
+`core.stores.open_match_store`) holds the correlations in float32 and each unit's mean and std
+(Eq. 1); a null one holds those of a null permutation (attr `null`)."""
 
 from __future__ import annotations
 
@@ -21,10 +20,12 @@ import xarray as xr
 from tqdm import tqdm
 
 from ..core.cli import UserError
+from ..core.devices import to_host
 from ..core.rowwise import RowWiseStore, RowWiseWriter
 from ..core.stores import open_store, unit_coords
 from ..core.units import LayerSpec, unit_count
 from .blocks import row_blocks
+from .budget import reduce_overhead, state_share
 from .correlation import CorrelationAccumulator
 from .state import check_shards, load_accumulator, specs_attr, specs_from_attr
 
@@ -49,7 +50,7 @@ class MatchWriter(RowWiseWriter):
                       ("disc", cols)) for k in ("mean", "std")}
 
     def add(self, start: int, acc: CorrelationAccumulator) -> None:
-        corr = acc.correlation(null=self.null).cpu().numpy()
+        corr = to_host(acc.correlation(null=self.null))
         self.store.write_rows("corr", start, corr.astype(self.store.matrices["corr"]))
         for side in ("gan", "disc"):
             mean, std = (v.cpu().numpy() for v in acc.native_stats(side))
@@ -74,11 +75,12 @@ def write_match_store(acc: CorrelationAccumulator, path: str | Path, gan: str, d
 
 def reduce_pair(paths: Sequence[str | Path], out: str | Path,
                 null_out: Sequence[str | Path] = (), images: int | None = None,
-                device: str | torch.device = "cpu", budget_mb: float = float("inf")
-                ) -> tuple[str, str, int, int, int]:
+                device: str | torch.device = "cpu", mem_mb: float = float("inf"),
+                state_mb: float | None = None) -> tuple[str, str, int, int, int]:
     """Merge a pair's shard states (checked to hold images 0..images-1 when `images` is given)
     into its match store at `out` and one null match store per `null_out` path, in row blocks
-    that fit `budget_mb`; returns (gan, disc, gan units, disc units, images)."""
+    whose states fit what the job's other memory leaves of `mem_mb` (`budget`; `state_mb`
+    sets that share instead); returns (gan, disc, gan units, disc units, images)."""
     if not paths:
         raise UserError("no shards given")
     run = check_shards(paths, images)
@@ -90,7 +92,9 @@ def reduce_pair(paths: Sequence[str | Path], out: str | Path,
     gan_specs = specs_from_attr(attrs["gan_layers"])
     disc_specs = specs_from_attr(attrs["disc_layers"])
     rows, cols = unit_count(gan_specs), unit_count(disc_specs)
-    blocks = row_blocks(gan_specs, cols, nulls, budget_mb, COPIES)
+    if state_mb is None:
+        state_mb = state_share(mem_mb, lambda _: reduce_overhead(rows, cols, nulls))
+    blocks = row_blocks(gan_specs, cols, nulls, state_mb, COPIES)
     with ExitStack() as stack:
         writers = [stack.enter_context(MatchWriter(p, gan_specs, disc_specs, run.gan, run.disc,
                                                    null=r))

@@ -20,6 +20,7 @@ import torch
 import xarray as xr
 
 from ..core.cli import UserError
+from ..core.devices import to_host
 from ..core.rowwise import RowWiseStore, RowWiseWriter
 from ..core.stores import CHUNK_ROWS, open_store, unit_coords
 from ..core.units import LayerSpec, unit_count
@@ -78,7 +79,7 @@ class StateWriter(RowWiseWriter):
         for lo in range(0, acc.gan.n_units, CHUNK_ROWS):  # given order, a chunk at a time
             rows = g_inv[lo:lo + CHUNK_ROWS]
             for name, m in zip(self.crosses, matrices, strict=True):
-                self.store.write_rows(name, start + lo, m[rows][:, d_inv].cpu().numpy())
+                self.store.write_rows(name, start + lo, to_host(m[rows][:, d_inv]))
         rows = slice(start, start + acc.gan.n_units)
         columns = [self.gan_res.index(s) for s in acc.disc.partner_sizes]
         gan, disc = acc.gan.state(), acc.disc.state()  # D's sums: those at the block's sizes

@@ -70,7 +70,7 @@ def test_fused_blocked_and_per_pair_stores_are_identical(tmp_path):
     assert mine_shard("shapes-gan", fused, samples=tmp_path / "fused" / "samples.zarr",
                       **args) == 1
     blocked = [Pair(d, tmp_path / "blocked" / f"{d}.zarr") for d in discs]
-    assert mine_shard("shapes-gan", blocked, budget_mb=0.6, **args) > len(discs)
+    assert mine_shard("shapes-gan", blocked, state_mb=0.6, **args) > len(discs)
     for d in discs:
         alone = tmp_path / "alone" / f"{d}.zarr"
         assert mine_shard("shapes-gan", [Pair(d, alone)], **args) == 1
@@ -108,7 +108,7 @@ def test_blocked_reduce_equals_dense(tmp_path):
     for name, budget in (("dense", float("inf")), ("blocked", 0.25)):  # blocks of 11 rows
         outs[name] = [tmp_path / name / "m.zarr", tmp_path / name / "null.zarr"]
         gan, disc, rows, cols, images = reduce_pair(shards, outs[name][0], outs[name][1:],
-                                                    images=8, budget_mb=budget)
+                                                    images=8, state_mb=budget)
         assert (gan, disc, rows, cols, images) == ("shapes-gan", "shapes-gan", 240, 240, 8)
     for dense, blocked in zip(outs["dense"], outs["blocked"], strict=True):
         assert store_bytes(dense) == store_bytes(blocked)

@@ -2,9 +2,9 @@
 # store, best buddies per pair, then the Rosetta units and concepts of each dictionary.
 
 SHARD_RANGE = r"\d{6}-\d{6}"
-MATCH_PARAMS = {"state_mb": setting("state_mb"), "autocast": setting("autocast")}
-MATCH_ARGS = " --state-mb {params.state_mb} --autocast {params.autocast}"
-MATCH_MB = config["state_mb"] + 2000  # the states, and the models and a batch's maps
+MATCH_PARAMS = {"mem_mb": setting("mem_mb"), "autocast": setting("autocast")}
+MATCH_ARGS = " --mem-mb {params.mem_mb} --autocast {params.autocast}"
+MATCH_MB = config["mem_mb"]  # the whole job's: its states get what the rest leaves (budget.py)
 
 
 # dvc params: seed batch_size device threads models.{gan} datasets.{subset}
@@ -41,7 +41,7 @@ rule sample:
              " --out {output:q}")
 
 
-# dvc params: seed batch_size device threads null state_mb autocast models.{gan} models.{disc} datasets.{subset}
+# dvc params: seed batch_size device threads null mem_mb autocast models.{gan} models.{disc} datasets.{subset}
 rule match:
     input:
         code=lambda w: code("rosetta_steps.match", w.gan, w.disc),
@@ -133,7 +133,7 @@ for fused, (gan, subset, discs, with_samples, fused_shards) in fused_groups().it
     workflow.ruleorder(fused, "sample")
 
 
-# dvc params: null state_mb
+# dvc params: null mem_mb
 rule reduce:
     input:
         code=code("rosetta_steps.reduce"),
@@ -145,7 +145,7 @@ rule reduce:
     params:
         images=lambda w: images_of(w.gan, w.subset),
         null_out=lambda w, output: option("--null-out", output.nulls),
-        state_mb=setting("state_mb"),
+        mem_mb=setting("mem_mb"),
     conda:
         ENV
     log:
@@ -154,7 +154,7 @@ rule reduce:
         mem_mb=MATCH_MB,
     shell:
         step("reduce", "{input.shards:q} --images {params.images} --out {output.matches:q}"
-             " {params.null_out} --state-mb {params.state_mb}")
+             " {params.null_out} --mem-mb {params.mem_mb}")
 
 
 # dvc params: k bb_rule null
