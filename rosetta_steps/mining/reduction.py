@@ -102,11 +102,12 @@ def reduce_pair(paths: Sequence[str | Path], out: str | Path,
         bar = stack.enter_context(tqdm(total=len(blocks) * len(paths), desc="reduce",
                                        unit="shard", disable=len(paths) * len(blocks) < 2))
         for lo, hi in blocks:
-            total = CorrelationAccumulator(device, nulls=nulls)
+            total = None
             for p in run.paths:
-                try:
-                    total.merge(load_accumulator(p, CorrelationAccumulator(device, nulls=nulls),
-                                                 rows=(lo, hi)))
+                shard = load_accumulator(p, CorrelationAccumulator(device, nulls=nulls),
+                                         rows=(lo, hi))
+                try:  # the first shard is the total so far: no copy of it to merge into
+                    total = shard if total is None else total.merge(shard)
                 except ValueError as err:
                     raise UserError(f"shard {p} does not fit the others: {err}") from None
                 bar.update()
