@@ -91,14 +91,15 @@ def _null_copies(gan: Sequence[LayerSpec], disc: Sequence[LayerSpec], batch: int
                for a, rows in g.items() for b, cols in d.items())
 
 
-def held_bytes(matrices: Iterable[tuple[int, int, int]]) -> int:
-    """Bytes the row-wise writers of matrices (rows, cols, itemsize) may hold at once: each
-    up to one shard file's rows, and the largest shard file joined and encoded (x2)."""
-    shards = []
-    for rows, cols, itemsize in matrices:
-        enc = matrix_encoding(rows, cols, itemsize)
-        shards.append(min(rows, enc["shards"][0]) * cols * itemsize)
-    return sum(shards) + 2 * max(shards, default=0)
+def held_bytes(matrices: Iterable[tuple[int, int, int]], at_once: int) -> int:
+    """Bytes row-wise writers of matrices (rows, cols, itemsize) may hold: `at_once` of them
+    (the largest) up to one shard file's rows each, and a shard file joined and encoded (x2).
+    A match job's blocks come pair after pair (`blocks.plan_passes`), and a writer flushes
+    every whole shard file as its rows arrive, so only one pair's matrices hold rows between
+    passes; a reduce writes all of its pair's matrices together."""
+    shards = sorted((min(rows, matrix_encoding(rows, cols, itemsize)["shards"][0])
+                     * cols * itemsize for rows, cols, itemsize in matrices), reverse=True)
+    return sum(shards[:at_once]) + 2 * (shards[0] if shards else 0)
 
 
 def model_bytes(model: torch.nn.Module) -> int:
@@ -116,15 +117,15 @@ def match_overhead(gan: Sequence[LayerSpec], discs: Sequence[Sequence[LayerSpec]
     forward = FORWARD * (map_bytes(gan, batch) + sum(map_bytes(d, batch) for d in discs))
     scratch = scratch_bytes([(gan, p) for p in partners], batch, nulls)
     copies = max((_null_copies(gan, p, batch) for p in partners), default=0) if nulls else 0
-    rows = unit_count(gan)
-    held = held_bytes((rows, unit_count(p), 8) for p in partners for _ in range(1 + nulls))
+    held = held_bytes([(unit_count(gan), unit_count(p), 8) for p in partners
+                       for _ in range(1 + nulls)], 1 + nulls)
     return PROCESS_MB * MB + WEIGHTS * weights + forward + scratch + copies + held
 
 
 def reduce_overhead(rows: int, cols: int, nulls: int) -> float:
     """Bytes a reduce job holds besides its states: the process and the match writers' rows
     (one float32 matrix per permutation and the observed one)."""
-    return PROCESS_MB * MB + held_bytes([(rows, cols, 4)] * (1 + nulls))
+    return PROCESS_MB * MB + held_bytes([(rows, cols, 4)] * (1 + nulls), 1 + nulls)
 
 
 def state_share(mem_mb: float, overhead: Callable[[int], float], batch: int | None = None

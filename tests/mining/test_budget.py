@@ -56,8 +56,11 @@ def test_held_rows_by_hand():
     # matrix (2.3 MB); 50000 x 40000 float64: a row of chunks is 160 MB (padded to 40960
     # columns), so a shard file is one of them: 512 rows, held as 512 x 40000
     small, wide = 3000 * 100 * 8, 512 * 40000 * 8
-    assert held_bytes([(3000, 100, 8)]) == 3 * small
-    assert held_bytes([(3000, 100, 8), (50000, 40000, 8)]) == small + wide + 2 * wide
+    assert held_bytes([(3000, 100, 8)], 1) == 3 * small
+    matrices = [(3000, 100, 8), (50000, 40000, 8), (50000, 40000, 8)]
+    assert held_bytes(matrices, 1) == wide + 2 * wide
+    assert held_bytes(matrices, 2) == 2 * wide + 2 * wide
+    assert held_bytes(matrices, 3) == small + 2 * wide + 2 * wide
 
 
 def test_state_share_names_the_batch_that_fits():

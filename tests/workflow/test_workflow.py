@@ -255,6 +255,26 @@ def test_jobs_run_through_a_cluster_executor(built, tmp_path):
     assert files(project / PAIR) == files(built / PAIR)
 
 
+def test_a_generator_s_own_batch_size_reaches_its_jobs_alone(tmp_path):
+    """models.<G>.batch_size (a generator too large for the global batch at mem_mb) sets the
+    batch of G's sample and match jobs, not the others'; the null model's check uses it."""
+    params = tiny_params(DISCS)
+    params["models"]["shapes-gan"] = {"batch_size": 4}
+    project = make_project(tmp_path / "p", params)
+    write_params(project, {**params, "match": "per_pair"})
+    jobs = [j for j in planned_jobs(project) if j["cmd"]]
+    mining = Counter(j["rule"] for j in jobs if "--batch-size 4 " in j["cmd"])
+    assert mining == {"sample": 2, "match": 2 * (len(DISCS) + 1)}  # 2 shards of each pair
+    assert any("--batch-size 16 " in j["cmd"] for j in jobs if j["rule"] == "dissect")
+    params["models"]["shapes-gan"] = {"batch_size": 3}  # 32-image shards: a batch of 2 last
+    write_params(project, params)
+    assert snakemake(project, "--dry-run", check=False).returncode == 0
+    params["models"]["shapes-gan"] = {"batch_size": 31}  # a batch of 1 last
+    write_params(project, params)
+    out = snakemake(project, "--dry-run", check=False)
+    assert out.returncode != 0 and "in batches of 31 leaves a batch of 1" in out.stderr
+
+
 def test_bad_settings_stop_with_one_line(built, tmp_path):
     project = make_project(tmp_path / "p", {**tiny_params(DISCS), "shard_size": 0})
     out = snakemake(project, "--dry-run", check=False)

@@ -336,6 +336,13 @@ def weights_args(*names: str) -> str:
     return " ".join(weights + declared)
 
 
+def batch_size_of(gan: str):
+    """The batch size of the sample and match jobs of `gan` (a generator or an anchor):
+    params.yaml's models.<gan>.batch_size when set, else batch_size."""
+    own = model_option(gan, "batch_size")
+    return own if own is not None else _value(("batch_size",))
+
+
 def truncation_arg(gan: str) -> str:
     t = model_option(gan, "truncation")
     return "" if t is None else f"--truncation {t}"

@@ -103,19 +103,20 @@ def check_dataset(config: dict, name: str, d: dict) -> list:
 def check_null(config: dict) -> list:
     """The null model pairs images within a batch, so no batch may hold a single image; and a
     false discovery rate level needs the null."""
-    nulls, batch = config["null"]["permutations"], config["batch_size"]
+    nulls = config["null"]["permutations"]
     if config["bb_fdr"] is not None and not nulls:
         return ["params.yaml: bb_fdr: a false discovery rate needs the null model; set "
                 "null.permutations to 1 or more, or bb_fdr to null"]
     if not nulls:
         return []
     for gan, subset in {(anchor_of(d), subset_of(d)) for d in config["dictionaries"].values()}:
+        batch = model_option(gan, "batch_size") or config["batch_size"]
         for shard in shards(gan, subset):
             count = shard_range(shard)[1]
             if batch < 2 or count % batch == 1:
                 return [f"params.yaml: the null model pairs images within a batch, but shard "
                         f"{shard} of {gan}/{subset} in batches of {batch} leaves a batch of 1 "
-                        "image: change batch_size, shard_size or images"]
+                        "image: change batch_size (or models.<G>.batch_size), shard_size or images"]
     return []
 
 

@@ -24,7 +24,7 @@ rule sample:
         listing=lambda w, input: option("--listing", input.listing),
         truncation=lambda w: truncation_arg(w.gan),
         seed=setting("seed"),
-        batch_size=setting("batch_size"),
+        batch_size=lambda w: batch_size_of(w.gan),
         **DEVICE_PARAMS,
     conda:
         ENV
@@ -58,7 +58,7 @@ rule match:
         listing=lambda w, input: option("--listing", input.listing),
         truncation=lambda w: truncation_arg(w.gan),
         seed=setting("seed"),
-        batch_size=setting("batch_size"),
+        batch_size=lambda w: batch_size_of(w.gan),
         nulls=NULLS,
         **MATCH_PARAMS,
         **DEVICE_PARAMS,
@@ -109,7 +109,7 @@ for fused, (gan, subset, discs, with_samples, fused_shards) in fused_groups().it
                 f"--disc {d} --out {shlex.quote(o)}" for d, o in zip(discs, output.shards)),
             samples=lambda w, output: option("--samples", output.samples),
             seed=setting("seed"),
-            batch_size=setting("batch_size"),
+            batch_size=batch_size_of(gan),
             nulls=NULLS,
             **MATCH_PARAMS,
             **DEVICE_PARAMS,
