@@ -46,8 +46,8 @@ import torch
 from rosetta_steps import models
 from rosetta_steps.core.devices import forward_precision
 from rosetta_steps.core.units import unit_count
-from rosetta_steps.mining.blocks import block_maps, plan_passes
-from rosetta_steps.mining.budget import match_overhead, model_bytes, state_share
+from rosetta_steps.mining.blocks import block_maps
+from rosetta_steps.mining.budget import fit_passes, model_bytes
 from rosetta_steps.mining.buffers import Buffers
 from rosetta_steps.mining.correlation import CorrelationAccumulator
 from rosetta_steps.mining.matching import Pair, mine_shard
@@ -117,10 +117,10 @@ def forward_and_kernel(gan: str, subset: str, discs: list[str], images: int, bat
     partners = [*discs, gan]
     specs = [models.get(p).layer_specs() for p in partners]
     weights_bytes = model_bytes(g_model) + sum(model_bytes(m) for _, m in loaded.values())
-    state_mb = state_share(mem_mb, lambda b: match_overhead(
-        g_layers, specs[:-1], specs, weights_bytes, b, nulls), min(batch, images))
+    passes = fit_passes(mem_mb, g_layers, specs[:-1], specs, weights_bytes, min(batch, images),
+                        nulls)
     with measured(device, kernel):
-        for planned in plan_passes(g_layers, [unit_count(s) for s in specs], nulls, state_mb):
+        for planned in passes:
             scratch = Buffers(device)
             accs = [CorrelationAccumulator(device, nulls=nulls, scratch=scratch)
                     for _ in planned]

@@ -9,19 +9,22 @@ the GEMMs' dtype, projected to the partner's sizes, squared at upsampled sizes; 
 by the blocks of a pass) and the rows the writers hold until a shard file of a matrix is
 whole (`core.rowwise`). `scratch_bytes` counts the buffers exactly as the accumulator asks
 for them (tested); the rest are upper bounds measured on CPU (bench/bench_mining.py checks
-the job's peak against the budget). A reduce job holds the process, the writers' rows and
-its states (`reduction.COPIES`).
+the job's peak against the budget). A pass's scratch depends on its blocks, and its blocks
+on the share of the states, so `fit_passes` looks for the largest share whose every pass
+fits. A reduce job holds the process, the writers' rows and its states
+(`reduction.COPIES`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 
 from ..core.cli import UserError
 from ..core.stores import matrix_encoding
 from ..core.units import LayerSpec, unit_count
+from .blocks import block_specs, plan_passes, row_bytes
 
 MB = 2**20
 PROCESS_MB = 700  # Python with torch, zarr and xarray imported: 559 MB resident on CPU
@@ -107,19 +110,62 @@ def model_bytes(model: torch.nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
 
 
-def match_overhead(gan: Sequence[LayerSpec], discs: Sequence[Sequence[LayerSpec]],
-                   partners: Sequence[Sequence[LayerSpec]], weights: int, batch: int,
-                   nulls: int) -> float:
-    """Bytes a match job holds besides its states: the process, `weights` bytes of models,
+def match_fixed(gan: Sequence[LayerSpec], discs: Sequence[Sequence[LayerSpec]],
+                partners: Sequence[Sequence[LayerSpec]], weights: int, batch: int,
+                nulls: int) -> float:
+    """Bytes a match job holds whatever its passes: the process, `weights` bytes of models,
     one batch's maps of G and of each D run (layers `discs`) with the forward passes'
-    temporaries, the scratch of accumulators over the whole of G against each partner (an
-    upper bound of any row block's), the null's copies and the writers' held rows."""
+    temporaries, the null's copies (of the whole of G, a bound) and the writers' rows."""
     forward = FORWARD * (map_bytes(gan, batch) + sum(map_bytes(d, batch) for d in discs))
-    scratch = scratch_bytes([(gan, p) for p in partners], batch, nulls)
     copies = max((_null_copies(gan, p, batch) for p in partners), default=0) if nulls else 0
     held = held_bytes([(unit_count(gan), unit_count(p), 8) for p in partners
                        for _ in range(1 + nulls)], 1 + nulls)
-    return PROCESS_MB * MB + WEIGHTS * weights + forward + scratch + copies + held
+    return PROCESS_MB * MB + WEIGHTS * weights + forward + copies + held
+
+
+def pass_bytes(gan: Sequence[LayerSpec], partners: Sequence[Sequence[LayerSpec]],
+               blocks: Sequence[tuple[int, int, int]], batch: int, nulls: int) -> float:
+    """Bytes of one pass's blocks (partner, first G row, last + 1): their states as
+    `blocks.plan_passes` counts them, and the scratch they share."""
+    states = sum((hi - lo) * row_bytes(unit_count(partners[i]), nulls) for i, lo, hi in blocks)
+    specs = [([s for s, _, _ in block_specs(gan, lo, hi)], partners[i]) for i, lo, hi in blocks]
+    return states + scratch_bytes(specs, batch, nulls)
+
+
+def fit_passes(mem_mb: float, gan: Sequence[LayerSpec], discs: Sequence[Sequence[LayerSpec]],
+               partners: Sequence[Sequence[LayerSpec]], weights: int, batch: int, nulls: int
+               ) -> list[list[tuple[int, int, int]]]:
+    """The passes of G (`blocks.plan_passes`) of a match job, each of whose states and
+    scratch fit in what `match_fixed` leaves of `mem_mb`: the plan of the largest share of
+    the states that does, found by bisection. One line naming the largest batch size that
+    fits when none does."""
+    cols = [unit_count(p) for p in partners]
+
+    def fitted(b: int) -> list | None:
+        room = mem_mb * MB - match_fixed(gan, discs, partners, weights, b, nulls)
+        low, high, found = 0.0, room / MB, None
+        for _ in range(30 if room > 0 else 0):
+            share = (low + high) / 2
+            try:
+                passes = plan_passes(gan, cols, nulls, share)
+            except UserError:  # not even a row of a state fits this share
+                low = share
+                continue
+            if max((pass_bytes(gan, partners, p, b, nulls) for p in passes), default=0) <= room:
+                low, found = share, passes
+            else:
+                high = share
+        return found
+
+    passes = fitted(batch)
+    if passes is not None:
+        return passes
+    fits = next((b for b in range(batch - 1, 0, -1) if fitted(b) is not None), None)
+    fixed = match_fixed(gan, discs, partners, weights, batch, nulls) / MB
+    raise UserError(f"mem_mb {mem_mb:g} holds no pass of the correlation states: the process, "
+                    f"the models and a batch of {batch} image(s) take about {fixed:,.0f} MB "
+                    "before the states and their scratch; "
+                    + (f"lower batch_size to {fits} or raise mem_mb" if fits else "raise mem_mb"))
 
 
 def reduce_overhead(rows: int, cols: int, nulls: int) -> float:
@@ -128,18 +174,10 @@ def reduce_overhead(rows: int, cols: int, nulls: int) -> float:
     return PROCESS_MB * MB + held_bytes([(rows, cols, 4)] * (1 + nulls), 1 + nulls)
 
 
-def state_share(mem_mb: float, overhead: Callable[[int], float], batch: int | None = None
-                ) -> float:
-    """MB of `mem_mb` left to the correlation states after a job's `overhead(batch)` bytes;
-    one line when nothing is left, naming the largest batch size that leaves some."""
-    used = overhead(batch or 1) / MB
-    if mem_mb > used:
-        return mem_mb - used
-    what = "the process and the writers"
-    fix = "raise mem_mb"
-    if batch is not None:
-        what = f"the process, the models and a batch of {batch} image(s)"
-        fits = [b for b in range(1, batch) if overhead(b) / MB < mem_mb]
-        fix = f"lower batch_size to {fits[-1]} or raise mem_mb" if fits else fix
-    raise UserError(f"mem_mb {mem_mb:g} leaves nothing for the correlation states: {what} "
-                    f"take about {used:,.0f} MB; {fix}")
+def state_share(mem_mb: float, overhead: float) -> float:
+    """MB of `mem_mb` left to the correlation states after `overhead` bytes; one line when
+    nothing is left."""
+    if mem_mb > overhead / MB:
+        return mem_mb - overhead / MB
+    raise UserError(f"mem_mb {mem_mb:g} leaves nothing for the correlation states: the process "
+                    f"and the writers take about {overhead / MB:,.0f} MB; raise mem_mb")

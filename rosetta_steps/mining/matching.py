@@ -32,7 +32,7 @@ from ..core.datasets import Dataset
 from ..core.devices import forward_precision
 from ..core.units import ALL, unit_count
 from .blocks import block_maps, plan_passes
-from .budget import match_overhead, model_bytes, state_share
+from .budget import fit_passes, model_bytes
 from .buffers import Buffers
 from .correlation import CorrelationAccumulator, layer_specs
 from .sampling import (
@@ -145,11 +145,13 @@ def mine_shard(gan: str, pairs: Sequence[Pair], weights: Mapping[str, str | Path
     discs = {d: models.load(d, weights.get(d), device) for d in partners if d != gan}
     if state_mb is None:
         loaded = model_bytes(g[1]) + sum(model_bytes(m) for _, m in discs.values())
-        state_mb = state_share(mem_mb, lambda b: match_overhead(
-            g_layers, [partners[d] for d in discs], [partners[p.disc] for p in pairs],
-            loaded, b, nulls), min(batch_size, count))
-    passes = plan_passes(g_layers, [unit_count(partners[p.disc]) for p in pairs],
-                         nulls, state_mb) or [[]]
+        passes = fit_passes(mem_mb, g_layers, [partners[d] for d in discs],
+                            [partners[p.disc] for p in pairs], loaded,
+                            min(batch_size, count), nulls)
+    else:
+        passes = plan_passes(g_layers, [unit_count(partners[p.disc]) for p in pairs],
+                             nulls, state_mb)
+    passes = passes or [[]]
     indices = range(start, start + count)
     collector = None if samples is None else SampleCollector(g_spec, subset, seed, indices,
                                                              truncation, cls, data is not None)

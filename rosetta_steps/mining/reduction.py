@@ -93,7 +93,7 @@ def reduce_pair(paths: Sequence[str | Path], out: str | Path,
     disc_specs = specs_from_attr(attrs["disc_layers"])
     rows, cols = unit_count(gan_specs), unit_count(disc_specs)
     if state_mb is None:
-        state_mb = state_share(mem_mb, lambda _: reduce_overhead(rows, cols, nulls))
+        state_mb = state_share(mem_mb, reduce_overhead(rows, cols, nulls))
     blocks = row_blocks(gan_specs, cols, nulls, state_mb, COPIES)
     with ExitStack() as stack:
         writers = [stack.enter_context(MatchWriter(p, gan_specs, disc_specs, run.gan, run.disc,

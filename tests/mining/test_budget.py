@@ -9,7 +9,15 @@ from rosetta_steps import match
 from rosetta_steps.core.cli import UserError, run
 from rosetta_steps.core.units import LayerSpec
 from rosetta_steps.mining.blocks import block_maps, block_specs
-from rosetta_steps.mining.budget import MB, held_bytes, scratch_bytes, state_share
+from rosetta_steps.mining.budget import (
+    MB,
+    fit_passes,
+    held_bytes,
+    match_fixed,
+    pass_bytes,
+    scratch_bytes,
+    state_share,
+)
 from rosetta_steps.mining.buffers import Buffers
 from rosetta_steps.mining.correlation import CorrelationAccumulator
 
@@ -63,16 +71,41 @@ def test_held_rows_by_hand():
     assert held_bytes(matrices, 3) == small + 2 * wide + 2 * wide
 
 
-def test_state_share_names_the_batch_that_fits():
-    def overhead(batch):  # 100 MB, and 30 MB an image
-        return (100 + 30 * batch) * MB
+def test_state_share_is_what_the_overhead_leaves():
+    assert state_share(500, 340 * MB) == pytest.approx(160)
+    with pytest.raises(UserError, match=r"take about 580 MB; raise mem_mb$"):
+        state_share(500, 580 * MB)
 
-    assert state_share(500, overhead, 8) == pytest.approx(500 - 340)
-    with pytest.raises(UserError, match=r"batch of 16 image\(s\) take about 580 MB; lower "
-                                        r"batch_size to 13 or raise mem_mb"):
-        state_share(500, overhead, 16)  # 100 + 30 * 13 = 490 < 500 <= 520
-    with pytest.raises(UserError, match=r"take about 130 MB; raise mem_mb$"):
-        state_share(120, overhead, 1)
+
+BIG = [LayerSpec("a", 2048, 4), LayerSpec("b", 256, 32), LayerSpec("c", 64, 128)]  # 2368 units
+
+
+def test_fitted_passes_fit_with_their_own_scratch_where_the_whole_g_bound_does_not():
+    partners, batch, nulls = [BIG, DISC], 4, 1
+    fixed = match_fixed(BIG, [DISC], partners, 0, batch, nulls)
+    whole = scratch_bytes([(BIG, p) for p in partners], batch, nulls)
+    mem_mb = (fixed + 0.6 * whole) / MB  # less than the scratch of the whole of G needs
+    passes = fit_passes(mem_mb, BIG, [DISC], partners, 0, batch, nulls)
+    assert len(passes) > 2
+    covered = sorted((i, lo, hi) for p in passes for i, lo, hi in p)
+    for i in (0, 1):  # every row of both pairs, once
+        rows = [(lo, hi) for j, lo, hi in covered if j == i]
+        assert rows[0][0] == 0 and rows[-1][1] == 2368
+        assert all(a[1] == b[0] for a, b in zip(rows, rows[1:], strict=False))
+    assert max(pass_bytes(BIG, partners, p, batch, nulls) for p in passes) <= mem_mb * MB - fixed
+
+
+def test_fitted_passes_name_the_batch_that_fits():
+    partners, nulls = [BIG, DISC], 1
+    mem_mb = (match_fixed(BIG, [DISC], partners, 0, 3, nulls)
+              + 1.2 * scratch_bytes([(BIG, BIG)], 3, nulls)) / MB
+    with pytest.raises(UserError) as refused:
+        fit_passes(mem_mb, BIG, [DISC], partners, 0, 16, nulls)
+    fits = int(str(refused.value).split("lower batch_size to ")[1].split()[0])
+    assert 3 <= fits < 16
+    assert fit_passes(mem_mb, BIG, [DISC], partners, 0, fits, nulls)
+    with pytest.raises(UserError):
+        fit_passes(mem_mb, BIG, [DISC], partners, 0, fits + 1, nulls)
 
 
 def test_match_refuses_a_budget_below_its_models_in_one_line(tmp_path, capsys):
@@ -81,5 +114,5 @@ def test_match_refuses_a_budget_below_its_models_in_one_line(tmp_path, capsys):
             "--mem-mb", "300"]
     assert run(match.main, argv) != 0
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "mem_mb 300 leaves nothing for the correlation states" in err[0]
+    assert len(err) == 1 and "mem_mb 300 holds no pass of the correlation states" in err[0]
     assert not (tmp_path / "g.zarr").exists()
