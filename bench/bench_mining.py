@@ -18,7 +18,8 @@ and on the same images:
 
 It prints seconds, each pipeline's ratio to the limit (forward + kernel) and the peak resident
 memory above the start of each section (sampled every 5 ms from /proc; on CUDA,
-`torch.cuda.max_memory_allocated`); for the jobs, their processes' peak (`wait4`). Two settings:
+`torch.cuda.max_memory_allocated`); for the jobs, their processes' peak (`wait4`; host memory
+only, also on CUDA). Two settings:
 the shapes zoo at the demo's size (one 128-image shard, random weights: the architectures, and
 so the time, are the demo's), and BigGAN-deep-256 (random weights, class briard) against
 ResNet-50 and ViT-B/16 at a few images on CPU, where G x G (23296 units) and G x ViT (36864
@@ -27,7 +28,7 @@ cuda and the paper's sizes.
 
     python bench/bench_mining.py [--images 128] [--biggan-images 4] [--mem-mb 16000]
                                  [--nulls 2] [--biggan-nulls 0] [--device cpu] [--threads 2]
-                                 [--only shapes|biggan]
+                                 [--only shapes|biggan] [--no-jobs]
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ the match store equals a single pass over all images. The merge runs over row bl
 BigGAN-deep-256 (23296 units) needs a block of each shard at a time, not three whole 4.3 GB
 matrices per shard. The match store (`MatchWriter`, `write_match_store`; kind `matches`,
 `core.stores.open_match_store`) holds the correlations in float32 and each unit's mean and std
-(Eq. 1); a null one holds those of a null permutation (attr `null`)."""
+(Eq. 1); a null one holds those of a null permutation (attr `null`).
+"""
 
 from __future__ import annotations
 
