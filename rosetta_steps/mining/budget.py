@@ -143,8 +143,12 @@ def fit_passes(mem_mb: float, gan: Sequence[LayerSpec], discs: Sequence[Sequence
 
     def fitted(b: int) -> list | None:
         room = mem_mb * MB - match_fixed(gan, discs, partners, weights, b, nulls)
+        # every pass holds a whole partner's regrouped maps, whatever its G rows: no plan
+        # fits a room smaller than the largest of them (and bisecting for one is slow)
+        if room < max(scratch_bytes([((), p)], b) for p in partners):
+            return None
         low, high, found = 0.0, room / MB, None
-        for _ in range(30 if room > 0 else 0):
+        for _ in range(20):  # to a millionth of the room
             share = (low + high) / 2
             try:
                 passes = plan_passes(gan, cols, nulls, share)
@@ -160,7 +164,13 @@ def fit_passes(mem_mb: float, gan: Sequence[LayerSpec], discs: Sequence[Sequence
     passes = fitted(batch)
     if passes is not None:
         return passes
-    fits = next((b for b in range(batch - 1, 0, -1) if fitted(b) is not None), None)
+    fits, low, high = None, 1, batch - 1  # a smaller batch needs less: bisect for the largest
+    while low <= high:
+        b = (low + high) // 2
+        if fitted(b) is None:
+            high = b - 1
+        else:
+            fits, low = b, b + 1
     fixed = match_fixed(gan, discs, partners, weights, batch, nulls) / MB
     raise UserError(f"mem_mb {mem_mb:g} holds no pass of the correlation states: the process, "
                     f"the models and a batch of {batch} image(s) take about {fixed:,.0f} MB "
