@@ -24,11 +24,12 @@ the shapes zoo at the demo's size (one 128-image shard, random weights: the arch
 so the time, are the demo's), and BigGAN-deep-256 (random weights, class briard) against
 ResNet-50 and ViT-B/16 at a few images on CPU, where G x G (23296 units) and G x ViT (36864
 units) states exceed any budget a workstation has and go in row blocks. On a GPU, pass --device
-cuda and the paper's sizes.
+cuda and the paper's sizes. `--chunks` also times G's whole state against itself with D's
+side whole and in chunks (`CorrelationAccumulator(chunk=)`), ratios to D whole.
 
     python bench/bench_mining.py [--images 128] [--biggan-images 4] [--mem-mb 16000]
                                  [--nulls 2] [--biggan-nulls 0] [--device cpu] [--threads 2]
-                                 [--only shapes|biggan] [--no-jobs]
+                                 [--only shapes|biggan] [--no-jobs] [--chunks 512 2048]
 """
 
 from __future__ import annotations
@@ -96,10 +97,11 @@ def measured(device: torch.device, out: dict):
 
 @torch.no_grad()
 def forward_and_kernel(gan: str, subset: str, discs: list[str], images: int, batch: int,
-                       nulls: int, mem_mb: float, device: torch.device, autocast: str
-                       ) -> tuple[dict, dict]:
+                       nulls: int, mem_mb: float, device: torch.device, autocast: str,
+                       chunks: list[int]) -> tuple[dict, dict, dict]:
     """The limit: bare forward passes (maps kept), then the kernel over the kept maps, in
-    the row blocks the fused job plans for `mem_mb`."""
+    the row blocks the fused job plans for `mem_mb`; with `chunks`, G's whole state against
+    itself with D's side whole and in chunks of those sizes (`self_chunks`)."""
     weights = "random"
     g_spec, g_model = models.load(gan, weights, device)
     cls = subset_class(g_spec, subset)
@@ -118,19 +120,34 @@ def forward_and_kernel(gan: str, subset: str, discs: list[str], images: int, bat
     partners = [*discs, gan]
     specs = [models.get(p).layer_specs() for p in partners]
     weights_bytes = model_bytes(g_model) + sum(model_bytes(m) for _, m in loaded.values())
-    passes = fit_passes(mem_mb, g_layers, specs[:-1], specs, weights_bytes, min(batch, images),
-                        nulls)
+    passes, chunk = fit_passes(mem_mb, g_layers, specs[:-1], specs, weights_bytes,
+                               min(batch, images), nulls)
     with measured(device, kernel):
         for planned in passes:
             scratch = Buffers(device)
-            accs = [CorrelationAccumulator(device, nulls=nulls, scratch=scratch)
+            accs = [CorrelationAccumulator(device, nulls=nulls, scratch=scratch, chunk=chunk)
                     for _ in planned]
             for g_maps, d_maps in batches:
                 for (i, lo, hi), acc in zip(planned, accs, strict=True):
                     other = g_maps if partners[i] == gan else d_maps[partners[i]]
                     acc.update(block_maps(g_maps, g_layers, lo, hi), other)
             acc = accs = None
-    return forward, kernel
+    return forward, kernel, self_chunks([g for g, _ in batches], nulls, device, chunks)
+
+
+def self_chunks(batches: list[dict], nulls: int, device: torch.device, chunks: list[int]
+                ) -> dict:
+    """Seconds and peak memory of G's whole state against itself over the kept maps, D's
+    side whole (None) and `chunks` units at a time."""
+    out = {}
+    for chunk in [None, *chunks] if chunks else []:
+        out[chunk] = {}
+        with measured(device, out[chunk]):
+            acc = CorrelationAccumulator(device, nulls=nulls, chunk=chunk)
+            for g_maps in batches:
+                acc.update(g_maps, g_maps)
+            acc = None
+    return out
 
 
 # Runs a command and prints its peak resident KiB. The job must be started from a small
@@ -195,9 +212,9 @@ def pipelines(gan: str, subset: str, discs: list[str], images: int, batch: int, 
     return out
 
 
-def report(name: str, images: int, limit: tuple[dict, dict], runs: dict[str, dict],
+def report(name: str, images: int, limit: tuple[dict, dict, dict], runs: dict[str, dict],
            mem_mb: float) -> None:
-    forward, kernel = limit
+    forward, kernel, chunked = limit
     bound = forward["seconds"] + kernel["seconds"]
     gb = 2**30
     print(f"\n{name}: {images} images, mem_mb {mem_mb:g}")
@@ -217,6 +234,10 @@ def report(name: str, images: int, limit: tuple[dict, dict], runs: dict[str, dic
               "faster than a job per pair")
     whole = runs["fused"]["seconds"] + runs["reduce"]["seconds"]
     print(f"  mining (fused + reduce) / limit: {whole / bound:.2f}")
+    for chunk, r in chunked.items():
+        label = f"G x G, D {'whole' if chunk is None else f'in chunks of {chunk}'}"
+        print(f"  {label:<26}{r['seconds']:>9.1f}{r['seconds'] / chunked[None]['seconds']:>9.2f}"
+              f"{r['peak'] / gb:>9.2f}  (x D whole)")
 
 
 def main() -> None:
@@ -235,6 +256,9 @@ def main() -> None:
     parser.add_argument("--autocast", default="auto")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", choices=sorted(SETTINGS), help="one setting alone")
+    parser.add_argument("--chunks", type=int, nargs="*", default=[],
+                        help="also time G's whole state against itself with D's side in "
+                             "chunks of these many units, against D whole")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -250,7 +274,7 @@ def main() -> None:
                 pipelines(gan, subset, discs, batch, batch, nulls, args.mem_mb, device,
                           args.autocast, Path(tmp), False, False)
             limit = forward_and_kernel(gan, subset, discs, images, batch, nulls,
-                                       args.mem_mb, device, args.autocast)
+                                       args.mem_mb, device, args.autocast, args.chunks)
             measured_runs = pipelines(gan, subset, discs, images, batch, nulls, args.mem_mb,
                                       device, args.autocast, Path(tmp), per_pair,
                                       not args.no_jobs)

@@ -5,40 +5,59 @@ the states may take (`blocks` cuts them into row blocks of that size).
 Besides the float64 states of Eq. 1-2, a match job holds the process itself (Python, torch,
 zarr), the models' weights, one batch's maps of every model (and their forward passes'
 temporaries), the accumulators' per-batch scratch (`Buffers`: each side's maps regrouped in
-the GEMMs' dtype, projected to the partner's sizes, squared at upsampled sizes; one set shared
-by the blocks of a pass) and the rows the writers hold until a shard file of a matrix is
-whole (`core.rowwise`). `scratch_bytes` counts the buffers exactly as the accumulator asks
-for them (tested); the rest are upper bounds measured on CPU (bench/bench_mining.py checks
-the job's peak against the budget). A pass's scratch depends on its blocks, and its blocks
-on the share of the states, so `fit_passes` looks for the largest share whose every pass
-fits. A reduce job holds the process, the writers' rows and its states
-(`reduction.COPIES`).
+the GEMMs' dtype, projected to the partner's sizes, squared at upsampled sizes, copied to
+float32 for the null's GEMMs; one set shared by the blocks of a pass, D's side a chunk of
+units at a time) and the rows the writers hold until a shard file of a matrix is whole
+(`core.rowwise`). `scratch_bytes` counts the buffers exactly as the accumulator asks for
+them (tested); the rest are upper bounds measured on CPU (bench/bench_mining.py checks the
+job's peak against the budget). A pass's scratch depends on its blocks and the chunk, and
+its blocks on the share of the states, so `fit_passes` looks for the largest share whose
+every pass fits, and for the chunk that needs the fewest passes. A reduce job holds the
+process, the writers' rows and its states (`reduction.COPIES`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from ..core.cli import UserError
 from ..core.stores import matrix_encoding
 from ..core.units import LayerSpec, unit_count
-from .blocks import block_specs, plan_passes, row_bytes
+from .blocks import plan_passes, row_bytes
 
 MB = 2**20
 PROCESS_MB = 700  # Python with torch, zarr and xarray imported: 559 MB resident on CPU
 WEIGHTS = 1.5  # resident bytes per byte of a loaded model's tensors (measured 1.46)
 FORWARD = 2.5  # a forward pass's peak per byte of its hooked maps (BigGAN-deep-256: 2.2)
 NULL_GEMM_BYTES = 4  # the null's GEMMs run in float32 (`correlation.NULL_GEMM`)
+# D units an accumulator takes at a time, tried in turn: whole GEMM tiles (`blocks.TILE`)
+CHUNKS = (None, 8192, 4096, 2048, 1024, 512)
 
 
-def _sizes(specs: Sequence[LayerSpec]) -> dict[int, int]:
-    """Units per map size."""
+def _sizes(specs: Sequence[LayerSpec]) -> tuple[tuple[int, int], ...]:
+    """Units per map size: (size, units) by size."""
     out: dict[int, int] = {}
     for s in specs:
         out[s.size] = out.get(s.size, 0) + s.channels
-    return out
+    return tuple(sorted(out.items()))
+
+
+class _Rows:
+    """Units per map size of any run of G's units, from running counts per size (a plan of
+    thousands of row blocks is costed in a moment)."""
+
+    def __init__(self, specs: Sequence[LayerSpec]):
+        sizes = np.repeat([s.size for s in specs], [s.channels for s in specs])
+        self.counts = {int(s): np.concatenate([[0], np.cumsum(sizes == s)]).tolist()
+                       for s in np.unique(sizes)}
+
+    def sizes(self, lo: int, hi: int) -> tuple[tuple[int, int], ...]:
+        return tuple((s, c[hi] - c[lo]) for s, c in self.counts.items() if c[hi] > c[lo])
 
 
 def map_bytes(specs: Sequence[LayerSpec], batch: int, itemsize: int = 4) -> int:
@@ -46,52 +65,61 @@ def map_bytes(specs: Sequence[LayerSpec], batch: int, itemsize: int = 4) -> int:
     return batch * itemsize * sum(s.channels * s.size**2 for s in specs)
 
 
-def _roles(gan: Sequence[LayerSpec], disc: Sequence[LayerSpec], batch: int, nulls: int,
-           itemsize: int) -> dict[tuple, int]:
-    """Bytes of each scratch role an accumulator of G layers `gan` against `disc` asks for
-    in an update (`CorrelationAccumulator.update`, `Side.grouped`, `Side.add_sums`)."""
+@lru_cache(maxsize=65536)
+def _roles(g: tuple[tuple[int, int], ...], disc: tuple[tuple[int, int], ...], batch: int,
+           nulls: int, itemsize: int, chunk: int | None) -> dict[tuple, int]:
+    """Bytes of each scratch role an accumulator of G units `g` against `disc` (units per
+    size, `_sizes`) asks for in an update (`CorrelationAccumulator.update`, `Side.group`,
+    `Side.add_sums`), D's side `chunk` units at a time."""
     roles: dict[tuple, int] = {}
 
     def ask(role: tuple, numel: int, size: int = itemsize) -> None:
         roles[role] = max(roles.get(role, 0), numel * size)
 
-    g, d = _sizes(gan), _sizes(disc)
+    d = tuple((s, min(units, chunk or units)) for s, units in disc)  # D's chunks
     for name, mine, theirs in (("gan", g, d), ("disc", d, g)):
-        for s, units in mine.items():
+        for s, units in mine:
             ask((name, "group", s), units * batch * s * s)
-            if any(p > s for p in theirs):
+            if any(p > s for p, _ in theirs):
                 ask(("gram",), units * batch * s * s)
                 ask(("gram_out",), units * batch * s * s)
-            for p in theirs:
+                ask(("map_sums",), units * s * s)
+            for p, _ in theirs:
                 if s > p:
                     ask(("half",), units * batch * p * s)
                     ask((name, "down", s, p), units * batch * p * p)
-    for rows in g.values():
-        for cols in d.values():
-            if nulls:
-                ask(("null",), rows * cols, NULL_GEMM_BYTES)
+    for a, rows in g:
+        for b, cols in d:
             if itemsize < 8:  # the cross products' GEMM output, added to the float64 state
                 ask(("cross",), rows * cols)
+            if itemsize < 8 or nulls:  # a GEMM's output in float64, added to the state
+                ask(("sum",), rows * cols, 8)
+            if nulls:  # the null's float32 GEMM: its output, its inputs (D's rolled)
+                pixels = batch * min(a, b) ** 2
+                ask(("null",), rows * cols, NULL_GEMM_BYTES)
+                ask(("null", "disc"), cols * pixels, NULL_GEMM_BYTES)
+                if itemsize != NULL_GEMM_BYTES:
+                    ask(("null", "gan"), rows * pixels, NULL_GEMM_BYTES)
     return roles
 
 
-def scratch_bytes(blocks: Iterable[tuple[Sequence[LayerSpec], Sequence[LayerSpec]]],
-                  batch: int, nulls: int = 0, itemsize: int = 8) -> int:
-    """Bytes of the scratch that accumulators of the given (G layers, partner layers) hold
-    when they share one `Buffers` (a role grows to the largest any of them asks)."""
+def _shared(roles: Iterable[dict[tuple, int]]) -> int:
+    """Bytes of one `Buffers` that serves accumulators asking for `roles` in turn (a role
+    grows to the largest any of them asks)."""
     shared: dict[tuple, int] = {}
-    for gan, disc in blocks:
-        for role, size in _roles(gan, disc, batch, nulls, itemsize).items():
+    for r in roles:
+        for role, size in r.items():
             shared[role] = max(shared.get(role, 0), size)
     return sum(shared.values())
 
 
-def _null_copies(gan: Sequence[LayerSpec], disc: Sequence[LayerSpec], batch: int) -> int:
-    """The largest float32 copies of a pair of size groups made for the null's GEMMs
-    (G's group, D's and D's rolled), which `Buffers` does not hold."""
-    g, d = _sizes(gan), _sizes(disc)
-    return max(NULL_GEMM_BYTES * batch * min(a, b) ** 2 * (rows + 2 * cols)
-               for a, rows in g.items() for b, cols in d.items())
+def scratch_bytes(blocks: Iterable[tuple[Sequence[LayerSpec], Sequence[LayerSpec]]],
+                  batch: int, nulls: int = 0, itemsize: int = 8, chunk: int | None = None
+                  ) -> int:
+    """Bytes of the scratch that accumulators of the given (G layers, partner layers) hold
+    when they share one `Buffers`, D's side `chunk` units at a time."""
+    return _shared(_roles(_sizes(gan), _sizes(disc), batch, nulls, itemsize, chunk)
+                   for gan, disc in blocks)
 
 
 def held_bytes(matrices: Iterable[tuple[int, int, int]], at_once: int) -> int:
@@ -115,55 +143,91 @@ def match_fixed(gan: Sequence[LayerSpec], discs: Sequence[Sequence[LayerSpec]],
                 nulls: int) -> float:
     """Bytes a match job holds whatever its passes: the process, `weights` bytes of models,
     one batch's maps of G and of each D run (layers `discs`) with the forward passes'
-    temporaries, the null's copies (of the whole of G, a bound) and the writers' rows."""
+    temporaries, and the writers' rows."""
     forward = FORWARD * (map_bytes(gan, batch) + sum(map_bytes(d, batch) for d in discs))
-    copies = max((_null_copies(gan, p, batch) for p in partners), default=0) if nulls else 0
     held = held_bytes([(unit_count(gan), unit_count(p), 8) for p in partners
                        for _ in range(1 + nulls)], 1 + nulls)
-    return PROCESS_MB * MB + WEIGHTS * weights + forward + copies + held
+    return PROCESS_MB * MB + WEIGHTS * weights + forward + held
 
 
 def pass_bytes(gan: Sequence[LayerSpec], partners: Sequence[Sequence[LayerSpec]],
-               blocks: Sequence[tuple[int, int, int]], batch: int, nulls: int) -> float:
+               blocks: Sequence[tuple[int, int, int]], batch: int, nulls: int,
+               chunk: int | None = None) -> float:
     """Bytes of one pass's blocks (partner, first G row, last + 1): their states as
-    `blocks.plan_passes` counts them, and the scratch they share."""
-    states = sum((hi - lo) * row_bytes(unit_count(partners[i]), nulls) for i, lo, hi in blocks)
-    specs = [([s for s, _, _ in block_specs(gan, lo, hi)], partners[i]) for i, lo, hi in blocks]
-    return states + scratch_bytes(specs, batch, nulls)
+    `blocks.plan_passes` counts them, and the scratch they share (D's side `chunk` units at
+    a time)."""
+    return _pass_bytes(_Rows(gan), [_sizes(p) for p in partners], blocks, batch, nulls, chunk)
+
+
+def _pass_bytes(rows: _Rows, partners: Sequence[tuple], blocks: Sequence[tuple[int, int, int]],
+                batch: int, nulls: int, chunk: int | None) -> float:
+    """`pass_bytes` of partners given by their units per size."""
+    states = sum((hi - lo) * row_bytes(sum(n for _, n in partners[i]), nulls)
+                 for i, lo, hi in blocks)
+    return states + _shared(_roles(rows.sizes(lo, hi), partners[i], batch, nulls, 8, chunk)
+                            for i, lo, hi in blocks)
+
+
+class Plan(NamedTuple):
+    """A match job's passes of G (each a list of blocks: partner, first G row, last + 1) and
+    the D units its accumulators take at a time (None: all)."""
+
+    passes: list[list[tuple[int, int, int]]]
+    chunk: int | None
+
+
+def _fit_share(room: float, gan: Sequence[LayerSpec], partners: Sequence[Sequence[LayerSpec]],
+               batch: int, nulls: int, chunk: int | None, most: float = float("inf")
+               ) -> list | None:
+    """The passes of the largest share of `room` for the states whose every pass, its states
+    and its scratch, fits `room` (found by bisection); None when none does, or when it takes
+    more than `most` passes."""
+    sizes = [_sizes(p) for p in partners]
+    # every pass holds a chunk of a whole partner's regrouped maps, whatever its G rows: no
+    # plan fits a room smaller than that (and bisecting for one is slow)
+    if room < max(_shared([_roles((), p, batch, 0, 8, chunk)]) for p in sizes):
+        return None
+    rows, cols = _Rows(gan), [unit_count(p) for p in partners]
+    low, high, found = 0.0, room / MB, None
+    for _ in range(20):  # to a millionth of the room
+        share = (low + high) / 2
+        try:
+            passes = plan_passes(gan, cols, nulls, share)
+        except UserError:  # not even a row of a state fits this share
+            low = share
+            continue
+        if len(passes) > most:  # a plan of `most` passes needs a larger share, if any fits
+            low = share
+        elif all(_pass_bytes(rows, sizes, p, batch, nulls, chunk) <= room for p in passes):
+            low, found = share, passes
+        else:
+            high = share
+    return found
 
 
 def fit_passes(mem_mb: float, gan: Sequence[LayerSpec], discs: Sequence[Sequence[LayerSpec]],
                partners: Sequence[Sequence[LayerSpec]], weights: int, batch: int, nulls: int
-               ) -> list[list[tuple[int, int, int]]]:
-    """The passes of G (`blocks.plan_passes`) of a match job, each of whose states and
-    scratch fit in what `match_fixed` leaves of `mem_mb`: the plan of the largest share of
-    the states that does, found by bisection. One line naming the largest batch size that
-    fits when none does."""
-    cols = [unit_count(p) for p in partners]
+               ) -> Plan:
+    """The plan of a match job whose every pass of G (`blocks.plan_passes`) fits, states and
+    scratch, in what `match_fixed` leaves of `mem_mb`: the fewest passes of any D chunk in
+    CHUNKS, and of those the largest chunk (a chunk changes the GEMMs' last bits). One line
+    naming the largest batch size that fits when none does."""
 
-    def fitted(b: int) -> list | None:
+    def fitted(b: int) -> Plan | None:
         room = mem_mb * MB - match_fixed(gan, discs, partners, weights, b, nulls)
-        # every pass holds a whole partner's regrouped maps, whatever its G rows: no plan
-        # fits a room smaller than the largest of them (and bisecting for one is slow)
-        if room < max(scratch_bytes([((), p)], b) for p in partners):
+        # the smallest chunk leaves the states the most room, so it needs the fewest passes
+        fewest = _fit_share(room, gan, partners, b, nulls, CHUNKS[-1])
+        if fewest is None:
             return None
-        low, high, found = 0.0, room / MB, None
-        for _ in range(20):  # to a millionth of the room
-            share = (low + high) / 2
-            try:
-                passes = plan_passes(gan, cols, nulls, share)
-            except UserError:  # not even a row of a state fits this share
-                low = share
-                continue
-            if max((pass_bytes(gan, partners, p, b, nulls) for p in passes), default=0) <= room:
-                low, found = share, passes
-            else:
-                high = share
-        return found
+        for chunk in CHUNKS[:-1]:
+            passes = _fit_share(room, gan, partners, b, nulls, chunk, len(fewest))
+            if passes is not None:
+                return Plan(passes, chunk)
+        return Plan(fewest, CHUNKS[-1])
 
-    passes = fitted(batch)
-    if passes is not None:
-        return passes
+    plan = fitted(batch)
+    if plan is not None:
+        return plan
     fits, low, high = None, 1, batch - 1  # a smaller batch needs less: bisect for the largest
     while low <= high:
         b = (low + high) // 2

@@ -59,11 +59,15 @@ class CorrelationAccumulator:
     All running sums are float64 whatever `dtype` is. `nulls` null permutations are kept
     beside the observed pairing (`null.null_shift`; every batch then needs 2 images or more).
     Accumulators updated one after another may share `scratch` (their per-batch
-    temporaries), so a pass over many blocks holds one set of them (`matching`).
+    temporaries), so a pass over many blocks holds one set of them (`matching`). With
+    `chunk`, D's side of a batch is regrouped, projected and multiplied `chunk` units at a
+    time, so the scratch holds that many of D's maps, not all of them: the same sums, but
+    not bit for bit (a GEMM's last columns are an edge case of the BLAS kernel, which rounds
+    them differently in the last bits).
     """
 
     def __init__(self, device: torch.device | str | None = None, dtype: torch.dtype = STATE,
-                 nulls: int = 0, scratch: Buffers | None = None):
+                 nulls: int = 0, scratch: Buffers | None = None, chunk: int | None = None):
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
@@ -72,6 +76,7 @@ class CorrelationAccumulator:
         self.gan: Side | None = None
         self.disc: Side | None = None
         self.nulls = nulls
+        self.chunk = chunk
         self.cross: torch.Tensor | None = None
         self.null_cross: torch.Tensor | None = None  # [nulls, gan units, disc units]
         self._scratch = scratch if scratch is not None else Buffers(self.device)
@@ -108,44 +113,58 @@ class CorrelationAccumulator:
         first = self.n_images == 0
         scratch = self._scratch
         g = self.gan.grouped(gan_acts, first, self.dtype, scratch)
-        d = self.disc.grouped(disc_acts, first, self.dtype, scratch)
-        self.gan.add_sums(g, scratch)
-        self.disc.add_sums(d, scratch)
-        flat: dict[tuple[str, int, int], torch.Tensor] = {}
-
-        def at_size(side: str, maps: dict[int, torch.Tensor], s: int, p: int) -> torch.Tensor:
-            """Group of size s at partner size p (projected down when s > p), flattened to
-            [channels, batch * pixels]; computed once per (side, s, p)."""
-            if (side, s, p) not in flat:
-                x = maps[s]
-                if s > p:
-                    n = x.shape[:2]
-                    x = project_down(x, upsample_matrix(p, s, self.device, self.dtype),
-                                     scratch(("half",), (*n, p, s), x.dtype),
-                                     scratch((side, "down", s, p), (*n, p, p), x.dtype))
-                flat[side, s, p] = x.view(x.shape[0], -1)
-            return flat[side, s, p]
-
         for a, rows in self.gan.ranges.items():
-            for b, cols in self.disc.ranges.items():
-                x, y = at_size("gan", g, a, b), at_size("disc", d, b, a)
-                self._add_product(self.cross[rows, cols], x, y)
-                if shifts:  # D's images rolled against G's, in float32: a null needs no more
-                    x, y = x.to(NULL_GEMM), y.to(NULL_GEMM).view(y.shape[0], batch, -1)
-                for i, shift in enumerate(shifts):
-                    self.null_cross[i, rows, cols] += torch.mm(
-                        x, y.roll(shift, dims=1).view(y.shape[0], -1).T,
-                        out=scratch(("null",), (x.shape[0], y.shape[0]), NULL_GEMM))
-        self.gan.add_squares(g)
-        self.disc.add_squares(d)
+            self.gan.add_sums(a, rows, g[a], scratch)
+        g_at: dict[tuple[int, int], torch.Tensor] = {}  # G's groups at each partner size
+        for b in self.disc.ranges:
+            for cols in self.disc.chunks(b, self.chunk):
+                y_b = self.disc.group(disc_acts, b, cols, first, self.dtype, scratch)
+                self.disc.add_sums(b, cols, y_b, scratch)
+                for a, rows in self.gan.ranges.items():
+                    if (a, b) not in g_at:
+                        g_at[a, b] = self._at_size("gan", g[a], b)
+                    x, y = g_at[a, b], self._at_size("disc", y_b, a)
+                    self._add_product(self.cross[rows, cols], x, y)
+                    if shifts:
+                        self._add_nulls(self.null_cross[:, rows, cols], x, y, batch, shifts)
+                self.disc.add_squares(b, cols, y_b)
+        for a, rows in self.gan.ranges.items():
+            self.gan.add_squares(a, rows, g[a])
         self.n_images += batch
+
+    def _at_size(self, side: str, x: torch.Tensor, p: int) -> torch.Tensor:
+        """Grouped maps [units, batch, s, s] at partner size p (projected down when s > p),
+        flattened to [units, batch * pixels]."""
+        s = x.shape[-1]
+        if s > p:
+            n = x.shape[:2]
+            x = project_down(x, upsample_matrix(p, s, self.device, self.dtype),
+                             self._scratch(("half",), (*n, p, s), x.dtype),
+                             self._scratch((side, "down", s, p), (*n, p, p), x.dtype))
+        return x.view(x.shape[0], -1)
+
+    def _add_nulls(self, blocks: torch.Tensor, x: torch.Tensor, y: torch.Tensor, batch: int,
+                   shifts: list[int]) -> None:
+        """blocks[i] += x (y with its images rolled by shifts[i])^T, the GEMMs in float32."""
+        scratch = self._scratch
+        if x.dtype != NULL_GEMM:
+            x = scratch(("null", "gan"), x.shape, NULL_GEMM).copy_(x)
+        y = y.view(y.shape[0], batch, -1)
+        rolled = scratch(("null", "disc"), y.shape, NULL_GEMM)
+        out = scratch(("null",), (x.shape[0], y.shape[0]), NULL_GEMM)
+        wide = scratch(("sum",), out.shape, STATE)  # else `+=` makes a float64 copy of its own
+        for block, shift in zip(blocks, shifts, strict=True):
+            rolled[:, shift:] = y[:, :batch - shift]  # y.roll(shift, dims=1), converted
+            rolled[:, :shift] = y[:, batch - shift:]
+            block += wide.copy_(torch.mm(x, rolled.view(y.shape[0], -1).T, out=out))
 
     def _add_product(self, block: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> None:
         """block += x y^T, in place (through a scratch buffer below float64)."""
         if self.dtype == STATE:
             block.addmm_(x, y.T)
         else:
-            block += torch.mm(x, y.T, out=self._scratch(("cross",), block.shape, x.dtype))
+            product = torch.mm(x, y.T, out=self._scratch(("cross",), block.shape, x.dtype))
+            block += self._scratch(("sum",), block.shape, STATE).copy_(product)
 
     def _blocks(self):
         """(gan size, disc size, rows, cols, pixels, gan partner index, disc partner index)

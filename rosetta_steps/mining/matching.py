@@ -72,15 +72,16 @@ def accumulate_pass(gan: Loaded, blocks: Sequence[Block], discs: Mapping[str, Lo
                     seed: int, indices: range, batch_size: int,
                     truncation: float | None = None, device: torch.device | str = "cpu",
                     class_index: int | None = None, nulls: int = 0, autocast: str = "off",
-                    samples: SampleCollector | None = None, data: Dataset | None = None
-                    ) -> list[CorrelationAccumulator]:
+                    samples: SampleCollector | None = None, data: Dataset | None = None,
+                    chunk: int | None = None) -> list[CorrelationAccumulator]:
     """One forward pass of G (the anchor, over `data`'s images) and of each D named in
     `blocks` over `indices`; the statistics of every block (and, given a collector, the
-    sample store's contents)."""
+    sample store's contents), D's side `chunk` units at a time."""
     device = torch.device(device)
     g_spec = gan[0]
     scratch = Buffers(device)  # the blocks are updated in turn: one set of temporaries
-    accs = [CorrelationAccumulator(device=device, nulls=nulls, scratch=scratch) for _ in blocks]
+    accs = [CorrelationAccumulator(device=device, nulls=nulls, scratch=scratch, chunk=chunk)
+            for _ in blocks]
     needed = sorted({b.disc for b in blocks} - {None})
     g_layers = None
     name = f"{g_spec.name}: {len(blocks)} block(s) of {len(needed)} D(s) and G"
@@ -145,12 +146,13 @@ def mine_shard(gan: str, pairs: Sequence[Pair], weights: Mapping[str, str | Path
     discs = {d: models.load(d, weights.get(d), device) for d in partners if d != gan}
     if state_mb is None:
         loaded = model_bytes(g[1]) + sum(model_bytes(m) for _, m in discs.values())
-        passes = fit_passes(mem_mb, g_layers, [partners[d] for d in discs],
-                            [partners[p.disc] for p in pairs], loaded,
-                            min(batch_size, count), nulls)
+        passes, chunk = fit_passes(mem_mb, g_layers, [partners[d] for d in discs],
+                                   [partners[p.disc] for p in pairs], loaded,
+                                   min(batch_size, count), nulls)
     else:
         passes = plan_passes(g_layers, [unit_count(partners[p.disc]) for p in pairs],
                              nulls, state_mb)
+        chunk = None
     passes = passes or [[]]
     indices = range(start, start + count)
     collector = None if samples is None else SampleCollector(g_spec, subset, seed, indices,
@@ -167,7 +169,7 @@ def mine_shard(gan: str, pairs: Sequence[Pair], weights: Mapping[str, str | Path
                       for i, lo, hi in planned]
             accs = accumulate_pass(g, blocks, discs, seed, indices, batch_size, truncation,
                                    device, cls, nulls, autocast, collector if n == 0 else None,
-                                   data)
+                                   data, chunk)
             for (i, lo, _), acc in zip(planned, accs, strict=True):
                 writers[i].add(lo, acc)
             acc = accs = None  # this pass's states go before the next pass makes its own

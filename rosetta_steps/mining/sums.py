@@ -66,60 +66,76 @@ class Side:
         self.sum = torch.zeros(self.n_units, len(partner_sizes), **zeros)
         self.sumsq = torch.zeros(self.n_units, len(partner_sizes), **zeros)
 
-    def grouped(self, acts: Mapping[str, torch.Tensor], first: bool, dtype: torch.dtype,
-                scratch: Buffers) -> dict[int, torch.Tensor]:
-        """Shifted maps [channels, batch, s, s] per size, the layers of a size concatenated.
+    def chunks(self, size: int, chunk: int | None) -> list[slice]:
+        """The size's group cut into runs of at most `chunk` units (all of it for None)."""
+        r = self.ranges[size]
+        step = chunk or r.stop - r.start
+        return [slice(lo, min(lo + step, r.stop)) for lo in range(r.start, r.stop, step)]
+
+    def group(self, acts: Mapping[str, torch.Tensor], size: int, units: slice, first: bool,
+              dtype: torch.dtype, scratch: Buffers) -> torch.Tensor:
+        """Shifted maps [units, batch, s, s] of `units` (a run of the size's group, in group
+        order), the layers concatenated.
 
         Channels first, so that flattening a group for the cross-product GEMM is free; one
         copy converts device, dtype and layout at once, into a buffer reused between batches.
         """
-        out = {}
         batch = next(iter(acts.values())).shape[0]
-        for size, r in self.ranges.items():
-            x = scratch((self.name, "group", size), (r.stop - r.start, batch, size, size), dtype)
-            for spec, group, _ in self.layers[size]:
-                src = acts[spec.name]
-                if not src.is_contiguous() and src.is_contiguous(memory_format=torch.channels_last):
-                    # [batch, h, w, channels] in memory: a 2-D transposing copy is faster
-                    src_2d = src.permute(0, 2, 3, 1).reshape(-1, spec.channels)
-                    x[group].view(spec.channels, -1).copy_(src_2d.T)
-                else:
-                    x[group].copy_(src.transpose(0, 1))
-            if first:
-                self.shift[r] = _first_shift(x)
-            out[size] = x.sub_(self.shift[r].to(dtype).view(-1, 1, 1, 1))
-        return out
+        x = scratch((self.name, "group", size), (units.stop - units.start, batch, size, size),
+                    dtype)
+        start = self.ranges[size].start
+        for spec, group, _ in self.layers[size]:
+            lo, hi = max(group.start + start, units.start), min(group.stop + start, units.stop)
+            if lo >= hi:
+                continue
+            src = acts[spec.name]
+            if hi - lo < spec.channels:
+                src = src[:, lo - group.start - start:hi - group.start - start]
+            dst = x[lo - units.start:hi - units.start]
+            if not src.is_contiguous() and src.is_contiguous(memory_format=torch.channels_last):
+                # [batch, h, w, channels] in memory: a 2-D transposing copy is faster
+                dst.view(hi - lo, -1).copy_(src.permute(0, 2, 3, 1).reshape(-1, hi - lo).T)
+            else:
+                dst.copy_(src.transpose(0, 1))
+        if first:
+            self.shift[units] = _first_shift(x)
+        return x.sub_(self.shift[units].to(dtype).view(-1, 1, 1, 1))
 
-    def add_sums(self, grouped: dict[int, torch.Tensor], scratch: Buffers) -> None:
-        """Sums at the unit's size and at each partner size; sums of squares at larger
-        partner sizes (the rest come from `add_squares`)."""
-        for size, x in grouped.items():
-            r = self.ranges[size]
-            total = x.view(x.shape[0], -1).sum(dim=1).to(STATE)
-            self.native_sum[r] += total
-            map_sums = None
-            for i, p in enumerate(self.partner_sizes):
-                if p > size:
-                    map_sums = x.sum(dim=1) if map_sums is None else map_sums
-                    total_p, squares_p = upsampled_sums(
-                        x, upsample_matrix(size, p, x.device, x.dtype),
-                        gram_factor(size, p, x.device, x.dtype), map_sums,
-                        scratch(("gram",), x.shape, x.dtype),
-                        scratch(("gram_out",), x.shape, x.dtype))
-                    self.sum[r, i] += total_p.to(STATE)
-                    self.sumsq[r, i] += squares_p.to(STATE)
-                else:
-                    self.sum[r, i] += total
+    def grouped(self, acts: Mapping[str, torch.Tensor], first: bool, dtype: torch.dtype,
+                scratch: Buffers) -> dict[int, torch.Tensor]:
+        """`group` of every size's whole group."""
+        return {size: self.group(acts, size, r, first, dtype, scratch)
+                for size, r in self.ranges.items()}
 
-    def add_squares(self, grouped: dict[int, torch.Tensor]) -> None:
-        """Sums of squares at the unit's size, squaring the maps in place (their last use)."""
-        for size, x in grouped.items():
-            r = self.ranges[size]
-            squares = x.view(x.shape[0], -1).square_().sum(dim=1).to(STATE)
-            self.native_sumsq[r] += squares
-            for i, p in enumerate(self.partner_sizes):
-                if p <= size:
-                    self.sumsq[r, i] += squares
+    def add_sums(self, size: int, units: slice, x: torch.Tensor, scratch: Buffers) -> None:
+        """Sums of the grouped maps `x` of `units` at their size and at each partner size;
+        sums of squares at larger partner sizes (the rest come from `add_squares`)."""
+        total = x.view(x.shape[0], -1).sum(dim=1).to(STATE)
+        self.native_sum[units] += total
+        map_sums = None
+        for i, p in enumerate(self.partner_sizes):
+            if p > size:
+                if map_sums is None:
+                    map_sums = torch.sum(x, dim=1, out=scratch(
+                        ("map_sums",), (x.shape[0], *x.shape[2:]), x.dtype))
+                total_p, squares_p = upsampled_sums(
+                    x, upsample_matrix(size, p, x.device, x.dtype),
+                    gram_factor(size, p, x.device, x.dtype), map_sums,
+                    scratch(("gram",), x.shape, x.dtype),
+                    scratch(("gram_out",), x.shape, x.dtype))
+                self.sum[units, i] += total_p.to(STATE)
+                self.sumsq[units, i] += squares_p.to(STATE)
+            else:
+                self.sum[units, i] += total
+
+    def add_squares(self, size: int, units: slice, x: torch.Tensor) -> None:
+        """Sums of squares of the grouped maps `x` of `units` at their size, squaring them in
+        place (their last use)."""
+        squares = x.view(x.shape[0], -1).square_().sum(dim=1).to(STATE)
+        self.native_sumsq[units] += squares
+        for i, p in enumerate(self.partner_sizes):
+            if p <= size:
+                self.sumsq[units, i] += squares
 
     def reshift(self, delta: torch.Tensor, n_images: int) -> None:
         """Re-express the sums around shift - delta: x - (c - delta) = (x - c) + delta."""

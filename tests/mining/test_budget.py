@@ -10,6 +10,7 @@ from rosetta_steps.core.cli import UserError, run
 from rosetta_steps.core.units import LayerSpec
 from rosetta_steps.mining.blocks import block_maps, block_specs
 from rosetta_steps.mining.budget import (
+    CHUNKS,
     MB,
     fit_passes,
     held_bytes,
@@ -34,16 +35,17 @@ def held(buffers: Buffers) -> int:
     return sum(t.numel() * t.element_size() for t in buffers.storage.values())
 
 
-@pytest.mark.parametrize(("dtype", "nulls"), [(torch.float64, 0), (torch.float64, 2),
-                                              (torch.float32, 1)])
-def test_scratch_is_what_the_accumulator_holds(dtype, nulls):
+@pytest.mark.parametrize(("dtype", "nulls", "chunk"), [
+    (torch.float64, 0, None), (torch.float64, 2, None), (torch.float32, 1, None),
+    (torch.float64, 2, 4), (torch.float32, 1, 3)])
+def test_scratch_is_what_the_accumulator_holds(dtype, nulls, chunk):
     batch = 3
     for disc in (DISC, GAN):  # against D (mismatched sizes both ways), and G against itself
-        acc = CorrelationAccumulator("cpu", dtype=dtype, nulls=nulls)
+        acc = CorrelationAccumulator("cpu", dtype=dtype, nulls=nulls, chunk=chunk)
         for _ in range(2):
             acc.update(maps(GAN, batch), maps(disc, batch))
         assert held(acc._scratch) == scratch_bytes([(GAN, disc)], batch, nulls,
-                                                   dtype.itemsize)
+                                                   dtype.itemsize, chunk)
 
 
 def test_blocks_sharing_scratch_hold_the_largest_of_each_role():
@@ -85,14 +87,32 @@ def test_fitted_passes_fit_with_their_own_scratch_where_the_whole_g_bound_does_n
     fixed = match_fixed(BIG, [DISC], partners, 0, batch, nulls)
     whole = scratch_bytes([(BIG, p) for p in partners], batch, nulls)
     mem_mb = (fixed + 0.6 * whole) / MB  # less than the scratch of the whole of G needs
-    passes = fit_passes(mem_mb, BIG, [DISC], partners, 0, batch, nulls)
+    passes, chunk = fit_passes(mem_mb, BIG, [DISC], partners, 0, batch, nulls)
     assert len(passes) > 2
     covered = sorted((i, lo, hi) for p in passes for i, lo, hi in p)
     for i in (0, 1):  # every row of both pairs, once
         rows = [(lo, hi) for j, lo, hi in covered if j == i]
         assert rows[0][0] == 0 and rows[-1][1] == 2368
         assert all(a[1] == b[0] for a, b in zip(rows, rows[1:], strict=False))
-    assert max(pass_bytes(BIG, partners, p, batch, nulls) for p in passes) <= mem_mb * MB - fixed
+    assert max(pass_bytes(BIG, partners, p, batch, nulls, chunk)
+               for p in passes) <= mem_mb * MB - fixed
+
+
+def test_chunks_of_d_fit_a_pass_where_d_s_whole_maps_do_not():
+    gan, wide = BIG[:2], [LayerSpec("w", 4096, 16)]  # D: 16 MB of float64 maps an image
+    batch, nulls = 2, 1
+    fixed = match_fixed(gan, [wide], [wide], 0, batch, nulls)
+    whole = scratch_bytes([((), wide)], batch)
+    mem_mb = (fixed + 0.9 * whole) / MB  # not even D's regrouped maps fit whole
+    passes, chunk = fit_passes(mem_mb, gan, [wide], [wide], 0, batch, nulls)
+    assert chunk in CHUNKS and chunk < 4096
+    rows = sorted((lo, hi) for p in passes for _, lo, hi in p)  # every row, once
+    assert rows[0][0] == 0 and rows[-1][1] == 2304
+    assert all(a[1] == b[0] for a, b in zip(rows, rows[1:], strict=False))
+    assert max(pass_bytes(gan, [wide], p, batch, nulls, chunk)
+               for p in passes) <= mem_mb * MB - fixed
+    # with room for everything, the whole of D at once (the GEMMs' bits unchanged)
+    assert fit_passes(1e6, gan, [wide], [wide], 0, batch, nulls) == ([[(0, 0, 2304)]], None)
 
 
 def test_fitted_passes_name_the_batch_that_fits():
@@ -103,7 +123,7 @@ def test_fitted_passes_name_the_batch_that_fits():
         fit_passes(mem_mb, BIG, [DISC], partners, 0, 16, nulls)
     fits = int(str(refused.value).split("lower batch_size to ")[1].split()[0])
     assert 3 <= fits < 16
-    assert fit_passes(mem_mb, BIG, [DISC], partners, 0, fits, nulls)
+    assert fit_passes(mem_mb, BIG, [DISC], partners, 0, fits, nulls).passes
     with pytest.raises(UserError):
         fit_passes(mem_mb, BIG, [DISC], partners, 0, fits + 1, nulls)
 

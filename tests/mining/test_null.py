@@ -25,8 +25,8 @@ def data(seed, sizes):
     return [(random_acts(gen, n, GAN), random_acts(gen, n, DISC)) for n in sizes]
 
 
-def accumulate(batches, nulls=2):
-    acc = CorrelationAccumulator(device="cpu", nulls=nulls)
+def accumulate(batches, nulls=2, chunk=None):
+    acc = CorrelationAccumulator(device="cpu", nulls=nulls, chunk=chunk)
     for g, d in batches:
         acc.update(g, d)
     return acc
@@ -51,9 +51,10 @@ def test_null_shift_is_a_derangement_of_every_batch():
         null_shift(1, 1)
 
 
-def test_rolled_null_equals_brute_force_mispaired_pearson():
+@pytest.mark.parametrize("chunk", [None, 2])  # D's side whole or two units at a time
+def test_rolled_null_equals_brute_force_mispaired_pearson(chunk):
     batches = data(0, [4, 3, 2])  # uneven batches: each is rolled within itself
-    acc = accumulate(batches)
+    acc = accumulate(batches, chunk=chunk)
     for r in (1, 2):
         np.testing.assert_allclose(acc.correlation(null=r).numpy(), mispaired(batches, r),
                                    **NULL)
