@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..core.cli import UserError
-from ..core.stores import matrix_encoding
+from ..core.stores import CHUNK_ROWS, matrix_encoding
 from ..core.units import LayerSpec, unit_count
 from .blocks import plan_passes, row_bytes
 
@@ -143,11 +143,13 @@ def match_fixed(gan: Sequence[LayerSpec], discs: Sequence[Sequence[LayerSpec]],
                 nulls: int) -> float:
     """Bytes a match job holds whatever its passes: the process, `weights` bytes of models,
     one batch's maps of G and of each D run (layers `discs`) with the forward passes'
-    temporaries, and the writers' rows."""
+    temporaries, and the writers' rows (and the chunk of rows a writer gathers from a state
+    into the given unit order, `state.StateWriter.add`)."""
     forward = FORWARD * (map_bytes(gan, batch) + sum(map_bytes(d, batch) for d in discs))
     held = held_bytes([(unit_count(gan), unit_count(p), 8) for p in partners
                        for _ in range(1 + nulls)], 1 + nulls)
-    return PROCESS_MB * MB + WEIGHTS * weights + forward + held
+    gather = CHUNK_ROWS * max((unit_count(p) for p in partners), default=0) * 8
+    return PROCESS_MB * MB + WEIGHTS * weights + forward + held + gather
 
 
 def pass_bytes(gan: Sequence[LayerSpec], partners: Sequence[Sequence[LayerSpec]],

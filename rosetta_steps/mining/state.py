@@ -77,9 +77,9 @@ class StateWriter(RowWiseWriter):
         matrices = [acc.cross, *acc.null_cross]
         g_inv, d_inv = acc.gan.inverse, acc.disc.inverse
         for lo in range(0, acc.gan.n_units, CHUNK_ROWS):  # given order, a chunk at a time
-            rows = g_inv[lo:lo + CHUNK_ROWS]
-            for name, m in zip(self.crosses, matrices, strict=True):
-                self.store.write_rows(name, start + lo, to_host(m[rows][:, d_inv]))
+            rows = g_inv[lo:lo + CHUNK_ROWS, None]
+            for name, m in zip(self.crosses, matrices, strict=True):  # one gather, one copy
+                self.store.write_rows(name, start + lo, to_host(m[rows, d_inv]))
         rows = slice(start, start + acc.gan.n_units)
         columns = [self.gan_res.index(s) for s in acc.disc.partner_sizes]
         gan, disc = acc.gan.state(), acc.disc.state()  # D's sums: those at the block's sizes
