@@ -50,7 +50,8 @@ class RowWiseStore:
             encoding = matrix_encoding(*self.shape, np.dtype(dtype).itemsize)
             self._arrays[name] = group.create_array(
                 name, shape=self.shape, dtype=dtype, chunks=encoding["chunks"],
-                shards=encoding["shards"], fill_value=np.nan, dimension_names=DIMS)
+                shards=encoding["shards"], compressors=encoding["compressors"],
+                fill_value=np.nan, dimension_names=DIMS)
             self._pending[name] = (0, [])  # first row held, blocks held
         return self
 
