@@ -59,6 +59,7 @@ bench: install
 	$(PY) bench/bench_null.py --nulls 2 --images 128 --repeats 3
 	$(PY) bench/bench_mining.py --threads 2 --biggan-images 2
 	$(PY) bench/bench_datasets.py --threads 2
+	$(PY) bench/bench_stores.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
