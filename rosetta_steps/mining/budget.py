@@ -35,7 +35,7 @@ PROCESS_MB = 700  # Python with torch, zarr and xarray imported: 559 MB resident
 WEIGHTS = 1.5  # resident bytes per byte of a loaded model's tensors (measured 1.46)
 FORWARD = 2.5  # a forward pass's peak per byte of its hooked maps (BigGAN-deep-256: 2.2)
 NULL_GEMM_BYTES = 4  # the null's GEMMs run in float32 (`correlation.NULL_GEMM`)
-# D units an accumulator takes at a time, tried in turn: whole GEMM tiles (`blocks.TILE`)
+# D units an accumulator may take at a time (`CorrelationAccumulator(chunk=)`), all first
 CHUNKS = (None, 8192, 4096, 2048, 1024, 512)
 
 

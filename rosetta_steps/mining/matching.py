@@ -12,8 +12,10 @@ discriminative model) plays G's role throughout (`sampling.dataset_batches`).
 `mine_shard` serves all of a shard's pairs from one forward pass of G (and one of each D) per
 image: the physical limit of mining. When the pairs' states do not fit the job's memory
 budget together (what the models, maps and writers leave of it, `budget`), they are cut
-into row blocks of G units (`blocks`) and packed into as few passes as fit; each pair's
-shard store is the same whichever way it was cut or grouped.
+into row blocks of G units (`blocks`) and packed into as few passes as fit, and D's side of
+each block may be taken a chunk of units at a time when that saves passes; each pair's
+shard store is the same whichever way it was cut or grouped (up to the last bits of
+rounding for a cut inside a GEMM tile or a chunk).
 """
 
 from __future__ import annotations
