@@ -83,14 +83,14 @@ class Side:
         batch = next(iter(acts.values())).shape[0]
         x = scratch((self.name, "group", size), (units.stop - units.start, batch, size, size),
                     dtype)
-        start = self.ranges[size].start
         for spec, group, _ in self.layers[size]:
-            lo, hi = max(group.start + start, units.start), min(group.stop + start, units.stop)
+            at = self.ranges[size].start + group.start  # the layer's first unit
+            lo, hi = max(at, units.start), min(at + spec.channels, units.stop)
             if lo >= hi:
                 continue
             src = acts[spec.name]
             if hi - lo < spec.channels:
-                src = src[:, lo - group.start - start:hi - group.start - start]
+                src = src[:, lo - at:hi - at]
             dst = x[lo - units.start:hi - units.start]
             if not src.is_contiguous() and src.is_contiguous(memory_format=torch.channels_last):
                 # [batch, h, w, channels] in memory: a 2-D transposing copy is faster
