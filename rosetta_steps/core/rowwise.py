@@ -64,9 +64,12 @@ class RowWiseStore:
         if start != first + sum(len(b) for b in held):  # not the next rows: write what is held
             self._flush(name, self.shape[0])
             first, held = start, []
-        held.append(np.asarray(block, dtype=self.matrices[name]))
+        held.append(np.asarray(block, dtype=self.matrices[name]))  # no copy if it is one
         self._pending[name] = (first, held)
         self._flush(name, first + sum(len(b) for b in held))
+        first, held = self._pending[name]
+        if held and np.may_share_memory(held[-1], block):  # rows kept past this call are
+            held[-1] = held[-1].copy()  # a copy: the caller may reuse or free its block
         self._written[name] += len(block)
 
     def _flush(self, name: str, upto: int) -> None:

@@ -143,8 +143,8 @@ def match_fixed(gan: Sequence[LayerSpec], discs: Sequence[Sequence[LayerSpec]],
                 nulls: int) -> float:
     """Bytes a match job holds whatever its passes: the process, `weights` bytes of models,
     one batch's maps of G and of each D run (layers `discs`) with the forward passes'
-    temporaries, and the writers' rows (and the chunk of rows a writer gathers from a state
-    into the given unit order, `state.StateWriter.add`)."""
+    temporaries, and the writers' rows (and the chunk of rows a writer copies from a state
+    into the given unit order where the orders differ, `state.StateWriter.add`)."""
     forward = FORWARD * (map_bytes(gan, batch) + sum(map_bytes(d, batch) for d in discs))
     held = held_bytes([(unit_count(gan), unit_count(p), 8) for p in partners
                        for _ in range(1 + nulls)], 1 + nulls)

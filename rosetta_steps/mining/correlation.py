@@ -31,6 +31,7 @@ import torch
 from ..core.units import LayerSpec
 from .buffers import Buffers
 from .null import null_shift
+from .order import to_given, to_group
 from .resize import project_down, upsample_matrix
 from .sums import STATE, SUMS, Side
 
@@ -81,15 +82,14 @@ class CorrelationAccumulator:
         self.null_cross: torch.Tensor | None = None  # [nulls, gan units, disc units]
         self._scratch = scratch if scratch is not None else Buffers(self.device)
 
-    def _init_layout(self, gan_specs: list[LayerSpec], disc_specs: list[LayerSpec]) -> None:
+    def _init_layout(self, gan_specs: list[LayerSpec], disc_specs: list[LayerSpec],
+                     new: object = torch.zeros) -> None:
         gan_sizes = sorted({s.size for s in gan_specs})
         disc_sizes = sorted({s.size for s in disc_specs})
         self.gan = Side("gan", gan_specs, disc_sizes, self.device)
         self.disc = Side("disc", disc_specs, gan_sizes, self.device)
-        self.cross = torch.zeros(self.gan.n_units, self.disc.n_units, dtype=STATE,
-                                 device=self.device)
-        self.null_cross = torch.zeros(self.nulls, *self.cross.shape, dtype=STATE,
-                                      device=self.device)
+        self.cross = new(self.gan.n_units, self.disc.n_units, dtype=STATE, device=self.device)
+        self.null_cross = new(self.nulls, *self.cross.shape, dtype=STATE, device=self.device)
 
     def _check_layout(self, gan_specs: list[LayerSpec], disc_specs: list[LayerSpec]) -> None:
         if self.gan is None:
@@ -167,11 +167,10 @@ class CorrelationAccumulator:
             block += self._scratch(("sum",), block.shape, STATE).copy_(product)
 
     def _blocks(self):
-        """(gan size, disc size, rows, cols, pixels, gan partner index, disc partner index)
-        per pair of sizes."""
+        """(rows, cols, pixels, gan partner index, disc partner index) per pair of sizes."""
         for ib, (b, cols) in enumerate(self.disc.ranges.items()):
             for ia, (a, rows) in enumerate(self.gan.ranges.items()):
-                yield a, b, rows, cols, self.n_images * max(a, b) ** 2, ib, ia
+                yield rows, cols, self.n_images * max(a, b) ** 2, ib, ia
 
     def merge(self, other: CorrelationAccumulator) -> CorrelationAccumulator:
         """Add the statistics of a disjoint shard of images (exact); returns self."""
@@ -186,7 +185,7 @@ class CorrelationAccumulator:
         o = CorrelationAccumulator(self.device, nulls=self.nulls)
         o.load_state_dict(other.state_dict())
         dg, dd = o.gan.shift - self.gan.shift, o.disc.shift - self.disc.shift
-        for _, _, rows, cols, n, ib, ia in o._blocks():
+        for rows, cols, n, ib, ia in o._blocks():
             sg, sd = o.gan.sum[rows, ib], o.disc.sum[cols, ia]
             # the same for every pairing of the images: it needs only the per-unit sums
             delta = torch.outer(dg[rows], sd + n * dd[cols]) + torch.outer(sg, dd[cols])
@@ -210,43 +209,58 @@ class CorrelationAccumulator:
         if not 0 <= null <= self.nulls:
             raise ValueError(f"null permutation {null} of {self.nulls}")
         cross = self.null_cross[null - 1] if null else self.cross
-        out = torch.empty_like(self.cross)
-        for a, b, rows, cols, n, ib, ia in self._blocks():
+        out = torch.empty_like(self.cross)  # in group order
+        for rows, cols, n, ib, ia in self._blocks():
             sg, sd = self.gan.sum[rows, ib], self.disc.sum[cols, ia]
             var_g = self.gan.sumsq[rows, ib] - sg**2 / n
             var_d = self.disc.sumsq[cols, ia] - sd**2 / n
-            block = torch.addr(cross[rows, cols], sg, sd, alpha=-1 / n)  # covariance
+            block = torch.addr(cross[rows, cols], sg, sd, alpha=-1 / n,
+                               out=out[rows, cols])  # covariance
             block.mul_(torch.where(var_g > 0, var_g.rsqrt(), 0.0)[:, None])
             block.mul_(torch.where(var_d > 0, var_d.rsqrt(), 0.0)[None, :])
-            for _, g_group, g_given in self.gan.layers[a]:
-                for _, d_group, d_given in self.disc.layers[b]:
-                    out[g_given, d_given] = block[g_group, d_group]
-        return out
+        return to_given(out, self.gan.runs, self.disc.runs)
 
     def native_stats(self, side: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-unit mean and std (Eq. 1, n*m^2 - 1 denominator) at the unit's own map size."""
         return {"gan": self.gan, "disc": self.disc}[side].native_stats(self.n_images)
 
     def state_dict(self) -> dict:
-        """Everything needed to resume or merge: layouts, counts and float64 sums."""
-        tensors = {"cross": self.cross[self.gan.inverse][:, self.disc.inverse]}
-        tensors.update({f"null_cross_{r + 1}": c[self.gan.inverse][:, self.disc.inverse]
+        """Everything needed to resume or merge: layouts, counts and float64 sums, in the
+        given unit order (the matrices are views of the accumulator's where that is its
+        group order, as a module's state_dict holds its parameters)."""
+        runs = self.gan.runs, self.disc.runs
+        tensors = {"cross": to_given(self.cross, *runs)}
+        tensors.update({f"null_cross_{r + 1}": to_given(c, *runs)
                         for r, c in enumerate(self.null_cross)})
         for prefix, side in (("gan", self.gan), ("disc", self.disc)):
             tensors.update({f"{prefix}_{k}": v for k, v in side.state().items()})
         return {"n_images": self.n_images, "gan_layers": list(self.gan.specs),
                 "disc_layers": list(self.disc.specs), "tensors": tensors}
 
-    def load_state_dict(self, state: dict) -> None:
-        self._init_layout(list(state["gan_layers"]), list(state["disc_layers"]))
+    def load_state_dict(self, state: dict, copy: bool = True) -> None:
+        """Take a `state_dict`; without `copy`, its `cross` becomes the accumulator's own where
+        no reordering is needed (a state just read from a store: no second 7 GB copy)."""
+        # every entry of the matrices is set below: no zeros to write first
+        self._init_layout(list(state["gan_layers"]), list(state["disc_layers"]), torch.empty)
+        matrices = {"cross": self.cross, **{f"null_cross_{r + 1}": c
+                                            for r, c in enumerate(self.null_cross)}}
         nulls = sum(key.startswith("null_cross_") for key in state["tensors"])
         if nulls != self.nulls:
             raise ValueError(f"the state holds {nulls} null permutations, not {self.nulls}")
+        if set(matrices) - set(state["tensors"]):
+            raise KeyError(f"the state lacks {sorted(set(matrices) - set(state['tensors']))}")
         for key, value in state["tensors"].items():
-            if key == "cross" or key.startswith("null_cross_"):
-                value = torch.as_tensor(value).to(self.device)[self.gan.order][:, self.disc.order]
-                (self.cross if key == "cross" else
-                 self.null_cross[int(key.rsplit("_", 1)[1]) - 1]).copy_(value)
+            if key in matrices:
+                value = torch.as_tensor(value)
+                if value.shape != self.cross.shape:
+                    raise ValueError(f"{key} is {tuple(value.shape)}, the layers make "
+                                     f"{tuple(self.cross.shape)}")
+                if (not copy and key == "cross" and len(self.gan.runs) == len(self.disc.runs)
+                        == 1 and value.device == self.device and value.dtype == STATE
+                        and value.is_contiguous()):
+                    self.cross = value
+                else:
+                    to_group(value, self.gan.runs, self.disc.runs, matrices[key])
             else:
                 prefix, name = key.split("_", 1)
                 getattr(self, prefix).load(name, value)

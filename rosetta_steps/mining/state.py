@@ -26,6 +26,7 @@ from ..core.stores import CHUNK_ROWS, open_store, unit_coords
 from ..core.units import LayerSpec, unit_count
 from .blocks import block_specs
 from .correlation import CorrelationAccumulator
+from .order import to_given
 from .sums import PARTNER_SUMS, SUMS
 
 STATE_ARRAYS = ("cross", *(f"{side}_{name}" for side in ("gan", "disc") for name in SUMS))
@@ -75,11 +76,11 @@ class StateWriter(RowWiseWriter):
             raise ValueError(f"the maps' layers ({acc.gan.specs}, {acc.disc.specs}) are not "
                              f"those of the store ({block}, {self.disc_specs})")
         matrices = [acc.cross, *acc.null_cross]
-        g_inv, d_inv = acc.gan.inverse, acc.disc.inverse
         for lo in range(0, acc.gan.n_units, CHUNK_ROWS):  # given order, a chunk at a time
-            rows = g_inv[lo:lo + CHUNK_ROWS, None]
-            for name, m in zip(self.crosses, matrices, strict=True):  # one gather, one copy
-                self.store.write_rows(name, start + lo, to_host(m[rows, d_inv]))
+            hi = min(lo + CHUNK_ROWS, acc.gan.n_units)
+            for name, m in zip(self.crosses, matrices, strict=True):
+                block = to_given(m, acc.gan.runs, acc.disc.runs, lo, hi)
+                self.store.write_rows(name, start + lo, to_host(block))
         rows = slice(start, start + acc.gan.n_units)
         columns = [self.gan_res.index(s) for s in acc.disc.partner_sizes]
         gan, disc = acc.gan.state(), acc.disc.state()  # D's sums: those at the block's sizes
@@ -145,7 +146,7 @@ def load_accumulator(path: str | Path, acc: CorrelationAccumulator | None = None
     acc = acc if acc is not None else CorrelationAccumulator(nulls=nulls)
     try:
         acc.load_state_dict({"n_images": int(ds.attrs["n_images"]), "gan_layers": gan_layers,
-                             "disc_layers": disc_layers, "tensors": tensors})
+                             "disc_layers": disc_layers, "tensors": tensors}, copy=False)
     except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as err:
         raise UserError(f"correlation state {path} does not hold what its attrs say "
                         f"({type(err).__name__}: {err}); rerun the match step") from None

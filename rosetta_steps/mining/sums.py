@@ -11,6 +11,7 @@ import torch
 
 from ..core.units import LayerSpec
 from .buffers import Buffers
+from .order import order_runs
 from .resize import gram_factor, upsample_matrix, upsampled_sums
 
 STATE = torch.float64
@@ -33,8 +34,9 @@ class Side:
 
     Internally units are kept in "group order": by map size, then in the order given, so that
     each size is a contiguous range (`ranges`) and blocks are updated in place. `order` maps
-    group order to the given unit order and `layers[size]` lists, per layer of that size, its
-    slice within the size's group and its slice in the given order.
+    group order to the given unit order, `runs` are its runs of consecutive units (`order`
+    module) and `layers[size]` lists, per layer of that size, its slice within the size's
+    group.
     """
 
     def __init__(self, name: str, specs: list[LayerSpec], partner_sizes: list[int],
@@ -50,13 +52,13 @@ class Side:
             for i, spec in enumerate(specs):
                 if spec.size == size:
                     self.layers[size].append((spec, slice(len(order) - first,
-                                                          len(order) - first + spec.channels),
-                                              slice(starts[i], starts[i + 1])))
+                                                          len(order) - first + spec.channels)))
                     order += range(starts[i], starts[i + 1])
             self.ranges[size] = slice(first, len(order))
         self.n_units = len(order)
         self.order = torch.tensor(order, device=device)
         self.inverse = torch.argsort(self.order)
+        self.runs = order_runs(order)
         self.unit_size = torch.cat([torch.full((r.stop - r.start,), float(size), dtype=STATE)
                                     for size, r in self.ranges.items()]).to(device)
         zeros = dict(dtype=STATE, device=device)
@@ -83,7 +85,7 @@ class Side:
         batch = next(iter(acts.values())).shape[0]
         x = scratch((self.name, "group", size), (units.stop - units.start, batch, size, size),
                     dtype)
-        for spec, group, _ in self.layers[size]:
+        for spec, group in self.layers[size]:
             at = self.ranges[size].start + group.start  # the layer's first unit
             lo, hi = max(at, units.start), min(at + spec.channels, units.stop)
             if lo >= hi:

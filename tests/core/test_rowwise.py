@@ -47,3 +47,18 @@ def test_an_unfinished_store_leaves_nothing(tmp_path):
         with RowWiseStore(path, 10, 2, {"m": np.float32}) as store:
             store.write_rows("m", 8, np.zeros((4, 2)))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_held_rows_do_not_alias_the_callers_block(tmp_path, monkeypatch):
+    """Rows held for a shard file are taken without a copy when they are written at once,
+    and copied when they are kept: a caller reusing its block changes nothing written."""
+    monkeypatch.setattr(stores, "SHARD_BYTES", 512 * 8 * 8)
+    data = np.random.default_rng(0).normal(size=(1000, 8))
+    block = np.empty((500, 8))
+    with RowWiseStore(tmp_path / "s.zarr", 1000, 8, {"m": np.float64}) as store:
+        for lo in (0, 500):  # 500 rows: held for the first 512-row shard, then 12 rows kept
+            block[:] = data[lo:lo + 500]
+            store.write_rows("m", lo, block)
+        block[:] = np.nan
+        store.finish(small(1000))
+    np.testing.assert_array_equal(open_store(tmp_path / "s.zarr", "test")["m"].values, data)
