@@ -77,13 +77,25 @@ class RowWiseStore:
         (all of them at the matrix's end)."""
         first, held = self._pending[name]
         stop = first + sum(len(b) for b in held)
-        per_shard = self._arrays[name].shards[0]
+        per_shard = self.shard_rows(name)
         cut = stop if upto >= self.shape[0] else min(stop, upto // per_shard * per_shard)
         if cut <= first:
             return
-        rows = np.concatenate(held) if len(held) > 1 else held[0]
-        self._arrays[name][first:cut] = rows[:cut - first]
-        self._pending[name] = (cut, [rows[cut - first:]] if cut < stop else [])
+        # Held rows never span a shard file's end, so only the file they begin is joined
+        # from the blocks: the last block's whole files are written from it, not copied.
+        *before, last = held
+        lead = stop - len(last)  # the last block's first row
+        join = min(cut, -(-lead // per_shard) * per_shard) if before else first
+        array = self._arrays[name]
+        if join > first:
+            array[first:join] = np.concatenate([*before, last[:join - lead]])
+        if cut > join:
+            array[join:cut] = last[join - lead:cut - lead]
+        self._pending[name] = (cut, [last[cut - lead:]] if cut < stop else [])
+
+    def shard_rows(self, name: str) -> int:
+        """Rows of a shard file of matrix `name`: blocks of them are written without a copy."""
+        return self._arrays[name].shards[0]
 
     def finish(self, small: xr.Dataset) -> None:
         """Write the coords, small variables and attrs of `small`; every row of every matrix

@@ -76,11 +76,16 @@ class StateWriter(RowWiseWriter):
             raise ValueError(f"the maps' layers ({acc.gan.specs}, {acc.disc.specs}) are not "
                              f"those of the store ({block}, {self.disc_specs})")
         matrices = [acc.cross, *acc.null_cross]
-        for lo in range(0, acc.gan.n_units, CHUNK_ROWS):  # given order, a chunk at a time
-            hi = min(lo + CHUNK_ROWS, acc.gan.n_units)
+        # In the given order: a chunk of rows copied at a time, or, where the state's rows
+        # are views of host memory (one run each way), a shard file's rows written from it.
+        views = len(acc.gan.runs) == len(acc.disc.runs) == 1 and acc.cross.device.type == "cpu"
+        step = self.store.shard_rows("cross") if views else CHUNK_ROWS
+        stop = start + acc.gan.n_units
+        edges = [start, *range((start // step + 1) * step, stop, step), stop]
+        for lo, hi in zip(edges, edges[1:], strict=False):
             for name, m in zip(self.crosses, matrices, strict=True):
-                block = to_given(m, acc.gan.runs, acc.disc.runs, lo, hi)
-                self.store.write_rows(name, start + lo, to_host(block))
+                block = to_given(m, acc.gan.runs, acc.disc.runs, lo - start, hi - start)
+                self.store.write_rows(name, lo, to_host(block))
         rows = slice(start, start + acc.gan.n_units)
         columns = [self.gan_res.index(s) for s in acc.disc.partner_sizes]
         gan, disc = acc.gan.state(), acc.disc.state()  # D's sums: those at the block's sizes

@@ -62,3 +62,17 @@ def test_held_rows_do_not_alias_the_callers_block(tmp_path, monkeypatch):
         block[:] = np.nan
         store.finish(small(1000))
     np.testing.assert_array_equal(open_store(tmp_path / "s.zarr", "test")["m"].values, data)
+
+
+def test_blocks_across_many_shard_files(tmp_path, monkeypatch):
+    """Blocks that start inside a shard file and span several give the matrix unchanged."""
+    monkeypatch.setattr(stores, "CHUNK_ROWS", 32)
+    monkeypatch.setattr(stores, "SHARD_BYTES", 64 * 8 * 8)  # 64-row shards of 8 columns
+    data = np.random.default_rng(1).normal(size=(1000, 8))
+    cuts = [0, 10, 200, 201, 330, 384, 700, 1000]
+    with RowWiseStore(tmp_path / "s.zarr", 1000, 8, {"m": np.float64}) as store:
+        assert store.shard_rows("m") == 64
+        for lo, hi in zip(cuts, cuts[1:], strict=False):
+            store.write_rows("m", lo, data[lo:hi].copy())
+        store.finish(small(1000))
+    np.testing.assert_array_equal(open_store(tmp_path / "s.zarr", "test")["m"].values, data)
