@@ -186,7 +186,7 @@ def pipelines(gan: str, subset: str, discs: list[str], images: int, batch: int, 
     with measured(device, out["fused"]):
         out["fused"]["passes"] = mine_shard(
             gan, [Pair(p, folder / f"{p}.zarr") for p in partners],
-            samples=folder / "samples.zarr", **args)
+            samples=folder / "samples.zarr", **args).passes
     with measured(device, out["reduce"]):
         for p in partners:
             reduce_pair([folder / f"{p}.zarr"], folder / f"{p}-matches.zarr",

@@ -16,6 +16,7 @@ state. `--dataset NAME=JSON` mines a data set's images instead, with the --gan (
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -54,15 +55,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     data = datasets.from_args(args)
     set_threads(args.threads)
     weights = options.parse_weights(args.weights, [args.gan, *discs])
-    passes = mine_shard(gan=args.gan, pairs=[Pair(d, o) for d, o in zip(discs, args.out,
+    mined = mine_shard(gan=args.gan, pairs=[Pair(d, o) for d, o in zip(discs, args.out,
                                                                          strict=True)],
                         weights=weights, seed=args.seed, start=args.start, count=args.count,
                         batch_size=args.batch_size, truncation=args.truncation,
                         device=resolve_device(args.device), subset=args.subset,
                         nulls=args.null, mem_mb=args.mem_mb, samples=args.samples,
                         autocast=args.autocast, data=data)
+    # each pass runs G again: say what one pass would need
+    more = (f"; mem_mb {math.ceil(mined.one_pass_mb):,} would take one" if mined.passes > 1
+            else "")
     print(f"{args.gan}: {len(discs)} pair(s) of images {args.start}..{args.start + args.count - 1}"
-          f" in {passes} pass(es) of G")
+          f" in {mined.passes} pass(es) of G{more}")
 
 
 if __name__ == "__main__":

@@ -244,6 +244,16 @@ def fit_passes(mem_mb: float, gan: Sequence[LayerSpec], discs: Sequence[Sequence
                     + (f"lower batch_size to {fits} or raise mem_mb" if fits else "raise mem_mb"))
 
 
+def one_pass_mb(gan: Sequence[LayerSpec], discs: Sequence[Sequence[LayerSpec]],
+                partners: Sequence[Sequence[LayerSpec]], weights: int, batch: int,
+                nulls: int) -> float:
+    """The least `mem_mb` that `fit_passes` plans in one pass of G: what `match_fixed`
+    counts, every pair's whole state and their scratch, D's side in the smallest chunk."""
+    whole = [(i, 0, unit_count(gan)) for i in range(len(partners))]
+    return (match_fixed(gan, discs, partners, weights, batch, nulls)
+            + pass_bytes(gan, partners, whole, batch, nulls, CHUNKS[-1])) / MB
+
+
 def reduce_overhead(rows: int, cols: int, nulls: int) -> float:
     """Bytes a reduce job holds besides its states: the process and the match writers' rows
     (one float32 matrix per permutation and the observed one)."""

@@ -34,7 +34,7 @@ from ..core.datasets import Dataset
 from ..core.devices import forward_precision
 from ..core.units import ALL, unit_count
 from .blocks import block_maps, plan_passes
-from .budget import fit_passes, model_bytes
+from .budget import fit_passes, model_bytes, one_pass_mb
 from .buffers import Buffers
 from .correlation import CorrelationAccumulator, layer_specs
 from .sampling import (
@@ -59,6 +59,14 @@ class Pair(NamedTuple):
 
     disc: str
     out: Path
+
+
+class Mined(NamedTuple):
+    """What `mine_shard` did: its passes of G, and the least `mem_mb` that would have taken
+    one (`budget.one_pass_mb`)."""
+
+    passes: int
+    one_pass_mb: float
 
 
 class Block(NamedTuple):
@@ -131,12 +139,13 @@ def mine_shard(gan: str, pairs: Sequence[Pair], weights: Mapping[str, str | Path
                device: torch.device | str = "cpu", subset: str = ALL, nulls: int = 0,
                mem_mb: float = float("inf"), samples: str | Path | None = None,
                autocast: str = "off", data: Dataset | None = None,
-               state_mb: float | None = None) -> int:
+               state_mb: float | None = None) -> Mined:
     """Write the shard store of images start .. start+count-1 of every pair (and, given
     `samples`, the shard's sample store) in as few forward passes of G as the states fit
     the share of `mem_mb` the rest of the job leaves them (`budget`; `state_mb` sets that
-    share instead); returns the number of passes. `weights` maps model names to weights
-    files. With `data` (a data set named `subset`), `gan` is the anchor model."""
+    share instead); returns the number of passes and the least `mem_mb` of one pass.
+    `weights` maps model names to weights files. With `data` (a data set named `subset`),
+    `gan` is the anchor model."""
     check_shard(start, count, batch_size, nulls)
     cls = check_source(gan, subset, data, start + count)  # before any weights load
     g_spec = models.get(gan)
@@ -146,11 +155,11 @@ def mine_shard(gan: str, pairs: Sequence[Pair], weights: Mapping[str, str | Path
                 for p in pairs}
     g = models.load(gan, weights.get(gan), device)
     discs = {d: models.load(d, weights.get(d), device) for d in partners if d != gan}
+    loaded = model_bytes(g[1]) + sum(model_bytes(m) for _, m in discs.values())
+    layouts = (g_layers, [partners[d] for d in discs], [partners[p.disc] for p in pairs],
+               loaded, min(batch_size, count), nulls)
     if state_mb is None:
-        loaded = model_bytes(g[1]) + sum(model_bytes(m) for _, m in discs.values())
-        passes, chunk = fit_passes(mem_mb, g_layers, [partners[d] for d in discs],
-                                   [partners[p.disc] for p in pairs], loaded,
-                                   min(batch_size, count), nulls)
+        passes, chunk = fit_passes(mem_mb, *layouts)
     else:
         passes = plan_passes(g_layers, [unit_count(partners[p.disc]) for p in pairs],
                              nulls, state_mb)
@@ -181,4 +190,4 @@ def mine_shard(gan: str, pairs: Sequence[Pair], weights: Mapping[str, str | Path
             ds = collector.dataset()
             ds.attrs[MINED_WITH] = together
             write_samples(ds, samples)
-    return len(passes)
+    return Mined(len(passes), one_pass_mb(*layouts))

@@ -68,12 +68,12 @@ def test_fused_blocked_and_per_pair_stores_are_identical(tmp_path):
     discs = ["shapes-cnn-sup", "shapes-gan", "shapes-vit-mae"]
     fused = [Pair(d, tmp_path / "fused" / f"{d}.zarr") for d in discs]
     assert mine_shard("shapes-gan", fused, samples=tmp_path / "fused" / "samples.zarr",
-                      **args) == 1
+                      **args).passes == 1
     blocked = [Pair(d, tmp_path / "blocked" / f"{d}.zarr") for d in discs]
-    assert mine_shard("shapes-gan", blocked, state_mb=0.6, **args) > len(discs)
+    assert mine_shard("shapes-gan", blocked, state_mb=0.6, **args).passes > len(discs)
     for d in discs:
         alone = tmp_path / "alone" / f"{d}.zarr"
-        assert mine_shard("shapes-gan", [Pair(d, alone)], **args) == 1
+        assert mine_shard("shapes-gan", [Pair(d, alone)], **args).passes == 1
         assert store_bytes(alone) == store_bytes(tmp_path / "fused" / f"{d}.zarr"), d
         if d != "shapes-vit-mae":
             assert store_bytes(alone) == store_bytes(tmp_path / "blocked" / f"{d}.zarr"), d

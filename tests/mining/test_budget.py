@@ -5,7 +5,7 @@ than its models and a batch says which batch size fits."""
 import pytest
 import torch
 
-from rosetta_steps import match
+from rosetta_steps import match, models
 from rosetta_steps.core.cli import UserError, run
 from rosetta_steps.core.units import LayerSpec
 from rosetta_steps.mining.blocks import block_maps, block_specs
@@ -15,6 +15,8 @@ from rosetta_steps.mining.budget import (
     fit_passes,
     held_bytes,
     match_fixed,
+    model_bytes,
+    one_pass_mb,
     pass_bytes,
     scratch_bytes,
     state_share,
@@ -136,3 +138,29 @@ def test_match_refuses_a_budget_below_its_models_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "mem_mb 300 holds no pass of the correlation states" in err[0]
     assert not (tmp_path / "g.zarr").exists()
+
+
+@pytest.mark.parametrize("nulls", [0, 2])
+def test_one_pass_mb_is_the_least_budget_of_one_pass(nulls):
+    partners, batch = [BIG, DISC], 3
+    need = one_pass_mb(BIG, [DISC], partners, 10 * MB, batch, nulls)
+    assert len(fit_passes(need + 1, BIG, [DISC], partners, 10 * MB, batch, nulls).passes) == 1
+    assert len(fit_passes(0.99 * need, BIG, [DISC], partners, 10 * MB, batch,
+                          nulls).passes) > 1
+
+
+def test_match_says_what_one_pass_would_need(tmp_path, capsys):
+    """A job of several passes names the least mem_mb of one, and that budget takes one."""
+    spec, model = models.load("shapes-gan", "random", "cpu")
+    layers = spec.layer_specs()
+    need = one_pass_mb(layers, [], [layers], model_bytes(model), 2, 0)
+    argv = ["--gan", "shapes-gan", "--weights", "shapes-gan=random", "--count", "2",
+            "--batch-size", "2", "--device", "cpu"]
+    assert run(match.main, [*argv, "--out", str(tmp_path / "a.zarr"),
+                            "--mem-mb", f"{need - 0.2:.1f}"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert " 1 pass(es)" not in line and "would take one" in line
+    said = int(line.split("mem_mb ")[1].split()[0].replace(",", ""))
+    assert run(match.main, [*argv, "--out", str(tmp_path / "b.zarr"), "--mem-mb",
+                            str(said)]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].endswith(" in 1 pass(es) of G")
