@@ -24,7 +24,7 @@ within about 1e-6 of Eq. 2, ample for counting its best buddies, at half the cos
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 
@@ -83,7 +83,7 @@ class CorrelationAccumulator:
         self._scratch = scratch if scratch is not None else Buffers(self.device)
 
     def _init_layout(self, gan_specs: list[LayerSpec], disc_specs: list[LayerSpec],
-                     new: object = torch.zeros) -> None:
+                     new: Callable[..., torch.Tensor] = torch.zeros) -> None:
         gan_sizes = sorted({s.size for s in gan_specs})
         disc_sizes = sorted({s.size for s in disc_specs})
         self.gan = Side("gan", gan_specs, disc_sizes, self.device)
