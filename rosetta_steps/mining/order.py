@@ -1,5 +1,6 @@
-"""Copies of a (G unit x D unit) matrix between the accumulator's group order and the given
-unit order (`sums.Side`), a run of consecutive units at a time.
+"""Copies of a (G unit x D unit) matrix of the states of Eq. 1-2 (cross products,
+correlations) between the accumulator's group order and the given unit order
+(`sums.Side`), a run of consecutive units at a time.
 
 The accumulator keeps units grouped by map size, but models mostly list their layers by size
 already: BigGAN-deep-256's 23296 units and ViT-B/16's 36864 are each one run (the group order
