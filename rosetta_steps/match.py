@@ -56,12 +56,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     set_threads(args.threads)
     weights = options.parse_weights(args.weights, [args.gan, *discs])
     mined = mine_shard(gan=args.gan, pairs=[Pair(d, o) for d, o in zip(discs, args.out,
-                                                                         strict=True)],
-                        weights=weights, seed=args.seed, start=args.start, count=args.count,
-                        batch_size=args.batch_size, truncation=args.truncation,
-                        device=resolve_device(args.device), subset=args.subset,
-                        nulls=args.null, mem_mb=args.mem_mb, samples=args.samples,
-                        autocast=args.autocast, data=data)
+                                                                        strict=True)],
+                       weights=weights, seed=args.seed, start=args.start, count=args.count,
+                       batch_size=args.batch_size, truncation=args.truncation,
+                       device=resolve_device(args.device), subset=args.subset,
+                       nulls=args.null, mem_mb=args.mem_mb, samples=args.samples,
+                       autocast=args.autocast, data=data)
     # each pass runs G again: say what one pass would need
     more = (f"; mem_mb {math.ceil(mined.one_pass_mb):,} would take one" if mined.passes > 1
             else "")
