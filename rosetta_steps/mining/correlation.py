@@ -31,7 +31,7 @@ import torch
 from ..core.units import LayerSpec
 from .buffers import Buffers
 from .null import null_shift
-from .order import to_given, to_group
+from .order import in_order, to_given, to_group
 from .resize import project_down, upsample_matrix
 from .sums import STATE, SUMS, Side
 
@@ -255,8 +255,8 @@ class CorrelationAccumulator:
                 if value.shape != self.cross.shape:
                     raise ValueError(f"{key} is {tuple(value.shape)}, the layers make "
                                      f"{tuple(self.cross.shape)}")
-                if (not copy and key == "cross" and len(self.gan.runs) == len(self.disc.runs)
-                        == 1 and value.device == self.device and value.dtype == STATE
+                if (not copy and key == "cross" and in_order(self.gan.runs, self.disc.runs)
+                        and value.device == self.device and value.dtype == STATE
                         and value.is_contiguous()):
                     self.cross = value
                 else:

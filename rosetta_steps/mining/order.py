@@ -37,6 +37,11 @@ def order_runs(order: Sequence[int] | torch.Tensor) -> list[Run]:
     return [Run(a, int(o[a]), b - a) for a, b in zip(starts, stops, strict=True)]
 
 
+def in_order(*sides: list[Run]) -> bool:
+    """Whether each side's group order is its given order (one run, or none)."""
+    return all(len(runs) <= 1 for runs in sides)
+
+
 def _given_window(runs: list[Run], lo: int, hi: int) -> list[tuple[slice, slice]]:
     """(group slice, slice of the window) of each run's part in given units lo .. hi-1."""
     parts = []

@@ -26,7 +26,7 @@ from ..core.stores import CHUNK_ROWS, open_store, unit_coords
 from ..core.units import LayerSpec, unit_count
 from .blocks import block_specs
 from .correlation import CorrelationAccumulator
-from .order import to_given
+from .order import in_order, to_given
 from .sums import PARTNER_SUMS, SUMS
 
 STATE_ARRAYS = ("cross", *(f"{side}_{name}" for side in ("gan", "disc") for name in SUMS))
@@ -78,7 +78,7 @@ class StateWriter(RowWiseWriter):
         matrices = [acc.cross, *acc.null_cross]
         # In the given order: a chunk of rows copied at a time, or, where the state's rows
         # are views of host memory (one run each way), a shard file's rows written from it.
-        views = len(acc.gan.runs) == len(acc.disc.runs) == 1 and acc.cross.device.type == "cpu"
+        views = in_order(acc.gan.runs, acc.disc.runs) and acc.cross.device.type == "cpu"
         step = self.store.shard_rows("cross") if views else CHUNK_ROWS
         stop = start + acc.gan.n_units
         edges = [start, *range((start // step + 1) * step, stop, step), stop]

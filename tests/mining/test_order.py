@@ -3,7 +3,7 @@
 import torch
 
 from rosetta_steps.core.units import LayerSpec
-from rosetta_steps.mining.order import Run, order_runs, to_given, to_group
+from rosetta_steps.mining.order import Run, in_order, order_runs, to_given, to_group
 from rosetta_steps.mining.sums import Side
 
 
@@ -22,6 +22,7 @@ def test_copies_by_runs_equal_gathers_by_index():
     # a ResNet-like side (sizes falling: one run per layer) against one with sizes mixed
     gan, disc = side([(8, 3), (4, 2), (8, 2), (2, 4)]), side([(7, 2), (14, 3), (7, 1)])
     assert len(gan.runs) == 4 and len(disc.runs) == 3
+    assert not in_order(gan.runs, disc.runs) and in_order(order_runs([0, 1, 2]), [])
     m = torch.randn(gan.n_units, disc.n_units, dtype=torch.float64)
     given = m[gan.inverse][:, disc.inverse]
     torch.testing.assert_close(to_given(m, gan.runs, disc.runs), given, rtol=0, atol=0)
