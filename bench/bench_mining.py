@@ -28,7 +28,8 @@ cuda and the paper's sizes. `--chunks` also times G's whole state against itself
 side whole and in chunks (`CorrelationAccumulator(chunk=)`), ratios to D whole.
 
     python bench/bench_mining.py [--images 128] [--biggan-images 4] [--mem-mb 16000]
-                                 [--nulls 2] [--biggan-nulls 0] [--device cpu] [--threads 2]
+                                 [--batch 32] [--biggan-batch 2] [--nulls 2] [--biggan-nulls 0]
+                                 [--device cpu] [--threads 2]
                                  [--only shapes|biggan] [--no-jobs] [--chunks 512 2048]
 """
 
@@ -245,7 +246,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=128, help="shapes zoo images (128)")
     parser.add_argument("--biggan-images", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=32, help="shapes zoo batch (32)")
+    parser.add_argument("--biggan-batch", type=int, default=2,
+                        help="BigGAN's batch (2: params.yaml's models.biggan-deep-256.batch_size)")
     parser.add_argument("--nulls", type=int, default=2, help="null permutations (shapes)")
     parser.add_argument("--biggan-nulls", type=int, default=0,
                         help="null permutations for BigGAN (each adds a state as large)")
@@ -265,7 +268,7 @@ def main() -> None:
     device = torch.device(args.device)
     print(f"{args.device}, {args.threads} thread(s), autocast {args.autocast}")
     runs = [("shapes", args.images, args.batch, args.nulls, True),
-            ("biggan", args.biggan_images, min(args.batch, 4), args.biggan_nulls, False)]
+            ("biggan", args.biggan_images, args.biggan_batch, args.biggan_nulls, False)]
     runs = [r for r in runs if args.only in (None, r[0])]
     for name, images, batch, nulls, per_pair in runs:
         gan, subset, discs = SETTINGS[name]
