@@ -79,7 +79,7 @@ class CorrelationAccumulator:
         self.nulls = nulls
         self.chunk = chunk
         self.cross: torch.Tensor | None = None
-        self.null_cross: torch.Tensor | None = None  # [nulls, gan units, disc units]
+        self.null_cross: list[torch.Tensor] = []  # per null permutation, like `cross`
         self._scratch = scratch if scratch is not None else Buffers(self.device)
 
     def _init_layout(self, gan_specs: list[LayerSpec], disc_specs: list[LayerSpec],
@@ -89,7 +89,8 @@ class CorrelationAccumulator:
         self.gan = Side("gan", gan_specs, disc_sizes, self.device)
         self.disc = Side("disc", disc_specs, gan_sizes, self.device)
         self.cross = new(self.gan.n_units, self.disc.n_units, dtype=STATE, device=self.device)
-        self.null_cross = new(self.nulls, *self.cross.shape, dtype=STATE, device=self.device)
+        self.null_cross = [new(*self.cross.shape, dtype=STATE, device=self.device)
+                           for _ in range(self.nulls)]
 
     def _check_layout(self, gan_specs: list[LayerSpec], disc_specs: list[LayerSpec]) -> None:
         if self.gan is None:
@@ -126,7 +127,8 @@ class CorrelationAccumulator:
                     x, y = g_at[a, b], self._at_size("disc", y_b, a)
                     self._add_product(self.cross[rows, cols], x, y)
                     if shifts:
-                        self._add_nulls(self.null_cross[:, rows, cols], x, y, batch, shifts)
+                        self._add_nulls([c[rows, cols] for c in self.null_cross], x, y,
+                                        batch, shifts)
                 self.disc.add_squares(b, cols, y_b)
         for a, rows in self.gan.ranges.items():
             self.gan.add_squares(a, rows, g[a])
@@ -143,8 +145,8 @@ class CorrelationAccumulator:
                              self._scratch((side, "down", s, p), (*n, p, p), x.dtype))
         return x.view(x.shape[0], -1)
 
-    def _add_nulls(self, blocks: torch.Tensor, x: torch.Tensor, y: torch.Tensor, batch: int,
-                   shifts: list[int]) -> None:
+    def _add_nulls(self, blocks: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+                   batch: int, shifts: list[int]) -> None:
         """blocks[i] += x (y with its images rolled by shifts[i])^T, the GEMMs in float32."""
         scratch = self._scratch
         if x.dtype != NULL_GEMM:
@@ -172,32 +174,39 @@ class CorrelationAccumulator:
             for ia, (a, rows) in enumerate(self.gan.ranges.items()):
                 yield rows, cols, self.n_images * max(a, b) ** 2, ib, ia
 
-    def merge(self, other: CorrelationAccumulator) -> CorrelationAccumulator:
-        """Add the statistics of a disjoint shard of images (exact); returns self."""
+    def merge(self, other: CorrelationAccumulator, consume: bool = False
+              ) -> CorrelationAccumulator:
+        """Add the statistics of a disjoint shard of images (exact); returns self. With
+        `consume`, `other` is used up instead of copied (its matrices may become this one's,
+        or are shifted in place): a shard just read from a store, merged and dropped."""
         if other.n_images == 0:
             return self
         if self.n_images == 0:
-            self.load_state_dict(other.state_dict())
+            self.load_state_dict(other.state_dict(), copy=not consume)
             return self
         self._check_layout(other.gan.specs, other.disc.specs)
         if other.nulls != self.nulls:
             raise ValueError(f"null permutations differ: {self.nulls} and {other.nulls}")
-        o = CorrelationAccumulator(self.device, nulls=self.nulls)
-        o.load_state_dict(other.state_dict())
+        if consume:
+            o = other
+        else:
+            o = CorrelationAccumulator(self.device, nulls=self.nulls)
+            o.load_state_dict(other.state_dict())
         dg, dd = o.gan.shift - self.gan.shift, o.disc.shift - self.disc.shift
         for rows, cols, n, ib, ia in o._blocks():
             sg, sd = o.gan.sum[rows, ib], o.disc.sum[cols, ia]
             # the same for every pairing of the images: it needs only the per-unit sums
             delta = torch.outer(dg[rows], sd + n * dd[cols]) + torch.outer(sg, dd[cols])
-            o.cross[rows, cols] += delta
-            o.null_cross[:, rows, cols] += delta
+            for c in (o.cross, *o.null_cross):
+                c[rows, cols] += delta
         o.gan.reshift(dg, o.n_images)
         o.disc.reshift(dd, o.n_images)
         for mine, theirs in ((self.gan, o.gan), (self.disc, o.disc)):
             for name in SUMS[1:]:
                 getattr(mine, name).add_(getattr(theirs, name))
-        self.cross += o.cross
-        self.null_cross += o.null_cross
+        for mine, theirs in zip((self.cross, *self.null_cross), (o.cross, *o.null_cross),
+                                strict=True):
+            mine += theirs
         self.n_images += o.n_images
         return self
 
@@ -220,6 +229,13 @@ class CorrelationAccumulator:
             block.mul_(torch.where(var_d > 0, var_d.rsqrt(), 0.0)[None, :])
         return to_given(out, self.gan.runs, self.disc.runs)
 
+    def _adopt(self, key: str, value: torch.Tensor) -> None:
+        """Make `value` the matrix `key` of `load_state_dict` (cross, null_cross_r)."""
+        if key == "cross":
+            self.cross = value
+        else:
+            self.null_cross[int(key.removeprefix("null_cross_")) - 1] = value
+
     def native_stats(self, side: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-unit mean and std (Eq. 1, n*m^2 - 1 denominator) at the unit's own map size."""
         return {"gan": self.gan, "disc": self.disc}[side].native_stats(self.n_images)
@@ -238,7 +254,7 @@ class CorrelationAccumulator:
                 "disc_layers": list(self.disc.specs), "tensors": tensors}
 
     def load_state_dict(self, state: dict, copy: bool = True) -> None:
-        """Take a `state_dict`; without `copy`, its `cross` becomes the accumulator's own where
+        """Take a `state_dict`; without `copy`, its matrices become the accumulator's own where
         no reordering is needed (a state just read from a store: no second 7 GB copy)."""
         # every entry of the matrices is set below: no zeros to write first
         self._init_layout(list(state["gan_layers"]), list(state["disc_layers"]), torch.empty)
@@ -255,10 +271,10 @@ class CorrelationAccumulator:
                 if value.shape != self.cross.shape:
                     raise ValueError(f"{key} is {tuple(value.shape)}, the layers make "
                                      f"{tuple(self.cross.shape)}")
-                if (not copy and key == "cross" and in_order(self.gan.runs, self.disc.runs)
+                if (not copy and in_order(self.gan.runs, self.disc.runs)
                         and value.device == self.device and value.dtype == STATE
                         and value.is_contiguous()):
-                    self.cross = value
+                    self._adopt(key, value)
                 else:
                     to_group(value, self.gan.runs, self.disc.runs, matrices[key])
             else:

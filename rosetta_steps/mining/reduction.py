@@ -30,7 +30,9 @@ from .budget import reduce_overhead, state_share
 from .correlation import CorrelationAccumulator
 from .state import check_shards, load_accumulator, specs_attr, specs_from_attr
 
-COPIES = 6  # states of a block alive at once while merging: the total, a shard, their copies
+# States of a block alive at once: the total, a shard, and (a bound) the merge's and the
+# correlations' temporaries.
+COPIES = 6
 
 
 class MatchWriter(RowWiseWriter):
@@ -107,8 +109,8 @@ def reduce_pair(paths: Sequence[str | Path], out: str | Path,
             for p in run.paths:
                 shard = load_accumulator(p, CorrelationAccumulator(device, nulls=nulls),
                                          rows=(lo, hi))
-                try:  # the first shard is the total so far: no copy of it to merge into
-                    total = shard if total is None else total.merge(shard)
+                try:  # the first shard is the total so far; the others are added in place
+                    total = shard if total is None else total.merge(shard, consume=True)
                 except ValueError as err:
                     raise UserError(f"shard {p} does not fit the others: {err}") from None
                 bar.update()

@@ -39,7 +39,8 @@ def pair_set(acc: CorrelationAccumulator, k: int, rule: str) -> set[tuple[int, i
 def _merged(paths: Sequence[str | Path], device: str | torch.device) -> CorrelationAccumulator:
     acc = CorrelationAccumulator(device)
     for p in paths:
-        acc.merge(load_accumulator(p, CorrelationAccumulator(device), nulls=False))
+        acc.merge(load_accumulator(p, CorrelationAccumulator(device), nulls=False),
+                  consume=True)
     return acc
 
 
@@ -58,7 +59,8 @@ def stability(shards: Sequence[str | Path], k: int, rule: str = "mutual",
     prefix = CorrelationAccumulator(device)
     sets, table = {}, []
     for i, path in enumerate(tqdm(shards, desc="stability", unit="shard"), start=1):
-        prefix.merge(load_accumulator(path, CorrelationAccumulator(device), nulls=False))
+        prefix.merge(load_accumulator(path, CorrelationAccumulator(device), nulls=False),
+                     consume=True)
         if i in counts:
             try:
                 check_k(k, prefix.gan.n_units, prefix.disc.n_units)

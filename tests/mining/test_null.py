@@ -78,6 +78,26 @@ def test_nulls_merge_exactly_and_survive_a_state_round_trip():
         merged.merge(accumulate(batches[:1], nulls=1))
 
 
+@pytest.mark.parametrize("disc", [DISC, dict(reversed(DISC.items()))],
+                         ids=["d-out-of-size-order", "d-in-size-order"])
+def test_a_consuming_merge_is_the_copying_one_and_adopts_the_matrices(disc):
+    gen = torch.Generator().manual_seed(2)
+    batches = [(random_acts(gen, n, GAN), random_acts(gen, n, disc)) for n in (3, 2, 4)]
+    copied = accumulate(batches[:1]).merge(accumulate(batches[1:]))
+    shard = accumulate(batches[1:])
+    consumed = accumulate(batches[:1]).merge(shard, consume=True)
+    for r in (0, 1, 2):
+        assert torch.equal(consumed.correlation(null=r), copied.correlation(null=r))
+    # into an empty accumulator, a consumed shard's matrices become its own where its group
+    # order is the given one (every layer listed by size), else they are copied
+    first = accumulate(batches[:1])
+    pointers = [m.data_ptr() for m in (first.cross, *first.null_cross)]
+    empty = CorrelationAccumulator(device="cpu", nulls=2).merge(first, consume=True)
+    adopted = [m.data_ptr() for m in (empty.cross, *empty.null_cross)] == pointers
+    assert adopted == (list(disc) != list(DISC))
+    assert torch.equal(empty.merge(shard).correlation(null=2), copied.correlation(null=2))
+
+
 def test_q_values_by_hand():
     # observed .9 .8 .5 .3 (sorted); null pairs >= each: 0, .5, 1, 1 on average;
     # observed pairs >= each: 1, 2, 3, 4 -> .0 .25 .33 .25 -> monotone .0 .25 .25 .25
