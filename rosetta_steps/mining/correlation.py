@@ -229,13 +229,6 @@ class CorrelationAccumulator:
             block.mul_(torch.where(var_d > 0, var_d.rsqrt(), 0.0)[None, :])
         return to_given(out, self.gan.runs, self.disc.runs)
 
-    def _adopt(self, key: str, value: torch.Tensor) -> None:
-        """Make `value` the matrix `key` of `load_state_dict` (cross, null_cross_r)."""
-        if key == "cross":
-            self.cross = value
-        else:
-            self.null_cross[int(key.removeprefix("null_cross_")) - 1] = value
-
     def native_stats(self, side: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-unit mean and std (Eq. 1, n*m^2 - 1 denominator) at the unit's own map size."""
         return {"gan": self.gan, "disc": self.disc}[side].native_stats(self.n_images)
@@ -274,10 +267,11 @@ class CorrelationAccumulator:
                 if (not copy and in_order(self.gan.runs, self.disc.runs)
                         and value.device == self.device and value.dtype == STATE
                         and value.is_contiguous()):
-                    self._adopt(key, value)
+                    matrices[key] = value
                 else:
                     to_group(value, self.gan.runs, self.disc.runs, matrices[key])
             else:
                 prefix, name = key.split("_", 1)
                 getattr(self, prefix).load(name, value)
+        self.cross, *self.null_cross = matrices.values()  # in order: cross, null_cross_1, ...
         self.n_images = int(state["n_images"])

@@ -83,9 +83,9 @@ def test_nulls_merge_exactly_and_survive_a_state_round_trip():
 def test_a_consuming_merge_is_the_copying_one_and_adopts_the_matrices(disc):
     gen = torch.Generator().manual_seed(2)
     batches = [(random_acts(gen, n, GAN), random_acts(gen, n, disc)) for n in (3, 2, 4)]
-    copied = accumulate(batches[:1]).merge(accumulate(batches[1:]))
     shard = accumulate(batches[1:])
-    consumed = accumulate(batches[:1]).merge(shard, consume=True)
+    copied = accumulate(batches[:1]).merge(shard)  # copies: `shard` stays as it was
+    consumed = accumulate(batches[:1]).merge(accumulate(batches[1:]), consume=True)
     for r in (0, 1, 2):
         assert torch.equal(consumed.correlation(null=r), copied.correlation(null=r))
     # into an empty accumulator, a consumed shard's matrices become its own where its group
