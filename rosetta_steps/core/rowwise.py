@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from .stores import FILES, atomic_output, file_sizes, matrix_encoding
+from .stores import atomic_output, matrix_encoding, seal, write_files
 
 DIMS = ("gan_unit", "disc_unit")
 
@@ -105,10 +105,8 @@ class RowWiseStore:
         short = {n: w for n, w in self._written.items() if w < self.shape[0]}
         if short:
             raise ValueError(f"rows not written: {short} of {self.shape[0]}")
-        small.to_zarr(self.tmp, mode="a", zarr_format=3, consolidated=False)
-        group = zarr.open_group(str(self.tmp), mode="r+", zarr_format=3)
-        group.attrs.update(small.attrs)
-        group.attrs[FILES] = file_sizes(self.tmp)
+        write_files(small, self.tmp)
+        seal(self.tmp)
         self._finished = True
 
     def __exit__(self, kind, value, traceback) -> bool:

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from ..core.cli import UserError
 from ..core.devices import to_host
 from ..core.rowwise import RowWiseStore, RowWiseWriter
-from ..core.stores import open_store, unit_coords
+from ..core.stores import store_attrs, unit_coords
 from ..core.units import LayerSpec, unit_count
 from .blocks import row_blocks
 from .budget import reduce_overhead, state_share
@@ -91,7 +91,7 @@ def reduce_pair(paths: Sequence[str | Path], out: str | Path,
     if run.nulls != nulls:
         raise UserError(f"the shards hold {run.nulls} null permutations, and {nulls} null match "
                         f"stores are asked for: give one --null-out path per permutation")
-    attrs = open_store(run.paths[0], "correlation-state", "correlation shard").attrs
+    attrs = store_attrs(run.paths[0], "correlation-state", "correlation shard")
     gan_specs = specs_from_attr(attrs["gan_layers"])
     disc_specs = specs_from_attr(attrs["disc_layers"])
     rows, cols = unit_count(gan_specs), unit_count(disc_specs)

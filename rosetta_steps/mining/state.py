@@ -22,7 +22,7 @@ import xarray as xr
 from ..core.cli import UserError
 from ..core.devices import to_host
 from ..core.rowwise import RowWiseStore, RowWiseWriter
-from ..core.stores import CHUNK_ROWS, open_store, unit_coords
+from ..core.stores import CHUNK_ROWS, open_store, store_attrs, unit_coords
 from ..core.units import LayerSpec, unit_count
 from .blocks import block_specs
 from .correlation import CorrelationAccumulator
@@ -173,7 +173,7 @@ def check_shards(paths: Sequence[str | Path], images: int | None = None) -> Shar
     0..images-1: one line naming the shards otherwise."""
     runs, spans = {}, []
     for p in paths:
-        attrs = open_store(p, "correlation-state", "correlation shard").attrs
+        attrs = store_attrs(p, "correlation-state", "correlation shard")
         run = tuple(str(attrs.get(k)) for k in ("gan", "disc", "seed", "subset", "gan_layers",
                                                  "disc_layers")) + (str(attrs.get("nulls", 0)),)
         runs.setdefault(run, []).append(str(p))
