@@ -16,7 +16,6 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
-import xarray as xr
 import zarr
 
 from .stores import atomic_output, matrix_encoding, seal, write_files
@@ -30,7 +29,7 @@ class RowWiseStore:
 
         with RowWiseStore(path, rows, cols, {"cross": np.float64}) as store:
             store.write_rows("cross", 0, block)   # any number of blocks, any order
-            store.finish(small_dataset)           # coords, small variables, attrs
+            store.finish(encode(small), attrs)    # coords, small variables, attrs
 
     Leaving the block without `finish` (or with an exception) leaves nothing at `path`.
     """
@@ -97,16 +96,16 @@ class RowWiseStore:
         """Rows of a shard file of matrix `name`: blocks of them are written without a copy."""
         return self._arrays[name].shards[0]
 
-    def finish(self, small: xr.Dataset) -> None:
-        """Write the coords, small variables and attrs of `small`; every row of every matrix
-        must have been written."""
+    def finish(self, small: dict[str, bytes], attrs: dict) -> None:
+        """Write the coords and small variables `small` (`stores.encode`d) and the root
+        `attrs`; every row of every matrix must have been written."""
         for name in self.matrices:
             self._flush(name, self.shape[0])
         short = {n: w for n, w in self._written.items() if w < self.shape[0]}
         if short:
             raise ValueError(f"rows not written: {short} of {self.shape[0]}")
-        write_files(small, self.tmp)
-        seal(self.tmp)
+        write_files(self.tmp, small)
+        seal(self.tmp, attrs)
         self._finished = True
 
     def __exit__(self, kind, value, traceback) -> bool:

@@ -160,29 +160,35 @@ def write_dataset(ds: xr.Dataset, path: str | Path, matrices: tuple[str, ...] = 
     encoding = {**(encoding or {}), **{
         name: matrix_encoding(*ds[name].shape, ds[name].dtype.itemsize) for name in matrices}}
     with atomic_output(path) as tmp:
-        write_files(ds, tmp, encoding)
+        write_files(tmp, encode(ds, encoding))
         seal(tmp)
 
 
-def write_files(ds: xr.Dataset, store: Path, encoding: dict | None = None) -> None:
-    """Write the in-memory `ds` (variables, coords, attrs) into the directory `store` as a
-    Zarr v3 store; arrays already there (a `rowwise` store's matrices) stay. xarray encodes
-    it into memory and the files are written at once: through zarr to disk, each variable
-    took some ten metadata round trips to zarr's I/O threads, 15-25 ms here, which was most
-    of `reduce` for the shapes zoo's small stores (profiled)."""
+def encode(ds: xr.Dataset, encoding: dict | None = None) -> dict[str, bytes]:
+    """The files of the in-memory `ds` as a Zarr v3 store (path in the store -> bytes), as
+    xarray writes them. Encoded in memory and written at once (`write_files`): through zarr
+    to disk, each variable took some ten metadata round trips to zarr's I/O threads, 15-25 ms
+    here, most of `reduce` for the shapes zoo's small stores (profiled)."""
     memory: dict = {}
     ds.to_zarr(MemoryStore(memory), mode="w", zarr_format=3, consolidated=False,
                encoding=encoding)
-    for key, value in memory.items():  # a key is the file's path in a local store
+    return {key: value.to_bytes() for key, value in memory.items()}
+
+
+def write_files(store: Path, files: dict[str, bytes]) -> None:
+    """Write `encode`'s files into the directory `store`; arrays already there (a `rowwise`
+    store's matrices) stay."""
+    for key, data in files.items():
         file = store / key
         file.parent.mkdir(parents=True, exist_ok=True)
-        file.write_bytes(value.to_bytes())
+        file.write_bytes(data)
 
 
-def seal(store: Path) -> None:
-    """List a finished store's files in its root attrs (`FILES`): the last write before the
-    rename, checked by `open_store`."""
-    zarr.open_group(str(store), mode="r+", zarr_format=3).attrs[FILES] = file_sizes(store)
+def seal(store: Path, attrs: dict | None = None) -> None:
+    """Add `attrs` to a finished store's root attrs and list its files there (`FILES`,
+    checked by `open_store`): the last write before the rename."""
+    group = zarr.open_group(str(store), mode="r+", zarr_format=3)
+    group.attrs.update({**(attrs or {}), FILES: file_sizes(store)})
 
 
 def file_sizes(store: Path) -> dict[str, int]:

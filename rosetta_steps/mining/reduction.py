@@ -23,7 +23,7 @@ from tqdm import tqdm
 from ..core.cli import UserError
 from ..core.devices import to_host
 from ..core.rowwise import RowWiseStore, RowWiseWriter
-from ..core.stores import store_attrs, unit_coords
+from ..core.stores import encode, store_attrs, unit_coords
 from ..core.units import LayerSpec, unit_count
 from .blocks import row_blocks
 from .budget import reduce_overhead, state_share
@@ -61,10 +61,16 @@ class MatchWriter(RowWiseWriter):
             self.stats[f"{side}_mean"][rows], self.stats[f"{side}_std"][rows] = mean, std
         self.attrs["n_images"] = acc.n_images
 
-    def finish(self) -> None:
+    def small(self) -> dict[str, bytes]:
+        """The coords and per-unit statistics, encoded (`core.stores.encode`): the same for
+        the observed pairing and its null permutations."""
         data = {k: (f"{k.split('_')[0]}_unit", v) for k, v in self.stats.items()}
         coords = {**unit_coords("gan", self.gan_specs), **unit_coords("disc", self.disc_specs)}
-        self.store.finish(xr.Dataset(data, coords=coords, attrs=self.attrs))
+        return encode(xr.Dataset(data, coords=coords))
+
+    def finish(self, small: dict[str, bytes] | None = None) -> None:
+        """Write the rest of the store; `small`: this writer's, or another's of the pair."""
+        self.store.finish(self.small() if small is None else small, self.attrs)
 
 
 def write_match_store(acc: CorrelationAccumulator, path: str | Path, gan: str, disc: str,
@@ -116,6 +122,7 @@ def reduce_pair(paths: Sequence[str | Path], out: str | Path,
                 bar.update()
             for w in writers:
                 w.add(lo, total)
+        small = writers[0].small()  # one encoding for the pair's stores: only attrs differ
         for w in writers:
-            w.finish()
+            w.finish(small)
     return run.gan, run.disc, rows, cols, total.n_images

@@ -22,7 +22,7 @@ import xarray as xr
 from ..core.cli import UserError
 from ..core.devices import to_host
 from ..core.rowwise import RowWiseStore, RowWiseWriter
-from ..core.stores import CHUNK_ROWS, open_store, store_attrs, unit_coords
+from ..core.stores import CHUNK_ROWS, encode, open_store, store_attrs, unit_coords
 from ..core.units import LayerSpec, unit_count
 from .blocks import block_specs
 from .correlation import CorrelationAccumulator
@@ -107,7 +107,7 @@ class StateWriter(RowWiseWriter):
         meta = {"kind": "correlation-state", "n_images": self.n_images, "nulls": self.nulls,
                 "gan_layers": specs_attr(self.gan_specs),
                 "disc_layers": specs_attr(self.disc_specs), **self.attrs}
-        self.store.finish(xr.Dataset(data, coords=coords, attrs=meta))
+        self.store.finish(encode(xr.Dataset(data, coords=coords)), meta)
 
 
 def save_accumulator(acc: CorrelationAccumulator, path: str | Path, **attrs: str) -> None:

@@ -10,9 +10,8 @@ from rosetta_steps.core.rowwise import RowWiseStore
 from rosetta_steps.core.stores import open_store
 
 
-def small(rows: int) -> xr.Dataset:
-    return xr.Dataset({"mean": ("gan_unit", np.arange(rows, dtype=float))},
-                      attrs={"kind": "test"})
+def small(rows: int) -> dict[str, bytes]:
+    return stores.encode(xr.Dataset({"mean": ("gan_unit", np.arange(rows, dtype=float))}))
 
 
 @pytest.mark.parametrize("cuts", [[0, 1000], [0, 300, 700, 1000], [0, 5, 600, 999, 1000]])
@@ -26,7 +25,7 @@ def test_blocks_in_order_or_not_give_the_same_store(tmp_path, monkeypatch, cuts)
         with RowWiseStore(path, 1000, 8, {"m": np.float64}) as store:
             for lo, hi in spans if order == "forward" else spans[::-1]:
                 store.write_rows("m", lo, data[lo:hi])
-            store.finish(small(1000))
+            store.finish(small(1000), {"kind": "test"})
         ds = open_store(path, "test")
         assert ds["m"].encoding["shards"] == (512, 8)
         np.testing.assert_array_equal(ds["m"].values, data)
@@ -39,7 +38,7 @@ def test_an_unfinished_store_leaves_nothing(tmp_path):
     with pytest.raises(ValueError, match="rows not written"):
         with RowWiseStore(path, 10, 2, {"m": np.float32}) as store:
             store.write_rows("m", 0, np.zeros((4, 2)))
-            store.finish(small(10))
+            store.finish(small(10), {"kind": "test"})
     with pytest.raises(RuntimeError, match="before finish"):
         with RowWiseStore(path, 10, 2, {"m": np.float32}) as store:
             store.write_rows("m", 0, np.zeros((10, 2)))
@@ -60,7 +59,7 @@ def test_held_rows_do_not_alias_the_callers_block(tmp_path, monkeypatch):
             block[:] = data[lo:lo + 500]
             store.write_rows("m", lo, block)
         block[:] = np.nan
-        store.finish(small(1000))
+        store.finish(small(1000), {"kind": "test"})
     np.testing.assert_array_equal(open_store(tmp_path / "s.zarr", "test")["m"].values, data)
 
 
@@ -74,5 +73,5 @@ def test_blocks_across_many_shard_files(tmp_path, monkeypatch):
         assert store.shard_rows("m") == 64
         for lo, hi in zip(cuts, cuts[1:], strict=False):
             store.write_rows("m", lo, data[lo:hi].copy())
-        store.finish(small(1000))
+        store.finish(small(1000), {"kind": "test"})
     np.testing.assert_array_equal(open_store(tmp_path / "s.zarr", "test")["m"].values, data)
