@@ -80,9 +80,11 @@ def anchor_spec(name: str, data: Dataset | None) -> models.ModelSpec:
 
 def check_finite(model: str, maps: Mapping[str, torch.Tensor], first_image: int) -> None:
     """A non-finite activation stops the run in one line naming model, layer, unit and image:
-    it would turn every correlation of its unit into NaN. One device sync per batch; the
-    unit is looked for only when something is wrong."""
-    if torch.stack([torch.isfinite(m).all() for m in maps.values()]).all():
+    it would turn every correlation of its unit into NaN. A map's sum is not finite when one
+    of its values is not (or, rarely, when finite values overflow it: then nothing is found
+    below and the run goes on); one read of the maps and one device sync per batch, the unit
+    looked for only when a sum is not finite."""
+    if torch.isfinite(torch.stack([m.sum() for m in maps.values()])).all():
         return
     for layer, m in maps.items():
         bad = ~torch.isfinite(m)

@@ -14,7 +14,7 @@ from rosetta_steps.core.images import to_uint8, to_unit_range
 from rosetta_steps.core.stores import open_match_store, open_store
 from rosetta_steps.match import main as match_main
 from rosetta_steps.mining.matching import Block, Pair, accumulate_pass, match_models, mine_shard
-from rosetta_steps.mining.sampling import sample_images
+from rosetta_steps.mining.sampling import check_finite, sample_images
 
 
 def seeded(name, seed):
@@ -158,3 +158,13 @@ def test_sample_store_lines_up_with_match(tmp_path):
     assert ds.sizes["gan_unit"] == 240 and (ds["class_index"].values == -1).all()
     with pytest.raises(UserError, match="unconditional"):
         sample_images(gan, "briard", seed=3, indices=range(2), batch_size=2)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_check_finite_names_the_first_bad_unit_and_passes_large_finite_maps(bad):
+    maps = {"a": torch.full((2, 3, 4, 4), 3e38), "b": torch.zeros(3, 5, 2, 2)}
+    check_finite("D", maps, 10)  # finite, though each sum overflows to inf
+    maps["b"][2, 4, 1, 0] = bad
+    maps["b"][2, 1, 0, 0] = bad
+    with pytest.raises(UserError, match="D layer b unit 1 is not finite on image 12"):
+        check_finite("D", maps, 10)
