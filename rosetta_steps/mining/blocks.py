@@ -46,8 +46,9 @@ def block_maps(maps: Mapping[str, torch.Tensor], specs: Sequence[LayerSpec], sta
 
 
 def row_bytes(cols: int, nulls: int, copies: float = 1.5) -> float:
-    """Bytes of one G row of `copies` states of (1 + nulls) float64 matrices over `cols`."""
-    return copies * (1 + nulls) * cols * 8
+    """Bytes of one G row of `copies` states over `cols`: the observed float64 matrix and
+    `nulls` float32 ones (`correlation.NULL`)."""
+    return copies * (8 + 4 * nulls) * cols
 
 
 def row_blocks(specs: Sequence[LayerSpec], cols: int, nulls: int, budget_mb: float,

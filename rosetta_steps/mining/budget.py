@@ -2,18 +2,19 @@
 share of the job's budget (`mem_mb`, the memory Snakemake and a cluster reserve for the job)
 the states may take (`blocks` cuts them into row blocks of that size).
 
-Besides the float64 states of Eq. 1-2, a match job holds the process itself (Python, torch,
-zarr), the models' weights, one batch's maps of every model (and their forward passes'
-temporaries), the accumulators' per-batch scratch (`Buffers`: each side's maps regrouped in
-the GEMMs' dtype, projected to the partner's sizes, squared at upsampled sizes, copied to
-float32 for the null's GEMMs; one set shared by the blocks of a pass, D's side a chunk of
-units at a time) and the rows the writers hold until a shard file of a matrix is whole
-(`core.rowwise`). `scratch_bytes` counts the buffers exactly as the accumulator asks for
-them (tested); the rest are upper bounds measured on CPU (bench/bench_mining.py checks the
-job's peak against the budget). A pass's scratch depends on its blocks and the chunk, and
-its blocks on the share of the states, so `fit_passes` looks for the largest share whose
-every pass fits, and for the chunk that needs the fewest passes. A reduce job holds the
-process, the writers' rows and its states (`reduction.COPIES`).
+Besides the states of Eq. 1-2 (float64; the null permutations' cross products float32), a
+match job holds the process itself (Python, torch, zarr), the models' weights, one batch's
+maps of every model (and their forward passes' temporaries), the accumulators' per-batch
+scratch (`Buffers`: each side's maps regrouped in the GEMMs' dtype, projected to the
+partner's sizes, squared at upsampled sizes, copied to float32 for the null's GEMMs; one set
+shared by the blocks of a pass, D's side a chunk of units at a time) and the rows the
+writers hold until a shard file of a matrix is whole (`core.rowwise`). `scratch_bytes`
+counts the buffers exactly as the accumulator asks for them (tested); the rest are upper
+bounds measured on CPU (bench/bench_mining.py checks the job's peak against the budget). A
+pass's scratch depends on its blocks and the chunk, and its blocks on the share of the
+states, so `fit_passes` looks for the largest share whose every pass fits, and for the
+chunk that needs the fewest passes. A reduce job holds the process, the writers' rows and
+its states (`reduction.COPIES`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ MB = 2**20
 PROCESS_MB = 700  # Python with torch, zarr and xarray imported: 559 MB resident on CPU
 WEIGHTS = 1.5  # resident bytes per byte of a loaded model's tensors (measured 1.46)
 FORWARD = 2.5  # a forward pass's peak per byte of its hooked maps (BigGAN-deep-256: 2.2)
-NULL_GEMM_BYTES = 4  # the null's GEMMs run in float32 (`correlation.NULL_GEMM`)
+NULL_BYTES = 4  # the null's GEMMs and sums are float32 (`correlation.NULL`)
 # D units an accumulator may take at a time (`CorrelationAccumulator(chunk=)`), all first
 CHUNKS = (None, 8192, 4096, 2048, 1024, 512)
 
@@ -92,14 +93,12 @@ def _roles(g: tuple[tuple[int, int], ...], disc: tuple[tuple[int, int], ...], ba
         for b, cols in d:
             if itemsize < 8:  # the cross products' GEMM output, added to the float64 state
                 ask(("cross",), rows * cols)
-            if itemsize < 8 or nulls:  # a GEMM's output in float64, added to the state
-                ask(("sum",), rows * cols, 8)
-            if nulls:  # the null's float32 GEMM: its output, its inputs (D's rolled)
+                ask(("sum",), rows * cols, 8)  # the GEMM's output in float64, then added
+            if nulls:  # the null's float32 GEMM adds into its state; its inputs (D's rolled)
                 pixels = batch * min(a, b) ** 2
-                ask(("null",), rows * cols, NULL_GEMM_BYTES)
-                ask(("null", "disc"), cols * pixels, NULL_GEMM_BYTES)
-                if itemsize != NULL_GEMM_BYTES:
-                    ask(("null", "gan"), rows * pixels, NULL_GEMM_BYTES)
+                ask(("null", "disc"), cols * pixels, NULL_BYTES)
+                if itemsize != NULL_BYTES:
+                    ask(("null", "gan"), rows * pixels, NULL_BYTES)
     return roles
 
 
@@ -146,8 +145,8 @@ def match_fixed(gan: Sequence[LayerSpec], discs: Sequence[Sequence[LayerSpec]],
     temporaries, and the writers' rows (and the chunk of rows a writer copies from a state
     into the given unit order where the orders differ, `state.StateWriter.add`)."""
     forward = FORWARD * (map_bytes(gan, batch) + sum(map_bytes(d, batch) for d in discs))
-    held = held_bytes([(unit_count(gan), unit_count(p), 8) for p in partners
-                       for _ in range(1 + nulls)], 1 + nulls)
+    held = held_bytes([(unit_count(gan), unit_count(p), size) for p in partners
+                       for size in (8, *[NULL_BYTES] * nulls)], 1 + nulls)
     gather = CHUNK_ROWS * max((unit_count(p) for p in partners), default=0) * 8
     return PROCESS_MB * MB + WEIGHTS * weights + forward + held + gather
 

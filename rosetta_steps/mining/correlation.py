@@ -6,9 +6,10 @@ taken over all n images and all pixels at once (Eq. 2 with the statistics of Eq.
 
     corr(j, k) = cov(G^j, D^k) / sqrt(var(G^j) var(D^k))
 
-The accumulator keeps sufficient statistics in float64 and never upsamples: resizing is linear,
-so cross products are taken at the smaller size of each pair of resolutions (see `resize`), and
-each layer group is projected once per distinct partner resolution. Activations are shifted per
+The accumulator keeps sufficient statistics in float64 (a null's cross products in float32,
+below) and never upsamples: resizing is linear, so cross products are taken at the smaller
+size of each pair of resolutions (see `resize`), and each layer group is projected once per
+distinct partner resolution. Activations are shifted per
 unit by their mean over the first batch (Pearson is shift-invariant, and resizing maps a
 constant to itself) so a large mean with a small spread loses no precision; a unit constant
 in the first batch is shifted by its exact value, so a dead unit stays exactly 0 and
@@ -18,8 +19,9 @@ With `nulls` > 0 the accumulator also keeps the cross products of the null model
 G's maps of image i against D's maps of another image of the same batch, D's batch rolled by
 1, 2, ... images. Rolling permutes images, so every unit's sums are the observed ones and
 only the cross products differ: a null costs one more GEMM per block, no forward pass. Those
-GEMMs run in float32 whatever `dtype` is (summed in float64): a null's correlations are
-within about 1e-6 of Eq. 2, ample for counting its best buddies, at half the cost.
+GEMMs and their running sums are float32 whatever `dtype` is (`NULL`): a null's correlations
+are within about 1e-6 of Eq. 2, ample for counting its best buddies, at half the cost and
+half the memory of a float64 matrix (its per-unit sums are the observed ones, float64).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from .order import in_order, to_given, to_group
 from .resize import project_down, upsample_matrix
 from .sums import STATE, SUMS, Side
 
-NULL_GEMM = torch.float32  # the null's cross products: within 5e-7 of Eq. 2 (bench), ample
+NULL = torch.float32  # the null's cross products and their sums: within 1e-6 of Eq. 2
 
 
 def layer_specs(acts: Mapping[str, torch.Tensor], what: str = "activations") -> list[LayerSpec]:
@@ -57,8 +59,9 @@ class CorrelationAccumulator:
     `device` defaults to CUDA when available; `dtype` is the precision of the per-batch cross
     product GEMMs and projections (float64 by default; float32 is faster and was measured
     within 5e-7 of Eq. 2 by bench/bench_correlation.py).
-    All running sums are float64 whatever `dtype` is. `nulls` null permutations are kept
-    beside the observed pairing (`null.null_shift`; every batch then needs 2 images or more).
+    The observed running sums are float64 whatever `dtype` is. `nulls` null permutations are
+    kept beside the observed pairing (`null.null_shift`; every batch then needs 2 images or
+    more), their cross products in float32 (`NULL`).
     Accumulators updated one after another may share `scratch` (their per-batch
     temporaries), so a pass over many blocks holds one set of them (`matching`). With
     `chunk`, D's side of a batch is regrouped, projected and multiplied `chunk` units at a
@@ -89,7 +92,7 @@ class CorrelationAccumulator:
         self.gan = Side("gan", gan_specs, disc_sizes, self.device)
         self.disc = Side("disc", disc_specs, gan_sizes, self.device)
         self.cross = new(self.gan.n_units, self.disc.n_units, dtype=STATE, device=self.device)
-        self.null_cross = [new(*self.cross.shape, dtype=STATE, device=self.device)
+        self.null_cross = [new(*self.cross.shape, dtype=NULL, device=self.device)
                            for _ in range(self.nulls)]
 
     def _check_layout(self, gan_specs: list[LayerSpec], disc_specs: list[LayerSpec]) -> None:
@@ -147,18 +150,16 @@ class CorrelationAccumulator:
 
     def _add_nulls(self, blocks: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor,
                    batch: int, shifts: list[int]) -> None:
-        """blocks[i] += x (y with its images rolled by shifts[i])^T, the GEMMs in float32."""
+        """blocks[i] += x (y with its images rolled by shifts[i])^T, in float32 (`NULL`)."""
         scratch = self._scratch
-        if x.dtype != NULL_GEMM:
-            x = scratch(("null", "gan"), x.shape, NULL_GEMM).copy_(x)
+        if x.dtype != NULL:
+            x = scratch(("null", "gan"), x.shape, NULL).copy_(x)
         y = y.view(y.shape[0], batch, -1)
-        rolled = scratch(("null", "disc"), y.shape, NULL_GEMM)
-        out = scratch(("null",), (x.shape[0], y.shape[0]), NULL_GEMM)
-        wide = scratch(("sum",), out.shape, STATE)  # else `+=` makes a float64 copy of its own
+        rolled = scratch(("null", "disc"), y.shape, NULL)
         for block, shift in zip(blocks, shifts, strict=True):
             rolled[:, shift:] = y[:, :batch - shift]  # y.roll(shift, dims=1), converted
             rolled[:, :shift] = y[:, batch - shift:]
-            block += wide.copy_(torch.mm(x, rolled.view(y.shape[0], -1).T, out=out))
+            block.addmm_(x, rolled.view(y.shape[0], -1).T)
 
     def _add_product(self, block: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> None:
         """block += x y^T, in place (through a scratch buffer below float64)."""
@@ -223,8 +224,8 @@ class CorrelationAccumulator:
             sg, sd = self.gan.sum[rows, ib], self.disc.sum[cols, ia]
             var_g = self.gan.sumsq[rows, ib] - sg**2 / n
             var_d = self.disc.sumsq[cols, ia] - sd**2 / n
-            block = torch.addr(cross[rows, cols], sg, sd, alpha=-1 / n,
-                               out=out[rows, cols])  # covariance
+            block = torch.addr(cross[rows, cols].to(STATE), sg, sd, alpha=-1 / n,
+                               out=out[rows, cols])  # covariance (a null's in float64)
             block.mul_(torch.where(var_g > 0, var_g.rsqrt(), 0.0)[:, None])
             block.mul_(torch.where(var_d > 0, var_d.rsqrt(), 0.0)[None, :])
         return to_given(out, self.gan.runs, self.disc.runs)
@@ -234,9 +235,10 @@ class CorrelationAccumulator:
         return {"gan": self.gan, "disc": self.disc}[side].native_stats(self.n_images)
 
     def state_dict(self) -> dict:
-        """Everything needed to resume or merge: layouts, counts and float64 sums, in the
-        given unit order (the matrices are views of the accumulator's where that is its
-        group order, as a module's state_dict holds its parameters)."""
+        """Everything needed to resume or merge: layouts, counts and sums (the nulls' cross
+        products float32, the rest float64), in the given unit order (the matrices are views
+        of the accumulator's where that is its group order, as a module's state_dict holds its
+        parameters)."""
         runs = self.gan.runs, self.disc.runs
         tensors = {"cross": to_given(self.cross, *runs)}
         tensors.update({f"null_cross_{r + 1}": to_given(c, *runs)
@@ -265,7 +267,7 @@ class CorrelationAccumulator:
                     raise ValueError(f"{key} is {tuple(value.shape)}, the layers make "
                                      f"{tuple(self.cross.shape)}")
                 if (not copy and in_order(self.gan.runs, self.disc.runs)
-                        and value.device == self.device and value.dtype == STATE
+                        and value.device == self.device and value.dtype == matrices[key].dtype
                         and value.is_contiguous()):
                     matrices[key] = value
                 else:

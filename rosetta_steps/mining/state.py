@@ -1,11 +1,13 @@
-"""A shard's correlation state: its float64 sufficient statistics (Eq. 1-2) in a store, and
+"""A shard's correlation state: its sufficient statistics (Eq. 1-2) in a store, and
 the checks that a pair's shards merge (`reduction` merges them into the match store).
 
 A correlation state (`StateWriter`, `save_accumulator`; kind `correlation-state`) holds
 `cross` (gan_unit, disc_unit), the per-unit shifted sums at native and partner resolutions,
 and the layer layouts and image count in its attrs; with null permutations (`null`) also
-`null_cross_1`, `null_cross_2`, ... and their number in attr `nulls`. It is written and read
-whole or in row blocks of G units (`blocks`), which give the same store.
+`null_cross_1`, `null_cross_2`, ... and their number in attr `nulls`. The null matrices are
+float32 (`correlation.NULL`; a store with float64 ones, written before, still reads), the
+rest float64. It is written and read whole or in row blocks of G units (`blocks`), which
+give the same store.
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ class StateWriter(RowWiseWriter):
         self.gan_res = sorted({s.size for s in gan_specs})
         self.disc_res = sorted({s.size for s in disc_specs})
         self.crosses = ["cross", *(f"null_cross_{r}" for r in range(1, nulls + 1))]
-        self.store = RowWiseStore(path, rows, cols, dict.fromkeys(self.crosses, np.float64))
+        self.store = RowWiseStore(path, rows, cols, {  # the accumulator's dtypes
+            "cross": np.float64, **dict.fromkeys(self.crosses[1:], np.float32)})
         # per side: (units, partner resolutions) for the sums at partner sizes, else (units,)
         shapes = {"gan": (rows, len(self.disc_res)), "disc": (cols, len(self.gan_res))}
         self.sums = {f"{side}_{name}": np.full(shape if name in PARTNER_SUMS else shape[:1],

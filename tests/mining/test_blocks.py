@@ -42,21 +42,21 @@ def test_block_specs_and_maps_by_hand():
 
 def test_row_blocks_and_passes_by_hand():
     mb, ten = 2**20, [LayerSpec("a", 4, 8), LayerSpec("b", 6, 4)]
-    # 1.5 copies x 3 matrices x 1000 columns x 8 bytes = 36000 bytes a row
+    # 1.5 copies x 1000 columns x (8 bytes + 2 nulls x 4 bytes) = 24000 bytes a row
     assert row_blocks(ten, 1000, 2, 1.0) == [(0, 10)]
-    assert row_blocks(ten, 1000, 2, 36000 * 7 / mb) == [(0, 4), (4, 10)]  # whole layers
-    assert row_blocks(ten, 1000, 2, 36000 * 3 / mb) == [(0, 3), (3, 4), (4, 7), (7, 10)]
+    assert row_blocks(ten, 1000, 2, 24000 * 7 / mb) == [(0, 4), (4, 10)]  # whole layers
+    assert row_blocks(ten, 1000, 2, 24000 * 3 / mb) == [(0, 3), (3, 4), (4, 7), (7, 10)]
     big = [LayerSpec("c", 2048, 4)]
-    assert row_blocks(big, 1000, 2, 36000 * 1300 / mb) == [(0, 1024), (1024, 2048)]  # 512s
+    assert row_blocks(big, 1000, 2, 24000 * 1300 / mb) == [(0, 1024), (1024, 2048)]  # 512s
     with pytest.raises(UserError, match="holds no row"):
-        row_blocks(ten, 1000, 2, 35000 / mb)
-    # pairs of 36000 and 18000 bytes a row: 540000 bytes in all
+        row_blocks(ten, 1000, 2, 23000 / mb)
+    # pairs of 24000 and 12000 bytes a row: 360000 bytes in all
     assert plan_passes(ten, [1000, 500], 2, 1.0) == [[(0, 0, 10), (1, 0, 10)]]
-    assert plan_passes(ten, [1000, 500], 2, 400000 / mb) == [[(0, 0, 10)], [(1, 0, 10)]]
-    assert plan_passes(ten, [1000, 500], 2, 300000 / mb) == [
+    assert plan_passes(ten, [1000, 500], 2, 300000 / mb) == [[(0, 0, 10)], [(1, 0, 10)]]
+    assert plan_passes(ten, [1000, 500], 2, 200000 / mb) == [
         [(0, 0, 4)], [(0, 4, 10)], [(1, 0, 10)]]
-    # pair 0's second block (216000 bytes) leaves room for all of a pair of 3600 a row
-    assert plan_passes(ten, [1000, 100], 2, 300000 / mb) == [
+    # pair 0's second block (144000 bytes) leaves room for all of a pair of 2400 a row
+    assert plan_passes(ten, [1000, 100], 2, 200000 / mb) == [
         [(0, 0, 4)], [(0, 4, 10), (1, 0, 10)]]
 
 

@@ -9,15 +9,16 @@ from reference import random_acts, reference_best_buddies, reference_correlation
 
 from rosetta_steps import bestbuddies, reduce, rosetta
 from rosetta_steps.core.cli import run
+from rosetta_steps.core.stores import open_store
 from rosetta_steps.mining.correlation import CorrelationAccumulator
 from rosetta_steps.mining.null import null_shift, q_values
 from rosetta_steps.mining.reduction import write_match_store
-from rosetta_steps.mining.state import save_accumulator
+from rosetta_steps.mining.state import load_accumulator, save_accumulator
 
 GAN = {"g4": (3, 4), "g7": (2, 7), "g16": (3, 16)}
 DISC = {"d14": (4, 14), "d5": (3, 5)}
 EXACT = dict(rtol=0, atol=1e-12)
-NULL = dict(rtol=0, atol=1e-6)  # the null's cross products are float32 GEMMs
+NULL = dict(rtol=0, atol=1e-6)  # the null's cross products are float32 GEMMs and sums
 
 
 def data(seed, sizes):
@@ -63,6 +64,37 @@ def test_rolled_null_equals_brute_force_mispaired_pearson(chunk):
           for i, side in enumerate((GAN, DISC))))
     np.testing.assert_allclose(acc.correlation().numpy(), observed, **EXACT)
     assert not np.allclose(acc.correlation(null=1).numpy(), observed)
+
+
+def test_float32_null_sums_of_many_batches_and_large_means_stay_within_1e_6(tmp_path):
+    """The nulls' cross products are summed in float32 (half a float64 state's memory): 80
+    batches of units whose means are 1000 times their spreads still give the brute-force
+    mispaired Pearson within 1e-6, through a state store (float32 there too)."""
+    batches = [({k: 1000 + v for k, v in g.items()}, d) for g, d in data(4, [2] * 80)]
+    acc = accumulate(batches)
+    assert acc.cross.dtype == torch.float64
+    assert [c.dtype for c in acc.null_cross] == [torch.float32] * 2
+    save_accumulator(acc, tmp_path / "s.zarr", gan="G", disc="D")
+    ds = open_store(tmp_path / "s.zarr", "correlation-state")
+    assert [ds[n].dtype for n in ("cross", "null_cross_1", "null_cross_2")] == [
+        np.float64, np.float32, np.float32]
+    restored = load_accumulator(tmp_path / "s.zarr")
+    for r in (1, 2):
+        np.testing.assert_allclose(restored.correlation(null=r).numpy(), mispaired(batches, r),
+                                   **NULL)
+
+
+def test_a_state_with_float64_nulls_still_loads():
+    """A state written before the nulls' sums were float32 holds them in float64."""
+    acc = accumulate(data(2, [3, 4]))
+    state = acc.state_dict()
+    state["tensors"] = {k: v.double() for k, v in state["tensors"].items()}
+    old = CorrelationAccumulator(device="cpu", nulls=2)
+    old.load_state_dict(state, copy=False)
+    assert [c.dtype for c in old.null_cross] == [torch.float32] * 2
+    for r in (0, 1, 2):
+        np.testing.assert_array_equal(old.correlation(null=r).numpy(),
+                                      acc.correlation(null=r).numpy())
 
 
 def test_nulls_merge_exactly_and_survive_a_state_round_trip():
