@@ -29,7 +29,7 @@ class RowWiseStore:
 
         with RowWiseStore(path, rows, cols, {"cross": np.float64}) as store:
             store.write_rows("cross", 0, block)   # any number of blocks, any order
-            store.finish(encode(small), attrs)    # coords, small variables, attrs
+            store.finish(stores.encode(small), attrs)  # coords, small variables, attrs
 
     Leaving the block without `finish` (or with an exception) leaves nothing at `path`.
     """
