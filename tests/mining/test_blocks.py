@@ -63,7 +63,7 @@ def test_row_blocks_and_passes_by_hand():
 def test_fused_blocked_and_per_pair_stores_are_identical(tmp_path):
     """One pass for all pairs, a job per pair, and row blocks cut at layers and whole tiles
     give the same bytes; blocks of a few rows (MAE's 1536 columns at 0.6 MB: 11 rows) round
-    differently, within float64 (float32 for the null's GEMMs) rounding."""
+    differently, within float64 (float32 for the nulls) rounding."""
     args = dict(weights=RANDOM, seed=3, start=2, count=6, batch_size=3, nulls=2)
     discs = ["shapes-cnn-sup", "shapes-gan", "shapes-vit-mae"]
     fused = [Pair(d, tmp_path / "fused" / f"{d}.zarr") for d in discs]
