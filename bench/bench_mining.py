@@ -307,5 +307,6 @@ def main() -> None:
                     args.autocast, folder, per_pair, not args.no_jobs and r == repeat - 1)})
         report(f"{label}, {nulls} null permutation(s)", images, rounds, chunked, args.mem_mb)
 
+
 if __name__ == "__main__":
     main()

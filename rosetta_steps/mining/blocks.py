@@ -17,6 +17,8 @@ import torch
 
 from ..core.cli import UserError
 from ..core.units import LayerSpec, unit_count
+from .correlation import NULL
+from .sums import STATE
 
 MB = 2**20
 ALIGN = 512  # rows: blocks of whole stored chunks (`core.stores.CHUNK_ROWS`) when they can be
@@ -46,9 +48,9 @@ def block_maps(maps: Mapping[str, torch.Tensor], specs: Sequence[LayerSpec], sta
 
 
 def row_bytes(cols: int, nulls: int, copies: float = 1.5) -> float:
-    """Bytes of one G row of `copies` states over `cols`: the observed float64 matrix and
-    `nulls` float32 ones (`correlation.NULL`)."""
-    return copies * (8 + 4 * nulls) * cols
+    """Bytes of one G row of `copies` states over `cols`: the observed matrix (float64) and
+    `nulls` null permutations' (float32, `correlation.NULL`)."""
+    return copies * (STATE.itemsize + nulls * NULL.itemsize) * cols
 
 
 def row_blocks(specs: Sequence[LayerSpec], cols: int, nulls: int, budget_mb: float,

@@ -30,12 +30,14 @@ from ..core.cli import UserError
 from ..core.stores import CHUNK_ROWS, matrix_encoding
 from ..core.units import LayerSpec, unit_count
 from .blocks import plan_passes, row_bytes
+from .correlation import NULL
+from .sums import STATE
 
 MB = 2**20
 PROCESS_MB = 700  # Python with torch, zarr and xarray imported: 559 MB resident on CPU
 WEIGHTS = 1.5  # resident bytes per byte of a loaded model's tensors (measured 1.46)
 FORWARD = 2.5  # a forward pass's peak per byte of its hooked maps (BigGAN-deep-256: 2.2)
-NULL_BYTES = 4  # the null's GEMMs and sums are float32 (`correlation.NULL`)
+NULL_BYTES = NULL.itemsize  # the null's GEMMs and sums (`correlation.NULL`)
 # D units an accumulator may take at a time (`CorrelationAccumulator(chunk=)`), all first
 CHUNKS = (None, 8192, 4096, 2048, 1024, 512)
 
@@ -146,7 +148,7 @@ def match_fixed(gan: Sequence[LayerSpec], discs: Sequence[Sequence[LayerSpec]],
     into the given unit order where the orders differ, `state.StateWriter.add`)."""
     forward = FORWARD * (map_bytes(gan, batch) + sum(map_bytes(d, batch) for d in discs))
     held = held_bytes([(unit_count(gan), unit_count(p), size) for p in partners
-                       for size in (8, *[NULL_BYTES] * nulls)], 1 + nulls)
+                       for size in (STATE.itemsize, *[NULL_BYTES] * nulls)], 1 + nulls)
     gather = CHUNK_ROWS * max((unit_count(p) for p in partners), default=0) * 8
     return PROCESS_MB * MB + WEIGHTS * weights + forward + held + gather
 
