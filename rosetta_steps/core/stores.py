@@ -186,9 +186,10 @@ def write_files(store: Path, files: dict[str, bytes]) -> None:
 
 def seal(store: Path, attrs: dict | None = None) -> None:
     """Add `attrs` to a finished store's root attrs and list its files there (`FILES`,
-    checked by `open_store`): the last write before the rename."""
+    checked by `open_store`): the last write before the rename. One metadata write: zarr's
+    `attrs.update` rewrites the metadata once per key (25-30 ms a store here)."""
     group = zarr.open_group(str(store), mode="r+", zarr_format=3)
-    group.attrs.update({**(attrs or {}), FILES: file_sizes(store)})
+    group.update_attributes({**(attrs or {}), FILES: file_sizes(store)})
 
 
 def file_sizes(store: Path) -> dict[str, int]:
