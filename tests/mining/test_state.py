@@ -69,3 +69,53 @@ def test_a_state_round_trips_through_zarr_and_merges_after(tmp_path):
     np.testing.assert_allclose(loaded.correlation().numpy(), a.merge(b).correlation().numpy(),
                                rtol=0, atol=1e-12)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def _old_layout(acc, path):
+    """`acc`'s state as states were written before their sums were packed: a sum an array,
+    with unit and resolution coords."""
+    from rosetta_steps.core.stores import unit_coords, write_dataset
+    from rosetta_steps.mining.state import specs_attr
+
+    tensors = acc.state_dict()["tensors"]
+    gan_res = sorted({s.size for s in acc.gan.specs})
+    disc_res = sorted({s.size for s in acc.disc.specs})
+    data = {"cross": (("gan_unit", "disc_unit"), tensors.pop("cross").numpy())}
+    for key, value in tensors.items():
+        side = key.split("_", 1)[0]
+        dims = (f"{side}_unit", "disc_res" if side == "gan" else "gan_res")
+        data[key] = (dims[:value.ndim], value.numpy())
+    coords = {**unit_coords("gan", acc.gan.specs), **unit_coords("disc", acc.disc.specs),
+              "gan_res": gan_res, "disc_res": disc_res}
+    attrs = {"kind": "correlation-state", "n_images": acc.n_images, "nulls": 0,
+             "gan_layers": specs_attr(acc.gan.specs), "disc_layers": specs_attr(acc.disc.specs)}
+    write_dataset(xr.Dataset(data, coords=coords, attrs=attrs), path, matrices=("cross",))
+
+
+def test_a_state_packs_its_sums_and_one_with_a_sum_an_array_still_reads(tmp_path):
+    """Each side's sums are two arrays (zarr's cost is per array), named by their attr
+    `sums`, without coordinate arrays; a state written before, a sum an array, reads the
+    same, whole and in a row block of G units of one map size."""
+    acc, _ = shard(0)
+    save_accumulator(acc, tmp_path / "new.zarr", gan="G", disc="D")
+    _old_layout(acc, tmp_path / "old.zarr")
+    ds = xr.open_zarr(tmp_path / "new.zarr", consolidated=False)
+    assert sorted(ds.variables) == ["cross", "disc_partner_sums", "disc_sums",
+                                    "gan_partner_sums", "gan_sums"]
+    assert ds["gan_sums"].dims == ("gan_unit", "stat")
+    assert ds["gan_sums"].attrs["sums"] == ["shift", "native_sum", "native_sumsq"]
+    assert ds["disc_partner_sums"].dims == ("disc_unit", "gan_res", "moment")
+    assert ds["disc_partner_sums"].shape == (7, 2, 2)  # G's maps are 4 and 16 wide
+    assert ds["disc_partner_sums"].attrs["sums"] == ["sum", "sumsq"]
+    expected = acc.state_dict()["tensors"]
+    for name in ("new", "old"):
+        loaded = load_accumulator(tmp_path / f"{name}.zarr").state_dict()["tensors"]
+        assert loaded.keys() == expected.keys()
+        for key, value in expected.items():
+            torch.testing.assert_close(loaded[key], value, rtol=0, atol=0)
+        block = load_accumulator(tmp_path / f"{name}.zarr", rows=(0, 3))  # b0, 4 wide, alone
+        assert [s.name for s in block.gan.specs] == ["b0"] and block.gan.n_units == 3
+        got = block.state_dict()["tensors"]
+        torch.testing.assert_close(got["cross"], expected["cross"][:3], rtol=0, atol=0)
+        torch.testing.assert_close(got["gan_sum"], expected["gan_sum"][:3], rtol=0, atol=0)
+        torch.testing.assert_close(got["disc_sum"], expected["disc_sum"][:, :1], rtol=0, atol=0)
