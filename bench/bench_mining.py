@@ -1,36 +1,39 @@
 """Benchmark: mining a dictionary against its physical limit (issue 21).
 
-The limit of mining one shard of a dictionary is one forward pass of G and of each D per
-image plus the correlation kernel (Eq. 1-2) of every pair. This script times, in one process
+The limit of mining a dictionary's images is one forward pass of G and of each D per image
+plus the correlation kernel (Eq. 1-2) of every pair. This script times, in one process
 and on the same images:
 
 - `forward`: the models' bare forward passes (G once, each D once per image);
 - `kernel`: every pair's accumulator (G against each D and against itself) fed the maps of
   those passes, kept in memory, in the row blocks the memory budget allows;
-- `per pair`: the pipeline as a job per pair (`match: per_pair`): the sample store, then each
-  pair's shard store, each job running G again;
-- `fused`: the pipeline as one fused job (`match: fused`): every pair's shard store and the
-  sample store from one pass of G per block-pass (`mining.matching.mine_shard`);
-- `reduce`: each pair's shard merged into its match store and null stores;
-- `match job`, `reduce job`: the fused match step and the reduce step run as their own
-  processes with `--mem-mb`, for their whole peak resident memory against that budget (what
-  a scheduler reserves and a cluster enforces).
+- `per pair`: the pipeline as a job per pair and shard (`match: per_pair`): the sample store,
+  then each pair's shard store, each job running G again;
+- `fused`: the pipeline as one fused job per shard (`match: fused`): every pair's shard store
+  and the sample store from one pass of G per block-pass (`mining.matching.mine_shard`);
+- `reduce`: each pair's shards merged into its match store and null stores;
+- `match job`, `reduce job`: the fused match step (of the first shard) and the reduce step (of
+  the largest pair) run as their own processes with `--mem-mb`, for their whole peak resident
+  memory against that budget (what a scheduler reserves and a cluster enforces).
+
+The images are mined in shards of `--shard-size` (params.yaml's shard_size, 128), as the
+workflow mines them: the shapes zoo's 512 are its dictionary's (params.yaml), four shards.
 
 Each setting runs `--repeat` rounds (the shapes zoo, 3 by default: its parts take seconds,
 which a shared machine's load can double) or `--biggan-repeat` (1), and each part's fastest
 round is reported. It prints seconds, each pipeline's ratio to the limit (forward + kernel)
 and the peak resident memory above the start of each section (sampled every 5 ms from /proc;
 on CUDA, `torch.cuda.max_memory_allocated`); for the jobs, their processes' peak (`wait4`;
-host memory only, also on CUDA). Two settings:
-the shapes zoo at the demo's size (one 128-image shard, random weights: the architectures, and
-so the time, are the demo's), and BigGAN-deep-256 (random weights, class briard) against
-ResNet-50 and ViT-B/16 at a few images on CPU, where G x G (23296 units) and G x ViT (36864
-units) states exceed any budget a workstation has and go in row blocks. On a GPU, pass --device
-cuda and the paper's sizes. `--chunks` also times G's whole state against itself with D's
-side whole and in chunks (`CorrelationAccumulator(chunk=)`), ratios to D whole.
+host memory only, also on CUDA). Two settings: the shapes zoo at the demo's size (the shapes
+dictionary's 512 images, random weights: the architectures, and so the time, are the demo's),
+and BigGAN-deep-256 (random weights, class briard) against ResNet-50 and ViT-B/16 at a few
+images on CPU, where G x G (23296 units) and G x ViT (36864 units) states exceed any budget a
+workstation has and go in row blocks. On a GPU, pass --device cuda and the paper's sizes.
+`--chunks` also times G's whole state against itself with D's side whole and in chunks
+(`CorrelationAccumulator(chunk=)`), ratios to D whole.
 
-    python bench/bench_mining.py [--images 128] [--biggan-images 4] [--mem-mb 16000]
-                                 [--repeat 3] [--biggan-repeat 1]
+    python bench/bench_mining.py [--images 512] [--biggan-images 4] [--shard-size 128]
+                                 [--mem-mb 16000] [--repeat 3] [--biggan-repeat 1]
                                  [--batch 32] [--biggan-batch 2] [--nulls 2] [--biggan-nulls 0]
                                  [--device cpu] [--threads 2]
                                  [--only shapes|biggan] [--no-jobs] [--chunks 512 2048]
@@ -173,33 +176,39 @@ def job_peak(step: str, args: list[str], out: dict) -> None:
     out["peak"] = int(done.stdout.split()[-1]) * 1024  # KiB on Linux
 
 
-def pipelines(gan: str, subset: str, discs: list[str], images: int, batch: int, nulls: int,
-              mem_mb: float, device: torch.device, autocast: str, folder: Path,
+def pipelines(gan: str, subset: str, discs: list[str], images: int, shard: int, batch: int,
+              nulls: int, mem_mb: float, device: torch.device, autocast: str, folder: Path,
               per_pair: bool, jobs: bool) -> dict[str, dict]:
     weights = {m: "random" for m in (gan, *discs)}
-    args = dict(weights=weights, seed=0, start=0, count=images, batch_size=batch,
-                device=device, subset=subset, nulls=nulls, mem_mb=mem_mb, autocast=autocast)
+    args = dict(weights=weights, seed=0, batch_size=batch, device=device, subset=subset,
+                nulls=nulls, mem_mb=mem_mb, autocast=autocast)
+    starts = range(0, images, shard)
+    count = {lo: min(shard, images - lo) for lo in starts}
     partners = [*discs, gan]
     out = {name: {} for name in (["per pair"] if per_pair else []) + ["fused", "reduce"]}
     if per_pair:
         with measured(device, out["per pair"]):
-            write_samples(sample_shard(gan, "random", subset, 0, 0, images, batch,
-                                       device=device), folder / "pp-samples.zarr")
-            for p in partners:
-                mine_shard(gan, [Pair(p, folder / f"pp-{p}.zarr")], **args)
+            for lo in starts:
+                write_samples(sample_shard(gan, "random", subset, 0, lo, count[lo], batch,
+                                           device=device), folder / f"pp-samples-{lo}.zarr")
+                for p in partners:
+                    mine_shard(gan, [Pair(p, folder / f"pp-{p}-{lo}.zarr")], start=lo,
+                               count=count[lo], **args)
     with measured(device, out["fused"]):
-        mined = mine_shard(gan, [Pair(p, folder / f"{p}.zarr") for p in partners],
-                           samples=folder / "samples.zarr", **args)
+        for lo in starts:
+            mined = mine_shard(gan, [Pair(p, folder / f"{p}-{lo}.zarr") for p in partners],
+                               samples=folder / f"samples-{lo}.zarr", start=lo, count=count[lo],
+                               **args)
     out["fused"]["passes"], out["fused"]["one pass"] = mined
     with measured(device, out["reduce"]):
         for p in partners:
-            reduce_pair([folder / f"{p}.zarr"], folder / f"{p}-matches.zarr",
+            reduce_pair([folder / f"{p}-{lo}.zarr" for lo in starts], folder / f"{p}-matches.zarr",
                         [folder / f"{p}-null-{r}.zarr" for r in range(1, nulls + 1)],
                         images=images, device=device, mem_mb=mem_mb)
     if jobs:
         common = ["--device", str(device), "--mem-mb", str(mem_mb),
                   "--threads", str(torch.get_num_threads())]
-        match_args = ["--gan", gan, "--subset", subset, "--count", str(images),
+        match_args = ["--gan", gan, "--subset", subset, "--count", str(count[0]),
                       "--batch-size", str(batch), "--null", str(nulls), "--autocast", autocast,
                       "--samples", str(folder / "job-samples.zarr"), *common]
         for p in partners:
@@ -208,7 +217,8 @@ def pipelines(gan: str, subset: str, discs: list[str], images: int, batch: int, 
         out["match job"], out["reduce job"] = {}, {}
         job_peak("match", match_args, out["match job"])
         biggest = max(partners, key=lambda p: unit_count(models.get(p).layer_specs()))
-        job_peak("reduce", [str(folder / f"job-{biggest}.zarr"), "--images", str(images),
+        job_peak("reduce", [*(str(folder / f"{biggest}-{lo}.zarr") for lo in starts),
+                            "--images", str(images),
                             "--out", str(folder / "job-matches.zarr"), *common,
                             *(["--null-out"] if nulls else []),
                             *(str(folder / f"job-null-{r}.zarr") for r in range(1, nulls + 1))],
@@ -224,21 +234,22 @@ def best(rounds: list[dict[str, dict]]) -> dict[str, dict]:
             for key in parts}
 
 
-def report(name: str, images: int, rounds: list[dict[str, dict]], chunked: dict,
+def report(name: str, images: int, shard: int, rounds: list[dict[str, dict]], chunked: dict,
            mem_mb: float) -> None:
     runs = best(rounds)
     forward, kernel = runs.pop("forward"), runs.pop("kernel")
     bound = forward["seconds"] + kernel["seconds"]
     gb = 2**30
     best_of = f", the best of {len(rounds)} rounds" if len(rounds) > 1 else ""
-    print(f"\n{name}: {images} images, mem_mb {mem_mb:g}{best_of}")
+    shards = -(-images // shard)
+    print(f"\n{name}: {images} images in {shards} shard(s), mem_mb {mem_mb:g}{best_of}")
     print(f"  {'':<26}{'seconds':>9}{'x limit':>9}{'peak GB':>9}")
     rows = [("forward (G once, D once)", forward), ("kernel (cached maps)", kernel)]
     for label, r in rows:
         print(f"  {label:<26}{r['seconds']:>9.1f}{'':>9}{r['peak'] / gb:>9.2f}")
     print(f"  {'limit: forward + kernel':<26}{bound:>9.1f}{1:>9.2f}")
     for label, r in runs.items():
-        extra = (f"  ({r['passes']} pass(es) of G; one at mem_mb {r['one pass']:,.0f})"
+        extra = (f"  ({r['passes']} pass(es) of G a shard; one at mem_mb {r['one pass']:,.0f})"
                  if "passes" in r else "")
         if label.endswith("job"):
             extra = f"  whole process: {r['peak'] / 2**20 / mem_mb:.0%} of mem_mb"
@@ -257,8 +268,11 @@ def report(name: str, images: int, rounds: list[dict[str, dict]], chunked: dict,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=128, help="shapes zoo images (128)")
+    parser.add_argument("--images", type=int, default=512,
+                        help="shapes zoo images (512: the shapes dictionary's)")
     parser.add_argument("--biggan-images", type=int, default=4)
+    parser.add_argument("--shard-size", type=int, default=128,
+                        help="images a match job mines (params.yaml's shard_size, 128)")
     parser.add_argument("--batch", type=int, default=32, help="shapes zoo batch (32)")
     parser.add_argument("--biggan-batch", type=int, default=2,
                         help="BigGAN's batch (2: params.yaml's models.biggan-deep-256.batch_size)")
@@ -293,8 +307,8 @@ def main() -> None:
         rounds, chunked = [], {}
         with tempfile.TemporaryDirectory() as tmp:
             if name == "shapes":  # warm-up: imports, allocator (BigGAN's would take minutes)
-                pipelines(gan, subset, discs, batch, batch, nulls, args.mem_mb, device,
-                          args.autocast, Path(tmp), False, False)
+                pipelines(gan, subset, discs, batch, batch, batch, nulls, args.mem_mb,
+                          device, args.autocast, Path(tmp), False, False)
             for r in range(repeat):  # each round writes a folder of its own
                 forward, kernel, timed = forward_and_kernel(
                     gan, subset, discs, images, batch, nulls, args.mem_mb, device,
@@ -303,9 +317,11 @@ def main() -> None:
                 folder = Path(tmp) / f"round-{r}"
                 folder.mkdir()
                 rounds.append({"forward": forward, "kernel": kernel, **pipelines(
-                    gan, subset, discs, images, batch, nulls, args.mem_mb, device,
-                    args.autocast, folder, per_pair, not args.no_jobs and r == repeat - 1)})
-        report(f"{label}, {nulls} null permutation(s)", images, rounds, chunked, args.mem_mb)
+                    gan, subset, discs, images, args.shard_size, batch, nulls, args.mem_mb,
+                    device, args.autocast, folder, per_pair,
+                    not args.no_jobs and r == repeat - 1)})
+        report(f"{label}, {nulls} null permutation(s)", images, args.shard_size, rounds,
+               chunked, args.mem_mb)
 
 
 if __name__ == "__main__":
