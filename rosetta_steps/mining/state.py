@@ -8,10 +8,10 @@ arrays, `{side}_sums` (units, stat: those at the unit's own size) and `{side}_pa
 layouts and image count in its attrs; with null permutations (`null`) also `null_cross_1`,
 `null_cross_2`, ... and their number in attr `nulls`. The null matrices are float32
 (`correlation.NULL`), the rest float64. It has no coordinate arrays: the units and
-resolutions follow from the layouts, and zarr's cost is per array (a state of 21 arrays took
-93 ms to encode, one of 4 takes 25). A state written before, with float64 nulls or a sum an
-array, still reads. It is written and read whole or in row blocks of G units (`blocks`),
-which give the same store.
+resolutions follow from the layouts, and zarr's cost is per array (a state's 18 small
+arrays took 93 ms to encode, its 4 now take 25). A state written before, with float64 nulls
+or a sum an array, still reads. It is written and read whole or in row blocks of G units
+(`blocks`), which give the same store.
 """
 
 from __future__ import annotations
