@@ -149,7 +149,7 @@ def match_fixed(gan: Sequence[LayerSpec], discs: Sequence[Sequence[LayerSpec]],
     forward = FORWARD * (map_bytes(gan, batch) + sum(map_bytes(d, batch) for d in discs))
     held = held_bytes([(unit_count(gan), unit_count(p), size) for p in partners
                        for size in (STATE.itemsize, *[NULL_BYTES] * nulls)], 1 + nulls)
-    gather = CHUNK_ROWS * max((unit_count(p) for p in partners), default=0) * 8
+    gather = CHUNK_ROWS * max((unit_count(p) for p in partners), default=0) * STATE.itemsize
     return PROCESS_MB * MB + WEIGHTS * weights + forward + held + gather
 
 

@@ -7,8 +7,9 @@ from reference import random_acts
 
 from rosetta_steps import reduce
 from rosetta_steps.core.cli import run
+from rosetta_steps.core.stores import unit_coords, write_dataset
 from rosetta_steps.mining.correlation import CorrelationAccumulator
-from rosetta_steps.mining.state import load_accumulator, save_accumulator
+from rosetta_steps.mining.state import load_accumulator, save_accumulator, specs_attr
 
 GAN = {"b0": (4, 4), "b1": (3, 16)}
 DISC = {"layer1": (5, 14), "layer2": (2, 7)}
@@ -74,9 +75,6 @@ def test_a_state_round_trips_through_zarr_and_merges_after(tmp_path):
 def _old_layout(acc, path):
     """`acc`'s state as states were written before their sums were packed: a sum an array,
     with unit and resolution coords."""
-    from rosetta_steps.core.stores import unit_coords, write_dataset
-    from rosetta_steps.mining.state import specs_attr
-
     tensors = acc.state_dict()["tensors"]
     gan_res = sorted({s.size for s in acc.gan.specs})
     disc_res = sorted({s.size for s in acc.disc.specs})
