@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export PIP_CONFIG_FILE := /dev/null
 export PIP_FIND_LINKS :=
 
-.PHONY: install weights test test-all lint bench demo clean
+.PHONY: install weights test test-all lint docs docs-build bench demo clean
 
 install: $(STAMP)
 
@@ -26,6 +26,15 @@ weights: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+# The docs site (mkdocs.yml, docs/): `make docs` serves it at http://127.0.0.1:8000 while you
+# edit; `make docs-build` writes site/ and fails on any warning (a broken link, a page missing
+# from the nav), as CI does.
+docs: install
+	$(VENV)/bin/mkdocs serve
+
+docs-build: install
+	$(VENV)/bin/mkdocs build --strict --site-dir site
 
 # Two pytest workers, a test file to a worker: the tests of a file share its fixtures (the
 # workflow's built tiny project is built once).
