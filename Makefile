@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export PIP_CONFIG_FILE := /dev/null
 export PIP_FIND_LINKS :=
 
-.PHONY: install weights test test-all lint docs docs-build bench demo clean
+.PHONY: install weights test test-all lint docs docs-build reference bench demo clean
 
 install: $(STAMP)
 
@@ -72,3 +72,8 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# The docs' reference pages, written from the params.yaml schema and the steps' own parsers
+# (docs/reference/configuration.md, steps.md); tests/test_reference.py fails when they are stale.
+reference: install
+	$(PY) workflow/scripts/reference_pages.py
