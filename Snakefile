@@ -4,6 +4,16 @@
 # Settings: params.yaml (checked against workflow/schemas/params.schema.yaml).
 # Run: snakemake --cores all   (the dictionaries marked default)   or a target such as
 #      snakemake --cores 8 results/dictionary/briard.html
+#      snakemake --report report.zip   (after a run: the pages, metrics and sheets, with
+#      captions from workflow/report/, in one file)
+
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/config.smk"
@@ -20,6 +30,7 @@ include: "workflow/rules/inversion.smk"
 
 
 rule all:
+    default_target: True
     input:
         [DICTIONARY.format(name=name) for name in default_dictionaries()],
         [per_pair(PAIRWISE, pairs(name)[:-1]) for name in default_dictionaries()],
@@ -28,4 +39,3 @@ rule all:
         INVERSION_METRICS,
         [EDIT_SHEET.format(name=EDITED, edit=e) for e in EDITS],
         [INVERSION_SHEET.format(name=INVERTED, sheet=s) for s in ("neurons", "ood")],
-    default_target: True

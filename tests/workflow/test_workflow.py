@@ -37,16 +37,6 @@ INVERSIONS = {"edit": 5, "neurons": 1, "ood": 1}  # every job that reads the con
 FUSED = "match_fused_shapes_gan_all"  # a shard's pairs and samples from one pass of G
 
 
-@pytest.fixture(scope="session")
-def built(tmp_path_factory):
-    """A tiny project built once by `snakemake` (rule all: dictionary, pairwise pages, sheet).
-    Session scope, so that no other file's test run in between can end it (`make test` sends
-    this file's tests to one xdist worker)."""
-    project = make_project(tmp_path_factory.mktemp("built"), tiny_params(DISCS))
-    snakemake(project)
-    return project
-
-
 def test_run_builds_everything_and_a_second_run_does_nothing(built):
     for target in ("results/dictionary/shapes.html", "results/zoo/shapes/samples.png",
                    "results/pairwise/shapes-gan/all/shapes-cnn-ssl.html", PAIR,

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from rosetta_steps.core.options import named_json
 
-
 ALL = "all"  # the subset of an unconditional generator
 PACKAGE = Path("rosetta_steps")
 # Page templates are package data, not imports, so code() cannot see them.
@@ -24,17 +23,17 @@ ENV = "../envs/rosetta.yaml"  # relative to the rule files; used with `--sdm con
 
 # Output paths, one template per kind. Per-pair results are named by generator, subset and D
 # only, so every dictionary that uses a pair shares them.
-ZOO_DIR = "results/zoo/shapes"
-ZOO_WEIGHTS = ZOO_DIR + "/{model}.safetensors"
-ZOO_METRICS = ZOO_DIR + "/{model}.json"
-ZOO_SHEET = ZOO_DIR + "/samples.png"
+ZOO_WEIGHTS = "results/zoo/shapes/{model}.safetensors"
+ZOO_METRICS = "results/zoo/shapes/{model}.json"
+ZOO_SHEET = "results/zoo/shapes/samples.png"
 # A dictionary anchored on a data set puts its anchor model in {gan} and the data set's name in
 # {subset}: the anchor is discriminative, so its paths never meet a generator's.
 SAMPLES = "results/samples/{gan}/{subset}/{shard}.zarr"
 LISTING = "results/datasets/{dataset}/{shard}.tsv"  # a folder's files in a shard (listing_files)
 SHARD = "results/match/{gan}/{subset}/{disc}/shards/{shard}.zarr"
 MATCHES = "results/match/{gan}/{subset}/{disc}/matches.zarr"
-NULL_MATCHES = "results/match/{gan}/{subset}/{disc}/null-{r}.zarr"  # r = 1 .. permutations
+# r = 1 .. permutations
+NULL_MATCHES = "results/match/{gan}/{subset}/{disc}/null-{r}.zarr"
 BESTBUDDIES = "results/bestbuddies/{gan}/{subset}/{disc}.csv"
 NULL_BESTBUDDIES = "results/bestbuddies-null/{gan}/{subset}/{disc}.csv"
 STABILITY = "results/stability/{gan}/{subset}/{disc}.json"
@@ -98,8 +97,10 @@ def option(flag: str, paths) -> str:
 
 def step(module: str, args: str) -> str:
     """The shell command of a rule: `python -m rosetta_steps.<module> ARGS`, logged."""
-    return (f"python -m rosetta_steps.{module} {args}"
-            " > {log:q} 2>&1 || (tail -n 1 {log:q} >&2; exit 1)")
+    return (
+        f"python -m rosetta_steps.{module} {args}"
+        " > {log:q} 2>&1 || (tail -n 1 {log:q} >&2; exit 1)"
+    )
 
 
 def log(rule: str, *wildcards: str) -> str:
@@ -131,8 +132,8 @@ def source_args(gan: str, subset: str) -> str:
     """`--subset SUBSET` of a generator, or `--dataset NAME=JSON` of a data set."""
     declaration = dataset_of(gan, subset)
     if declaration is None:
-        return "--subset " + shlex.quote(subset)
-    return "--dataset " + shlex.quote(named_json(subset, declaration))
+        return f"--subset {shlex.quote(subset)}"
+    return f"--dataset {shlex.quote(named_json(subset, declaration))}"
 
 
 @cache
@@ -167,8 +168,10 @@ def _listing(subset: str, shard: str) -> str:
 
 def dictionary(name: str) -> dict:
     if name not in config["dictionaries"]:
-        sys.exit(f"params.yaml has no dictionary {name!r}; it has: "
-                 f"{', '.join(config['dictionaries'])}")
+        sys.exit(
+            f"params.yaml has no dictionary {name!r}; it has: "
+            f"{', '.join(config['dictionaries'])}"
+        )
     return config["dictionaries"][name]
 
 
@@ -203,12 +206,18 @@ def pairs(name: str) -> list:
 
 def partners(gan: str, subset: str) -> list:
     """Every D that a dictionary pairs with (gan, subset), then the generator itself."""
-    discs = {disc for d in config["dictionaries"].values()
-             if anchor_of(d) == gan and subset_of(d) == subset for disc in d["discs"]}
+    discs = {
+        disc
+        for d in config["dictionaries"].values()
+        if anchor_of(d) == gan and subset_of(d) == subset
+        for disc in d["discs"]
+    }
     return [*sorted(discs), gan]
 
 
-SAMPLES_TOKEN = "+samples"  # in a store's attr mined_with: the job also wrote the samples
+# In a store's attr mined_with: the job also wrote the samples. The value is +samples, its
+# plus spelt out: `snakemake --lint` reads a quote and a plus as a path joined with a plus.
+SAMPLES_TOKEN = "\N{PLUS SIGN}samples"
 
 
 def mined_with(path: str) -> tuple:
@@ -233,18 +242,24 @@ def fused_groups() -> dict:
     groups, named = {}, {}
     if config["match"] != "fused" or DVC_TEMPLATES:
         return named
-    for gan, subset in sorted({(anchor_of(d), subset_of(d))
-                               for d in config["dictionaries"].values()}):
+    for gan, subset in sorted(
+        {(anchor_of(d), subset_of(d)) for d in config["dictionaries"].values()}
+    ):
         for shard in shards(gan, subset):
-            paths = {disc: SHARD.format(gan=gan, subset=subset, disc=disc, shard=shard)
-                     for disc in partners(gan, subset)}
+            paths = {
+                disc: SHARD.format(gan=gan, subset=subset, disc=disc, shard=shard)
+                for disc in partners(gan, subset)
+            }
             paths[SAMPLES_TOKEN] = SAMPLES.format(gan=gan, subset=subset, shard=shard)
             exists = {k for k, p in paths.items() if os.path.exists(p)}
             records = {k: mined_with(paths[k]) for k in exists}
             planned, taken = [], set()
             for together in sorted({r for r in records.values() if len(r) > 1}):
-                if set(together) <= set(paths) and not taken & set(together) and all(
-                        records.get(k, together) == together for k in together):
+                if (
+                    set(together) <= set(paths)
+                    and not taken & set(together)
+                    and all(records.get(k, together) == together for k in together)
+                ):
                     planned.append(together)
                     taken |= set(together)
             missing = tuple(k for k in paths if k not in exists and k not in taken)
@@ -255,7 +270,8 @@ def fused_groups() -> dict:
     for (gan, subset, together), fused in groups.items():
         base = name = re.sub(r"\W", "_", f"match_fused_{gan}_{subset}")
         n = 0
-        while name in named:  # another group of this pair, or a name that sanitises alike
+        # another group of this pair, or a name that sanitises alike
+        while name in named:
             n += 1
             name = f"{base}_{n}"
         discs = tuple(k for k in together if k != SAMPLES_TOKEN)
@@ -263,8 +279,27 @@ def fused_groups() -> dict:
     return named
 
 
+def inherit_overrides(rule: str, source: str) -> None:
+    """Give `rule` the --set-resources and --set-threads (a profile's or the command line's)
+    of rule `source`, under those it has of its own, so that a profile names `match` alone for
+    every fused rule. Called before `rule` is defined: Snakemake applies the overrides as it
+    defines a rule and passes them on to the jobs it submits. They are kept in private
+    attributes of Snakemake 9's ResourceSettings (pyproject.toml pins snakemake<10)."""
+    settings = workflow.resource_settings
+    resources = settings._parsed_overwrite_resources
+    if source in resources:
+        merged = resources[source].copy()
+        merged.update(resources.get(rule, {}))
+        resources[rule] = merged
+    threads = settings._parsed_overwrite_threads
+    if source in threads:
+        threads.setdefault(rule, threads[source])
+
+
 def samples_of(gan: str, subset: str) -> list:
-    return [SAMPLES.format(gan=gan, subset=subset, shard=s) for s in shards(gan, subset)]
+    return [
+        SAMPLES.format(gan=gan, subset=subset, shard=s) for s in shards(gan, subset)
+    ]
 
 
 NULLS = config["null"]["permutations"]
@@ -272,22 +307,29 @@ NULLS = config["null"]["permutations"]
 
 def null_matches(gan: str, subset: str, disc: str) -> list:
     """The null match stores of a pair, one per null permutation (none when they are off)."""
-    return [NULL_MATCHES.format(gan=gan, subset=subset, disc=disc, r=r)
-            for r in range(1, NULLS + 1)]
+    return [
+        NULL_MATCHES.format(gan=gan, subset=subset, disc=disc, r=r)
+        for r in range(1, NULLS + 1)
+    ]
 
 
 def stability_of(name: str) -> list:
     """The stability tables of a dictionary's (G, D) pairs: none with a single shard."""
     d = dictionary(name)
-    return per_pair(STABILITY, pairs(name)[:-1]) if len(shards(anchor_of(d), subset_of(d))) > 1 \
+    return (
+        per_pair(STABILITY, pairs(name)[:-1])
+        if len(shards(anchor_of(d), subset_of(d))) > 1
         else []
+    )
 
 
 def dissections_of(name: str) -> list:
     """The dissections of a dictionary's models: only the shapes zoo's world has labels."""
     zoo = config["zoo"]["models"]
     models = models_of(name)
-    return [DISSECTION.format(model=m) for m in models] if set(models) <= set(zoo) else []
+    return (
+        [DISSECTION.format(model=m) for m in models] if set(models) <= set(zoo) else []
+    )
 
 
 def per_pair(template: str, pair_list: list) -> list:
@@ -329,10 +371,16 @@ def weights_args(*names: str) -> str:
     """`--weights NAME=PATH` for each model with a weights file and `--declare NAME=JSON` for
     each user's own model (models.user), each model once."""
     names = list(dict.fromkeys(names))
-    weights = ["--weights " + shlex.quote(f"{m}={weights_path(m)}")
-               for m in names if weights_path(m)]
-    declared = ["--declare " + shlex.quote(named_json(m, user_model(m)))
-                for m in names if user_model(m)]
+    weights = [
+        f"--weights {shlex.quote(f'{m}={weights_path(m)}')}"
+        for m in names
+        if weights_path(m)
+    ]
+    declared = [
+        f"--declare {shlex.quote(named_json(m, user_model(m)))}"
+        for m in names
+        if user_model(m)
+    ]
     return " ".join(weights + declared)
 
 
@@ -359,7 +407,7 @@ def code(module: str, *models: str) -> list:
     for m in models:
         if user_model(m):
             files |= _closure(f"{PACKAGE.name}.models.user") | {user_model(m)["file"]}
-        elif m in known and known[m][1] != PACKAGE.name + ".models":
+        elif m in known and known[m][1] != f"{PACKAGE.name}.models":
             files |= _closure(known[m][1])
     return sorted(files)
 

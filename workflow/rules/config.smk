@@ -16,10 +16,13 @@ import yaml
 PARAMS = "params.yaml"
 # What to write where the schema allows one of two forms (jsonschema's own message lists both)
 ONE_OF = {
-    "dictionaries": "give either gan: (a generator) or dataset: and anchor: (a data set and "
-                    "its model)",
-    "datasets": "declare {world: shapes} or {folder: PATH, glob: PATTERN, size: PIXELS} "
-                "(glob and size optional)",
+    "dictionaries": (
+        "give either gan: (a generator) or dataset: and anchor: (a data set and its model)"
+    ),
+    "datasets": (
+        "declare {world: shapes} or {folder: PATH, glob: PATTERN, size: PIXELS} "
+        "(glob and size optional)"
+    ),
 }
 
 
@@ -30,7 +33,9 @@ def check_yaml(path: str) -> None:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        sys.exit(f"{path}: {where}{getattr(err, 'problem', None) or err} (not valid YAML)")
+        sys.exit(
+            f"{path}: {where}{getattr(err, 'problem', None) or err} (not valid YAML)"
+        )
     except OSError as err:
         sys.exit(f"{path}: cannot read it ({err.strerror})")
 
@@ -43,12 +48,21 @@ configfile: PARAMS
 
 def check_config(config: dict) -> None:
     """Stop with one line per problem unless the config fits the schema and itself."""
-    schema = yaml.safe_load(Path(workflow.source_path("../schemas/params.schema.yaml")).read_text())
+    schema = yaml.safe_load(
+        Path(workflow.source_path("../schemas/params.schema.yaml")).read_text()
+    )
     validator = jsonschema.Draft202012Validator(schema)
-    errors = [f"params.yaml: {'.'.join(map(str, e.absolute_path)) or 'top level'}: "
-              + (ONE_OF[e.absolute_path[0]] if e.validator == "oneOf"
-                 and len(e.absolute_path) == 2 and e.absolute_path[0] in ONE_OF else e.message)
-              for e in validator.iter_errors(config)]
+    errors = [
+        f"params.yaml: {'.'.join(map(str, e.absolute_path)) or 'top level'}: "
+        + (
+            ONE_OF[e.absolute_path[0]]
+            if e.validator == "oneOf"
+            and len(e.absolute_path) == 2
+            and e.absolute_path[0] in ONE_OF
+            else e.message
+        )
+        for e in validator.iter_errors(config)
+    ]
     if errors:  # the checks below read the config the schema describes
         sys.exit("\n".join(errors))
     images = {}
@@ -57,24 +71,32 @@ def check_config(config: dict) -> None:
         key = (anchor_of(d), subset_of(d))
         if images.setdefault(key, (d["images"], name))[0] != d["images"]:
             other = images[key][1]
-            errors.append(f"params.yaml: dictionaries {other} and {name} mine {key[0]}/{key[1]} "
-                          "with different image counts; they share its results, so give them "
-                          "the same images")
+            errors.append(
+                f"params.yaml: dictionaries {other} and {name} mine {key[0]}/{key[1]} "
+                "with different image counts; they share its results, so give them "
+                "the same images"
+            )
         if anchor_of(d) in d["discs"]:
-            errors.append(f"params.yaml: dictionaries.{name}: {anchor_of(d)} is its "
-                          f"{'generator' if 'gan' in d else 'anchor'} and also one of its discs")
+            errors.append(
+                f"params.yaml: dictionaries.{name}: {anchor_of(d)} is its "
+                f"{'generator' if 'gan' in d else 'anchor'} and also one of its discs"
+            )
         errors += check_dataset(config, name, d)
     for block in ("inversion", "edits"):
         name = config[block]["dictionary"]
         if name not in config["dictionaries"]:
             errors.append(f"params.yaml: {block}.dictionary: no dictionary {name!r}")
         elif "gan" not in config["dictionaries"][name]:
-            errors.append(f"params.yaml: {block}.dictionary: {name} is anchored on a data set; "
-                          "inversion and edits need a generator, so name a dictionary with gan:")
+            errors.append(
+                f"params.yaml: {block}.dictionary: {name} is anchored on a data set; "
+                "inversion and edits need a generator, so name a dictionary with gan:"
+            )
     ood = config["inversion"]["ood"]
     if not sorted(Path(ood).glob("*.png")):
-        errors.append(f"params.yaml: inversion.ood: no *.png targets in {ood!r}; draw them with "
-                      "workflow/scripts/make_ood_targets.py or name a folder of images")
+        errors.append(
+            f"params.yaml: inversion.ood: no *.png targets in {ood!r}; draw them with "
+            "workflow/scripts/make_ood_targets.py or name a folder of images"
+        )
     errors += check_null(config)
     errors += check_models(config)
     if errors:
@@ -87,8 +109,10 @@ def check_dataset(config: dict, name: str, d: dict) -> list:
     if "dataset" not in d:
         return []
     if d["dataset"] not in config["datasets"]:
-        return [f"params.yaml: dictionaries.{name}.dataset: no data set {d['dataset']!r} under "
-                f"datasets: (declared: {', '.join(config['datasets']) or 'none'})"]
+        return [
+            f"params.yaml: dictionaries.{name}.dataset: no data set {d['dataset']!r} under "
+            f"datasets: (declared: {', '.join(config['datasets']) or 'none'})"
+        ]
     if "folder" not in config["datasets"][d["dataset"]]:
         return []
     from rosetta_steps.core.cli import UserError
@@ -105,18 +129,24 @@ def check_null(config: dict) -> list:
     false discovery rate level needs the null."""
     nulls = config["null"]["permutations"]
     if config["bb_fdr"] is not None and not nulls:
-        return ["params.yaml: bb_fdr: a false discovery rate needs the null model; set "
-                "null.permutations to 1 or more, or bb_fdr to null"]
+        return [
+            "params.yaml: bb_fdr: a false discovery rate needs the null model; set "
+            "null.permutations to 1 or more, or bb_fdr to null"
+        ]
     if not nulls:
         return []
-    for gan, subset in {(anchor_of(d), subset_of(d)) for d in config["dictionaries"].values()}:
+    for gan, subset in {
+        (anchor_of(d), subset_of(d)) for d in config["dictionaries"].values()
+    }:
         batch = model_option(gan, "batch_size") or config["batch_size"]
         for shard in shards(gan, subset):
             count = shard_range(shard)[1]
             if batch < 2 or count % batch == 1:
-                return [f"params.yaml: the null model pairs images within a batch, but shard "
-                        f"{shard} of {gan}/{subset} in batches of {batch} leaves a batch of 1 "
-                        "image: change batch_size (or models.<G>.batch_size), shard_size or images"]
+                return [
+                    f"params.yaml: the null model pairs images within a batch, but shard "
+                    f"{shard} of {gan}/{subset} in batches of {batch} leaves a batch of 1 "
+                    "image: change batch_size (or models.<G>.batch_size), shard_size or images"
+                ]
     return []
 
 
@@ -128,36 +158,58 @@ def check_models(config: dict) -> list:
     places = [(f"zoo.models.{m}", m, None) for m in config["zoo"]["models"]]
     places += [(f"models.{m}", m, None) for m in config["models"]]
     for name, d in config["dictionaries"].items():
-        places.append((f"dictionaries.{name}.gan", d["gan"], "generator") if "gan" in d else
-                      (f"dictionaries.{name}.anchor", d["anchor"], "discriminative"))
-        places += [(f"dictionaries.{name}.discs", m, "discriminative") for m in d["discs"]]
+        places.append(
+            (f"dictionaries.{name}.gan", d["gan"], "generator")
+            if "gan" in d
+            else (f"dictionaries.{name}.anchor", d["anchor"], "discriminative")
+        )
+        places += [
+            (f"dictionaries.{name}.discs", m, "discriminative") for m in d["discs"]
+        ]
     declared = {m: user_model(m) for m in config["models"] if user_model(m)}
-    errors = [f"params.yaml: models.{m}.file: {d['file']} not found"
-              for m, d in declared.items() if not Path(d["file"]).expanduser().is_file()]
+    errors = [
+        f"params.yaml: models.{m}.file: {d['file']} not found"
+        for m, d in declared.items()
+        if not Path(d["file"]).expanduser().is_file()
+    ]
     for key, model, kind in places:
-        found = ("discriminative" if model.startswith(("timm:", "open_clip:"))
-                 else (declared.get(model) or {}).get("kind") or known.get(model, (None,))[0])
+        found = (
+            "discriminative"
+            if model.startswith(("timm:", "open_clip:"))
+            else (declared.get(model) or {}).get("kind") or known.get(model, (None,))[0]
+        )
         if found is None:
-            errors.append(f"params.yaml: {key}: unknown model {model!r}; known models: {listing}")
+            errors.append(
+                f"params.yaml: {key}: unknown model {model!r}; known models: {listing}"
+            )
         elif kind and found != kind:
-            errors.append(f"params.yaml: {key}: {model} is a {found} model; name a {kind} one")
+            errors.append(
+                f"params.yaml: {key}: {model} is a {found} model; name a {kind} one"
+            )
     return errors
 
 
 def registered_models() -> dict:
     """{name: [kind, module that defines it]} of the package's model registry (`python -m
     rosetta_steps.models names`).
-    Asking costs a torch import, so the answer is cached under the hash of the zoo's code."""
+    Asking costs a torch import, so the answer is cached under the hash of the zoo's code.
+    """
     code = sorted((PACKAGE / "models").glob("*.py"))
     digest = hashlib.sha256(b"".join(p.name.encode() + p.read_bytes() for p in code))
-    cache = (Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / PACKAGE.name /
-             f"models-{digest.hexdigest()[:16]}.json")
+    cache = (
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        / PACKAGE.name
+        / f"models-{digest.hexdigest()[:16]}.json"
+    )
     try:
         return json.loads(cache.read_text())
     except (OSError, ValueError):
         pass
-    proc = subprocess.run([sys.executable, "-m", f"{PACKAGE.name}.models", "names"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", f"{PACKAGE.name}.models", "names"],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         sys.exit(f"cannot list the registered models: {proc.stderr.strip()[-2000:]}")
     known = {name: rest for name, *rest in map(str.split, proc.stdout.splitlines())}

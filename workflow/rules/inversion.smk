@@ -13,44 +13,66 @@ GUIDANCE = {
     "matches": per_pair(MATCHES, pairs(INVERTED)[:-1]),
     "weights": sum((weights_files(p[2]) for p in pairs(INVERTED)), []),
 }
-GUIDANCE_ARGS = ("--gan {params.gan} --discs {params.discs} {params.weights}"
-                 " --concepts {input.concepts:q} --bestbuddies {input.bestbuddies:q}"
-                 " --matches {input.matches:q}")
-OPTIMISER_ARGS = (" --seed {params.seed} --steps {params.settings[steps]}"
-                  " --lr {params.settings[lr]} --alpha {params.settings[alpha]}")
+GUIDANCE_ARGS = (
+    "--gan {params.gan} --discs {params.discs} {params.weights}"
+    " --concepts {input.concepts:q} --bestbuddies {input.bestbuddies:q}"
+    " --matches {input.matches:q}"
+)
+OPTIMISER_ARGS = (
+    " --seed {params.seed} --steps {params.settings[steps]}"
+    " --lr {params.settings[lr]} --alpha {params.settings[alpha]}"
+)
 
 
 # dvc params: seed device threads inversion dictionaries.{inversion.dictionary}
 rule invert:
     input:
-        code=code("rosetta_steps.invert", *models_of(INVERTED)),
         **GUIDANCE,
+        code=code("rosetta_steps.invert", *models_of(INVERTED)),
     output:
-        metrics=INVERSION_METRICS,
-        sheet=INVERSION_SHEET.format(name=INVERTED, sheet="table1"),
+        metrics=report(
+            INVERSION_METRICS,
+            caption="../report/table1.rst",
+            category="Inversion",
+            subcategory=INVERTED,
+            labels={"dictionary": INVERTED, "result": "Table 1 (JSON)"},
+        ),
+        sheet=report(
+            INVERSION_SHEET.format(name=INVERTED, sheet="table1"),
+            caption="../report/table1.rst",
+            category="Inversion",
+            subcategory=INVERTED,
+            labels={"dictionary": INVERTED, "result": "Table 1"},
+        ),
+    log:
+        log("invert"),
+    benchmark:
+        "benchmarks/invert.tsv"
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        gpu=GPU,
     params:
+        **DEVICE_PARAMS,
         gan=INVERTED_GAN,
         discs=" ".join(INVERTED_DISCS),
         weights=weights_args(*(p[2] for p in pairs(INVERTED))),
         settings=lambda w: settings("inversion"),
         lpips="--lpips" if config["inversion"]["lpips"] else "",
         seed=setting("seed"),
-        **DEVICE_PARAMS,
-    conda:
-        ENV
-    log:
-        log("invert"),
-    benchmark:
-        "benchmarks/invert.tsv"
-    threads: config["threads"]
-    resources:
-        mem_mb=4000,
-        gpu=GPU,
     shell:
-        step("invert", GUIDANCE_ARGS + " --images {params.settings[images]}" + OPTIMISER_ARGS +
-             " --reg {params.settings[reg]} --rec {params.settings[rec]} {params.lpips}"
-             " --beta {params.settings[beta]}" + DEVICE_ARGS +
-             " --metrics {output.metrics:q} --sheet {output.sheet:q}")
+        step(
+            "invert",
+            GUIDANCE_ARGS
+            + " --images {params.settings[images]}"
+            + OPTIMISER_ARGS
+            + " --reg {params.settings[reg]} --rec {params.settings[rec]} {params.lpips}"
+            " --beta {params.settings[beta]}"
+            + DEVICE_ARGS
+            + " --metrics {output.metrics:q} --sheet {output.sheet:q}",
+        )
 
 
 # Edits (Sec. 4.2) of generated images of params.yaml's `edits.dictionary`: one before/after
@@ -69,35 +91,55 @@ rule edit:
         matches=per_pair(MATCHES, pairs(EDITED)[-1:]),
         weights=weights_files(EDITED_GAN),
     output:
-        sheet=EDIT_SHEET.format(name=EDITED, edit="{edit}"),
-        metrics=EDIT_METRICS.format(name=EDITED, edit="{edit}"),
+        sheet=report(
+            EDIT_SHEET.format(name=EDITED, edit="{edit}"),
+            caption="../report/edit.rst",
+            category="Edits",
+            subcategory=EDITED,
+            labels={"edit": "{edit}", "result": "before and after"},
+        ),
+        metrics=report(
+            EDIT_METRICS.format(name=EDITED, edit="{edit}"),
+            caption="../report/edit.rst",
+            category="Edits",
+            subcategory=EDITED,
+            labels={"edit": "{edit}", "result": "measurements (JSON)"},
+        ),
+    log:
+        log("edit", "edit"),
     wildcard_constraints:
         edit="|".join(EDITS),
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        mem_mb=2000,
+        gpu=GPU,
     params:
+        **DEVICE_PARAMS,
         gan=EDITED_GAN,
         subset=subset_of(dictionary(EDITED)),
         weights=weights_args(EDITED_GAN),
         truncation=truncation_arg(EDITED_GAN),
         settings=lambda w: settings("edits"),
-        concept=("" if config["edits"]["concept"] is None
-                 else f"--concept {config['edits']['concept']}"),
+        concept=(
+            ""
+            if config["edits"]["concept"] is None
+            else f"--concept {config['edits']['concept']}"
+        ),
         seed=setting("seed"),
-        **DEVICE_PARAMS,
-    conda:
-        ENV
-    log:
-        log("edit", "edit"),
-    threads: config["threads"]
-    resources:
-        mem_mb=2000,
-        gpu=GPU,
     shell:
-        step("edit", "--gan {params.gan} --subset {params.subset} {params.weights}"
-             " {params.truncation} --concepts {input.concepts:q} --matches {input.matches:q}"
-             " --edit {wildcards.edit} --images {params.settings[images]}" + OPTIMISER_ARGS +
-             " --shift {params.settings[shift]} --zoom {params.settings[zoom]}"
-             " --scale {params.settings[scale]} {params.concept}" + DEVICE_ARGS +
-             " --metrics {output.metrics:q} --sheet {output.sheet:q}")
+        step(
+            "edit",
+            "--gan {params.gan} --subset {params.subset} {params.weights}"
+            " {params.truncation} --concepts {input.concepts:q} --matches {input.matches:q}"
+            " --edit {wildcards.edit} --images {params.settings[images]}"
+            + OPTIMISER_ARGS
+            + " --shift {params.settings[shift]} --zoom {params.settings[zoom]}"
+            " --scale {params.settings[scale]} {params.concept}"
+            + DEVICE_ARGS
+            + " --metrics {output.metrics:q} --sheet {output.sheet:q}",
+        )
 
 
 # Single Rosetta neurons visualised by inversion from several random starts (Fig. 1), against
@@ -114,55 +156,82 @@ rule neurons:
         concepts=CONCEPTS.format(name=INVERTED),
         bestbuddies=per_pair(BESTBUDDIES, pairs(INVERTED)[:1]),
         matches=per_pair(MATCHES, pairs(INVERTED)[:1]),
-        weights=sum((weights_files(p[2]) for p in pairs(INVERTED)[:1] + pairs(INVERTED)[-1:]),
-                    []),
+        weights=sum(
+            (weights_files(p[2]) for p in pairs(INVERTED)[:1] + pairs(INVERTED)[-1:]),
+            [],
+        ),
     output:
-        sheet=INVERSION_SHEET.format(name=INVERTED, sheet="neurons"),
+        sheet=report(
+            INVERSION_SHEET.format(name=INVERTED, sheet="neurons"),
+            caption="../report/neurons.rst",
+            category="Inversion",
+            subcategory=INVERTED,
+            labels={"dictionary": INVERTED, "result": "single Rosetta neurons"},
+        ),
+    log:
+        log("neurons"),
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        mem_mb=2000,
+        gpu=GPU,
     params:
+        **DEVICE_PARAMS,
         gan=INVERTED_GAN,
         disc=INVERTED_DISCS[0],
         weights=weights_args(INVERTED_DISCS[0], INVERTED_GAN),
         settings=lambda w: settings("inversion"),
         seed=setting("seed"),
-        **DEVICE_PARAMS,
-    conda:
-        ENV
-    log:
-        log("neurons"),
-    threads: config["threads"]
-    resources:
-        mem_mb=2000,
-        gpu=GPU,
     shell:
-        step("neurons", "--gan {params.gan} --disc {params.disc} {params.weights}"
-             " --concepts {input.concepts:q} --bestbuddies {input.bestbuddies:q}"
-             " --matches {input.matches:q} --starts {params.settings[starts]}" + OPTIMISER_ARGS +
-             " --reg {params.settings[reg]}" + DEVICE_ARGS + " --sheet {output.sheet:q}")
+        step(
+            "neurons",
+            "--gan {params.gan} --disc {params.disc} {params.weights}"
+            " --concepts {input.concepts:q} --bestbuddies {input.bestbuddies:q}"
+            " --matches {input.matches:q} --starts {params.settings[starts]}"
+            + OPTIMISER_ARGS
+            + " --reg {params.settings[reg]}"
+            + DEVICE_ARGS
+            + " --sheet {output.sheet:q}",
+        )
 
 
 # dvc params: seed device threads inversion dictionaries.{inversion.dictionary}
 rule ood:
     input:
+        **GUIDANCE,
         code=code("rosetta_steps.ood", *models_of(INVERTED)),
         targets=OOD_TARGETS,
-        **GUIDANCE,
     output:
-        sheet=INVERSION_SHEET.format(name=INVERTED, sheet="ood"),
+        sheet=report(
+            INVERSION_SHEET.format(name=INVERTED, sheet="ood"),
+            caption="../report/ood.rst",
+            category="Inversion",
+            subcategory=INVERTED,
+            labels={"dictionary": INVERTED, "result": "out-of-distribution targets"},
+        ),
+    log:
+        log("ood"),
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        mem_mb=2000,
+        gpu=GPU,
     params:
+        **DEVICE_PARAMS,
         gan=INVERTED_GAN,
         discs=" ".join(INVERTED_DISCS),
         weights=weights_args(*(p[2] for p in pairs(INVERTED))),
         settings=lambda w: settings("inversion"),
         seed=setting("seed"),
-        **DEVICE_PARAMS,
-    conda:
-        ENV
-    log:
-        log("ood"),
-    threads: config["threads"]
-    resources:
-        mem_mb=2000,
-        gpu=GPU,
     shell:
-        step("ood", GUIDANCE_ARGS + " --targets {input.targets:q}" + OPTIMISER_ARGS +
-             " --reg {params.settings[reg]}" + DEVICE_ARGS + " --sheet {output.sheet:q}")
+        step(
+            "ood",
+            GUIDANCE_ARGS
+            + " --targets {input.targets:q}"
+            + OPTIMISER_ARGS
+            + " --reg {params.settings[reg]}"
+            + DEVICE_ARGS
+            + " --sheet {output.sheet:q}",
+        )

@@ -4,7 +4,8 @@
 SHARD_RANGE = r"\d{6}-\d{6}"
 MATCH_PARAMS = {"mem_mb": setting("mem_mb"), "autocast": setting("autocast")}
 MATCH_ARGS = " --mem-mb {params.mem_mb} --autocast {params.autocast}"
-MATCH_MB = config["mem_mb"]  # the whole job's: its states get what the rest leaves (budget.py)
+# The whole match job's memory: its states get what the rest leaves (budget.py).
+MATCH_MB = config["mem_mb"]
 
 
 # dvc params: seed batch_size device threads models.{gan} datasets.{subset}
@@ -15,9 +16,18 @@ rule sample:
         listing=lambda w: listing_files(w.gan, w.subset, w.shard),
     output:
         directory(SAMPLES),
+    log:
+        log("sample", "gan", "subset", "shard"),
     wildcard_constraints:
         shard=SHARD_RANGE,
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        gpu=GPU,
     params:
+        **DEVICE_PARAMS,
         range=lambda w: shard_range(w.shard),
         weights=lambda w: weights_args(w.gan),
         source=lambda w: source_args(w.gan, w.subset),
@@ -25,33 +35,41 @@ rule sample:
         truncation=lambda w: truncation_arg(w.gan),
         seed=setting("seed"),
         batch_size=lambda w: batch_size_of(w.gan),
-        **DEVICE_PARAMS,
-    conda:
-        ENV
-    log:
-        log("sample", "gan", "subset", "shard"),
-    threads: config["threads"]
-    resources:
-        mem_mb=4000,
-        gpu=GPU,
     shell:
-        step("sample", "--gan {wildcards.gan} {params.weights} {params.source} {params.listing}"
-             " --seed {params.seed} --start {params.range[0]} --count {params.range[1]}"
-             " --batch-size {params.batch_size} {params.truncation}" + DEVICE_ARGS +
-             " --out {output:q}")
+        step(
+            "sample",
+            "--gan {wildcards.gan} {params.weights} {params.source} {params.listing}"
+            " --seed {params.seed} --start {params.range[0]} --count {params.range[1]}"
+            " --batch-size {params.batch_size} {params.truncation}"
+            + DEVICE_ARGS
+            + " --out {output:q}",
+        )
 
 
 # dvc params: seed batch_size device threads null mem_mb autocast models.{gan} models.{disc} datasets.{subset}
 rule match:
     input:
         code=lambda w: code("rosetta_steps.match", w.gan, w.disc),
-        weights=lambda w: weights_files(w.gan) + ([] if w.disc == w.gan else weights_files(w.disc)),
+        weights=lambda w: weights_files(w.gan)
+        + ([] if w.disc == w.gan else weights_files(w.disc)),
         listing=lambda w: listing_files(w.gan, w.subset, w.shard),
     output:
         directory(SHARD),
+    log:
+        log("match", "gan", "subset", "disc", "shard"),
+    benchmark:
+        "benchmarks/match/{gan}/{subset}/{disc}/{shard}.tsv"
     wildcard_constraints:
         shard=SHARD_RANGE,
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        mem_mb=MATCH_MB,
+        gpu=GPU,
     params:
+        **MATCH_PARAMS,
+        **DEVICE_PARAMS,
         range=lambda w: shard_range(w.shard),
         weights=lambda w: weights_args(w.gan, w.disc),
         source=lambda w: source_args(w.gan, w.subset),
@@ -60,29 +78,22 @@ rule match:
         seed=setting("seed"),
         batch_size=lambda w: batch_size_of(w.gan),
         nulls=NULLS,
-        **MATCH_PARAMS,
-        **DEVICE_PARAMS,
-    conda:
-        ENV
-    log:
-        log("match", "gan", "subset", "disc", "shard"),
-    benchmark:
-        "benchmarks/match/{gan}/{subset}/{disc}/{shard}.tsv"
-    threads: config["threads"]
-    resources:
-        mem_mb=MATCH_MB,
-        gpu=GPU,
     shell:
-        step("match", "--gan {wildcards.gan} --disc {wildcards.disc} --out {output:q}"
-             " {params.weights} {params.source} {params.listing} --seed {params.seed}"
-             " --start {params.range[0]} --count {params.range[1]}"
-             " --batch-size {params.batch_size} {params.truncation} --null {params.nulls}"
-             + MATCH_ARGS + DEVICE_ARGS)
+        step(
+            "match",
+            "--gan {wildcards.gan} --disc {wildcards.disc} --out {output:q}"
+            " {params.weights} {params.source} {params.listing} --seed {params.seed}"
+            " --start {params.range[0]} --count {params.range[1]}"
+            " --batch-size {params.batch_size} {params.truncation} --null {params.nulls}"
+            + MATCH_ARGS
+            + DEVICE_ARGS,
+        )
 
 
 # The fused jobs (common.smk's fused_groups): one per shard of a (generator, subset), writing
 # several pairs' shard stores, and its sample store, from one forward pass of G.
 for fused, (gan, subset, discs, with_samples, fused_shards) in fused_groups().items():
+    inherit_overrides(fused, "match")
 
     rule:
         name:
@@ -90,15 +101,36 @@ for fused, (gan, subset, discs, with_samples, fused_shards) in fused_groups().it
         input:
             code=code("rosetta_steps.match", gan, *discs),
             weights=sorted({f for m in (gan, *discs) for f in weights_files(m)}),
-            listing=lambda w, gan=gan, subset=subset: listing_files(gan, subset, w.shard),
+            listing=lambda w, gan=gan, subset=subset: listing_files(
+                gan, subset, w.shard
+            ),
         output:
-            shards=[directory(SHARD.format(gan=gan, subset=subset, disc=d, shard="{shard}"))
-                    for d in discs],
-            samples=[directory(SAMPLES.format(gan=gan, subset=subset, shard="{shard}"))]
-            if with_samples else [],
+            shards=[
+                directory(
+                    SHARD.format(gan=gan, subset=subset, disc=d, shard="{shard}")
+                )
+                for d in discs
+            ],
+            samples=(
+                [directory(SAMPLES.format(gan=gan, subset=subset, shard="{shard}"))]
+                if with_samples
+                else []
+            ),
+        log:
+            f"logs/match--{gan}--{subset}--fused--{{shard}}.log",
+        benchmark:
+            f"benchmarks/match/{gan}/{subset}/fused/{{shard}}.tsv"
         wildcard_constraints:
             shard="|".join(fused_shards),
+        conda:
+            ENV
+        threads: config["threads"]
+        resources:
+            mem_mb=MATCH_MB,
+            gpu=GPU,
         params:
+            **MATCH_PARAMS,
+            **DEVICE_PARAMS,
             gan=gan,
             source=source_args(gan, subset),
             listing=lambda w, input: option("--listing", input.listing),
@@ -106,28 +138,23 @@ for fused, (gan, subset, discs, with_samples, fused_shards) in fused_groups().it
             weights=weights_args(gan, *discs),
             truncation=truncation_arg(gan),
             pairs=lambda w, output, discs=discs: " ".join(
-                f"--disc {d} --out {shlex.quote(o)}" for d, o in zip(discs, output.shards)),
+                f"--disc {d} --out {shlex.quote(o)}"
+                for d, o in zip(discs, output.shards)
+            ),
             samples=lambda w, output: option("--samples", output.samples),
             seed=setting("seed"),
             batch_size=batch_size_of(gan),
             nulls=NULLS,
-            **MATCH_PARAMS,
-            **DEVICE_PARAMS,
-        conda:
-            ENV
-        log:
-            f"logs/match--{gan}--{subset}--fused--{{shard}}.log",
-        benchmark:
-            f"benchmarks/match/{gan}/{subset}/fused/{{shard}}.tsv"
-        threads: config["threads"]
-        resources:
-            mem_mb=MATCH_MB,
-            gpu=GPU,
         shell:
-            step("match", "--gan {params.gan} {params.pairs} {params.samples} {params.weights}"
-                 " {params.source} {params.listing} --seed {params.seed} --start {params.range[0]}"
-                 " --count {params.range[1]} --batch-size {params.batch_size}"
-                 " {params.truncation} --null {params.nulls}" + MATCH_ARGS + DEVICE_ARGS)
+            step(
+                "match",
+                "--gan {params.gan} {params.pairs} {params.samples} {params.weights}"
+                " {params.source} {params.listing} --seed {params.seed} --start {params.range[0]}"
+                " --count {params.range[1]} --batch-size {params.batch_size}"
+                " {params.truncation} --null {params.nulls}"
+                + MATCH_ARGS
+                + DEVICE_ARGS,
+            )
 
     workflow.ruleorder(fused, "match")
     workflow.ruleorder(fused, "sample")
@@ -140,21 +167,26 @@ rule reduce:
         shards=lambda w: [SHARD.format(shard=s, **w) for s in shards(w.gan, w.subset)],
     output:
         matches=directory(MATCHES),
-        nulls=[directory(p) for p in expand(NULL_MATCHES, r=range(1, NULLS + 1),
-                                             allow_missing=True)],
+        nulls=[
+            directory(p)
+            for p in expand(NULL_MATCHES, r=range(1, NULLS + 1), allow_missing=True)
+        ],
+    log:
+        log("reduce", "gan", "subset", "disc"),
+    conda:
+        ENV
+    resources:
+        mem_mb=MATCH_MB,
     params:
         images=lambda w: images_of(w.gan, w.subset),
         null_out=lambda w, output: option("--null-out", output.nulls),
         mem_mb=setting("mem_mb"),
-    conda:
-        ENV
-    log:
-        log("reduce", "gan", "subset", "disc"),
-    resources:
-        mem_mb=MATCH_MB,
     shell:
-        step("reduce", "{input.shards:q} --images {params.images} --out {output.matches:q}"
-             " {params.null_out} --mem-mb {params.mem_mb}")
+        step(
+            "reduce",
+            "{input.shards:q} --images {params.images} --out {output.matches:q}"
+            " {params.null_out} --mem-mb {params.mem_mb}",
+        )
 
 
 # dvc params: k bb_rule null
@@ -166,18 +198,22 @@ rule bestbuddies:
     output:
         table=BESTBUDDIES,
         nulls=[NULL_BESTBUDDIES] if NULLS else [],
+    log:
+        log("bestbuddies", "gan", "subset", "disc"),
+    conda:
+        ENV
     params:
         k=setting("k"),
         rule=setting("bb_rule"),
-        null=lambda w, input, output: option("--null", input.nulls) + " "
+        null=lambda w, input, output: option("--null", input.nulls)
+        + " "
         + option("--null-out", output.nulls),
-    conda:
-        ENV
-    log:
-        log("bestbuddies", "gan", "subset", "disc"),
     shell:
-        step("bestbuddies", "{input.matches:q} --k {params.k} --rule {params.rule}"
-             " {params.null} --out {output.table:q}")
+        step(
+            "bestbuddies",
+            "{input.matches:q} --k {params.k} --rule {params.rule}"
+            " {params.null} --out {output.table:q}",
+        )
 
 
 # dvc params: k bb_rule bb_fdr dictionaries.{name}
@@ -188,17 +224,20 @@ rule rosetta:
         self_matches=lambda w: per_pair(MATCHES, pairs(w.name)[-1:]),
     output:
         CONCEPTS,
+    log:
+        log("rosetta", "name"),
+    conda:
+        ENV
     params:
         k=setting("k"),
         rule=setting("bb_rule"),
         fdr="" if config["bb_fdr"] is None else f"--fdr {config['bb_fdr']}",
-    conda:
-        ENV
-    log:
-        log("rosetta", "name"),
     shell:
-        step("rosetta", "--bestbuddies {input.bestbuddies:q} --self-matches {input.self_matches:q}"
-             " --k {params.k} --rule {params.rule} {params.fdr} --out {output:q}")
+        step(
+            "rosetta",
+            "--bestbuddies {input.bestbuddies:q} --self-matches {input.self_matches:q}"
+            " --k {params.k} --rule {params.rule} {params.fdr} --out {output:q}",
+        )
 
 
 # dvc params: k bb_rule
@@ -208,17 +247,20 @@ rule stability:
         shards=lambda w: [SHARD.format(shard=s, **w) for s in shards(w.gan, w.subset)],
     output:
         STABILITY,
+    log:
+        log("stability", "gan", "subset", "disc"),
+    conda:
+        ENV
+    resources:
+        mem_mb=8000,
     params:
         k=setting("k"),
         rule=setting("bb_rule"),
-    conda:
-        ENV
-    log:
-        log("stability", "gan", "subset", "disc"),
-    resources:
-        mem_mb=8000,
     shell:
-        step("stability", "{input.shards:q} --k {params.k} --rule {params.rule} --out {output:q}")
+        step(
+            "stability",
+            "{input.shards:q} --k {params.k} --rule {params.rule} --out {output:q}",
+        )
 
 
 # dvc params: seed batch_size device threads dissect
@@ -228,25 +270,29 @@ rule dissect:
         weights=lambda w: weights_files(w.model),
     output:
         DISSECTION,
+    log:
+        log("dissect", "model"),
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        gpu=GPU,
     params:
+        **DEVICE_PARAMS,
         weights=lambda w: weights_args(w.model),
         images=setting("dissect", "images"),
         quantile=setting("dissect", "quantile"),
         seed=setting("seed"),
         batch_size=setting("batch_size"),
-        **DEVICE_PARAMS,
-    conda:
-        ENV
-    log:
-        log("dissect", "model"),
-    threads: config["threads"]
-    resources:
-        mem_mb=4000,
-        gpu=GPU,
     shell:
-        step("dissect", "--model {wildcards.model} {params.weights} --images {params.images}"
-             " --quantile {params.quantile} --seed {params.seed} --batch-size {params.batch_size}"
-             + DEVICE_ARGS + " --out {output:q}")
+        step(
+            "dissect",
+            "--model {wildcards.model} {params.weights} --images {params.images}"
+            " --quantile {params.quantile} --seed {params.seed} --batch-size {params.batch_size}"
+            + DEVICE_ARGS
+            + " --out {output:q}",
+        )
 
 
 # dvc params: k bb_rule null bb_fdr dissect dictionaries.{name}
@@ -259,15 +305,24 @@ rule discovery:
         dissections=lambda w: dissections_of(w.name),
         concepts=CONCEPTS,
     output:
-        DISCOVERY,
+        metrics=report(
+            DISCOVERY,
+            caption="../report/discovery.rst",
+            category="Dictionaries",
+            subcategory="{name}",
+            labels={"dictionary": "{name}", "result": "discovery metric (JSON)"},
+        ),
+    log:
+        log("discovery", "name"),
+    conda:
+        ENV
     params:
         stability=lambda w, input: option("--stability", input.stability),
         dissections=lambda w, input: option("--dissections", input.dissections),
-    conda:
-        ENV
-    log:
-        log("discovery", "name"),
     shell:
-        step("discovery", "--bestbuddies {input.bestbuddies:q} --null-bestbuddies {input.nulls:q}"
-             " {params.stability} {params.dissections} --concepts {input.concepts:q}"
-             " --out {output:q}")
+        step(
+            "discovery",
+            "--bestbuddies {input.bestbuddies:q} --null-bestbuddies {input.nulls:q}"
+            " {params.stability} {params.dissections} --concepts {input.concepts:q}"
+            " --out {output.metrics:q}",
+        )

@@ -17,26 +17,39 @@ rule dictionary:
         dissections=lambda w: dissections_of(w.name),
         weights=lambda w: sum((weights_files(p[2]) for p in pairs(w.name)), []),
     output:
-        DICTIONARY,
+        report(
+            DICTIONARY,
+            caption="../report/dictionary.rst",
+            category="Dictionaries",
+            subcategory="{name}",
+            labels={"dictionary": "{name}", "result": "Rosetta dictionary page"},
+        ),
+    log:
+        log("dictionary", "name"),
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        gpu=GPU,
     params:
+        **DEVICE_PARAMS,
         weights=lambda w: weights_args(*(p[2] for p in pairs(w.name))),
         nulls=lambda w, input: option("--null-bestbuddies", input.nulls),
         stability=lambda w, input: option("--stability", input.stability),
         dissections=lambda w, input: option("--dissections", input.dissections),
         k=setting("k"),
         examples=setting("examples"),
-        **DEVICE_PARAMS,
-    conda:
-        ENV
-    log:
-        log("dictionary", "name"),
-    threads: config["threads"]
     shell:
-        step("dictionary", "--name {wildcards.name} --concepts {input.concepts:q}"
-             " --samples {input.samples:q} --self-matches {input.self_matches:q}"
-             " --matches {input.matches:q} --bestbuddies {input.bestbuddies:q} {params.nulls}"
-             " {params.stability} {params.dissections}"
-             " {params.weights} --k {params.k} --examples {params.examples}" + DEVICE_ARGS + " --out {output:q}")
+        step(
+            "dictionary",
+            "--name {wildcards.name} --concepts {input.concepts:q}"
+            " --samples {input.samples:q} --self-matches {input.self_matches:q}"
+            " --matches {input.matches:q} --bestbuddies {input.bestbuddies:q} {params.nulls}"
+            " {params.stability} {params.dissections}"
+            " {params.weights} --k {params.k} --examples {params.examples}"
+            + DEVICE_ARGS
+            + " --out {output:q}",
+        )
 
 
 # dvc params: examples device null
@@ -50,18 +63,30 @@ rule pairwise:
         samples=lambda w: samples_of(w.gan, w.subset),
         weights=lambda w: weights_files(w.gan) + weights_files(w.disc),
     output:
-        PAIRWISE,
+        report(
+            PAIRWISE,
+            caption="../report/pairwise.rst",
+            category="Pairwise best buddies",
+            subcategory="{gan} / {subset}",
+            labels={"generator": "{gan}", "subset": "{subset}", "model": "{disc}"},
+        ),
+    log:
+        log("pairwise", "gan", "subset", "disc"),
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        gpu=GPU,
     params:
+        **DEVICE_PARAMS,
         weights=lambda w: weights_args(w.gan, w.disc),
         nulls=lambda w, input: option("--null-bestbuddies", input.nulls),
         examples=setting("examples"),
-        **DEVICE_PARAMS,
-    conda:
-        ENV
-    log:
-        log("pairwise", "gan", "subset", "disc"),
-    threads: config["threads"]
     shell:
-        step("pairwise", "--matches {input.matches:q} --bestbuddies {input.bestbuddies:q}"
-             " {params.nulls} --samples {input.samples:q} {params.weights} --examples {params.examples}"
-             + DEVICE_ARGS + " --out {output:q}")
+        step(
+            "pairwise",
+            "--matches {input.matches:q} --bestbuddies {input.bestbuddies:q}"
+            " {params.nulls} --samples {input.samples:q} {params.weights} --examples {params.examples}"
+            + DEVICE_ARGS
+            + " --out {output:q}",
+        )

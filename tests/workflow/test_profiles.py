@@ -1,0 +1,77 @@
+"""The profiles on the tiny project with a GPU device: the GPU workstation's (one GPU job at a
+time) and Slurm's (GPU jobs, fused match jobs among them, on the GPU partition). Dry runs only:
+nothing runs, and the Slurm executor plans without Slurm installed."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+from snakemake.cli import parse_args
+from workflow_project import DISCS, ROOT, make_project, sh, tiny_params
+
+FUSED = "match_fused_shapes_gan_all"  # the fused match rule of the tiny dictionary
+PROFILES = ROOT / "workflow" / "profiles"
+JOB = re.compile(r"\n(?=\[[^\n]*\]\n(?:local)?rule )")  # a job's block in a dry run
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """The tiny project with `device: cuda`: its model jobs ask for a GPU (nothing runs)."""
+    return make_project(tmp_path_factory.mktemp("profiles"), {**tiny_params(DISCS),
+                                                              "device": "cuda"})
+
+
+def dry_run(project, *args: str) -> list[dict]:
+    """rule, resources, threads and whether it runs a model on the device, of every job that
+    `snakemake --dry-run --printshellcmds ARGS` plans."""
+    proc = sh(project, "snakemake", "--dry-run", "--printshellcmds", *args)
+    jobs = []
+    for block in JOB.split(proc.stdout + proc.stderr)[1:]:
+        resources = re.search(r"^    resources: (.*)$", block, re.M)
+        threads = re.search(r"^    threads: (\d+)$", block, re.M)
+        jobs.append({
+            "rule": re.search(r"^(?:local)?rule (\S+):", block, re.M).group(1),
+            "resources": dict(item.split("=", 1) for item in resources.group(1).split(", ")),
+            "threads": int(threads.group(1)) if threads else 1,
+            "device": "--device" in block,
+        })
+    assert sum(job["rule"] == FUSED for job in jobs) == 2, [job["rule"] for job in jobs]
+    return jobs
+
+
+def test_the_gpu_profile_allows_one_gpu_job_at_a_time(project, monkeypatch):
+    monkeypatch.chdir(project)
+    _, args = parse_args(["--workflow-profile", str(PROFILES / "gpu"), "--dry-run"])
+    assert {name: r.value for name, r in args.resources.items()} == {"gpu": 1}
+    assert args.rerun_incomplete and args.show_failed_logs
+
+
+@pytest.mark.parametrize("args", [["--workflow-profile", str(PROFILES / "gpu")],
+                                  ["--cores", "2", "--resources", "gpu=1"]])
+def test_every_job_that_runs_a_model_asks_for_the_gpu(project, args):
+    jobs = dry_run(project, *args)
+    assert any(job["device"] for job in jobs) and not all(job["device"] for job in jobs)
+    for job in jobs:
+        assert job["resources"].get("gpu") == ("1" if job["device"] else None), job
+
+
+def test_slurm_sends_gpu_jobs_and_every_fused_match_job_to_the_gpu_partition(project):
+    profile = yaml.safe_load((PROFILES / "slurm" / "config.yaml").read_text())
+    assert not any(rule.startswith("match_fused") for rule in profile["set-resources"])
+    jobs = dry_run(project, "--workflow-profile", str(PROFILES / "slurm"))
+    for job in jobs:
+        partition, gpus = ("gpu", "1") if job["device"] else ("cpu", None)
+        assert job["resources"]["slurm_partition"] == partition, job
+        assert job["resources"].get("gpu") == gpus, job
+
+
+def test_a_fused_rule_takes_match_s_overrides_under_its_own(project):
+    jobs = dry_run(project, "--cores", "4", "--set-threads", "match=3", "--set-resources",
+                   "match:slurm_partition=gpu", "match:runtime=11", f"{FUSED}:runtime=7")
+    fused = [job for job in jobs if job["rule"] == FUSED]
+    for job in fused:
+        assert job["resources"]["slurm_partition"] == "gpu" and job["threads"] == 3, job
+        assert job["resources"]["runtime"] == "7", job
+    assert all("slurm_partition" not in job["resources"] for job in jobs if job not in fused)
