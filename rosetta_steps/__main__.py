@@ -9,18 +9,15 @@ does (`models`). Only the step asked for is imported: most of them import torch.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import importlib
 import re
 import shutil
 import sys
 import textwrap
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
-from .core import options
 from .core.cli import run
 
 PROG = "rosetta"
@@ -73,26 +70,6 @@ def overview(found: dict[str, Path]) -> str:
     return "\n".join(lines)
 
 
-@contextmanager
-def named_as_commands() -> Iterator[None]:
-    """While it lasts, a step's parser is named `rosetta <step>`, so that its usage line and
-    its argparse errors read as the command that was typed. Every step builds its parser with
-    `options.step_parser`, which names it for `python -m`; the steps look it up when `main`
-    runs, so swapping it here reaches them without their knowing of this command."""
-    made = options.step_parser
-
-    def step_parser(step: str, doc: str) -> argparse.ArgumentParser:
-        parser = made(step, doc)
-        parser.prog = f"{PROG} {step}"
-        return parser
-
-    options.step_parser = step_parser
-    try:
-        yield
-    finally:
-        options.step_parser = made
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """`rosetta [--help] | rosetta <step> [args...]`; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -106,8 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     module = importlib.import_module(module_of(step, found[step]))
-    with named_as_commands():
-        return run(module.main, rest)
+    return run(module.main, rest)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ import inspect
 import re
 import shlex
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -68,7 +67,8 @@ def doc_commands() -> list[tuple[str, list[str], str]]:
             span = " ".join(span.split())
             first = span.split(" ", 1)[0]
             if first in PROGRAMS and " " in span and "<" not in span:
-                if first == "python" and not re.match(r"python (-m rosetta_steps|bench/|workflow/)", span):
+                checkable = r"python (-m rosetta_steps|bench/|workflow/)"
+                if first == "python" and not re.match(checkable, span):
                     continue
                 if words := _command(span):
                     out.append((name, words, span))

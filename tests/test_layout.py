@@ -127,7 +127,7 @@ def test_every_step_answers_help(step, capsys):
     with pytest.raises(SystemExit) as done:
         importlib.import_module(module).main(["--help"])
     assert done.value.code == 0
-    assert capsys.readouterr().out.startswith(f"usage: python -m rosetta_steps.{step}")
+    assert capsys.readouterr().out.startswith(f"usage: rosetta {step}")
 
 
 def test_the_public_api_keeps_working():

@@ -21,7 +21,7 @@ def run(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None
     if module == "__main__":  # run with `python -m`: name the module, not "__main__"
         spec = getattr(sys.modules["__main__"], "__spec__", None)
         module = spec.name if spec else "rosetta_steps"
-    prog = module.removesuffix(".__main__")
+    prog = "rosetta " + module.removesuffix(".__main__").removeprefix("rosetta_steps.")
     try:
         main(argv)
     except UserError as err:

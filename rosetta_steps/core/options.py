@@ -13,9 +13,9 @@ from .units import ALL
 
 
 def step_parser(step: str, doc: str) -> argparse.ArgumentParser:
-    """The parser of `python -m rosetta_steps.<step>`, described by its docstring's first
-    paragraph."""
-    return argparse.ArgumentParser(prog=f"python -m rosetta_steps.{step}",
+    """The parser of `rosetta <step>` (and `python -m rosetta_steps.<step>`, the same), described
+    by its docstring's first paragraph."""
+    return argparse.ArgumentParser(prog=f"rosetta {step}",
                                    description=doc.split("\n\n")[0])
 
 

@@ -132,7 +132,7 @@ def test_bad_data_sets_stop_with_one_line_and_leave_nothing(tmp_path):
     target = f"results/samples/{ANCHOR}/real/{SHARDS[0]}.zarr"  # made by the fused match job
     out = snakemake(project, target, check=False)
     assert out.returncode != 0
-    assert any(line.startswith("rosetta_steps.match: error: cannot read image ")
+    assert any(line.startswith("rosetta match: error: cannot read image ")
                and "img_005.png" in line for line in out.stderr.splitlines()), out.stderr
     assert not (project / target).exists() and not (project / "results/match").exists()
 

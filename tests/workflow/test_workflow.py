@@ -299,11 +299,11 @@ def test_bad_settings_stop_with_one_line(built, tmp_path):
                "TORCH_HOME": str(tmp_path / "torch")}
     for target, message in [
         ("results/match/shapes-gan/all/shapes-cnn-nope/shards/000000-000032.zarr",
-         "rosetta_steps.match: error: unknown model 'shapes-cnn-nope'; known models:"),
+         "rosetta match: error: unknown model 'shapes-cnn-nope'; known models:"),
         ("results/samples/shapes-gan/briard/000000-000032.zarr",
-         "rosetta_steps.sample: error: shapes-gan is unconditional: its only subset is 'all'"),
+         "rosetta sample: error: shapes-gan is unconditional: its only subset is 'all'"),
         ("results/match/shapes-gan/all/resnet50/shards/000000-000032.zarr",
-         "rosetta_steps.match: error: resnet50: pretrained weights not cached"),
+         "rosetta match: error: resnet50: pretrained weights not cached"),
     ]:
         out = snakemake(built, target, check=False, extra_env=offline)
         assert out.returncode != 0

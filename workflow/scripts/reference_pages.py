@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from rosetta_steps.__main__ import PROG, module_of, named_as_commands, steps, summary
+from rosetta_steps.__main__ import PROG, module_of, steps, summary
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = "workflow/schemas/params.schema.yaml"
@@ -175,7 +175,7 @@ def step_help(step: str, path: Path) -> str:
     out, columns = io.StringIO(), os.environ.get("COLUMNS")
     os.environ["COLUMNS"] = str(COLUMNS)  # argparse's width, whatever the terminal
     try:
-        with named_as_commands(), redirect_stdout(out):
+        with redirect_stdout(out):
             module.main(["--help"])
     except SystemExit as done:
         if done.code not in (0, None):
