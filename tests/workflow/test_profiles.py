@@ -14,6 +14,8 @@ from workflow_project import DISCS, ROOT, make_project, sh, tiny_params
 FUSED = "match_fused_shapes_gan_all"  # the fused match rule of the tiny dictionary
 PROFILES = ROOT / "workflow" / "profiles"
 JOB = re.compile(r"\n(?=\[[^\n]*\]\n(?:local)?rule )")  # a job's block in a dry run
+STEP = re.compile(r"python -m rosetta_steps\.(\w+)")
+CPU_NODES = {"reduce", "stability"}  # use CUDA when their node has it; Slurm runs them on CPU
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +25,15 @@ def project(tmp_path_factory):
                                                               "device": "cuda"})
 
 
+def on_cuda(command: str) -> bool:
+    """Whether the step a job's command runs can run on CUDA (it resolves a device)."""
+    step = STEP.search(command)
+    source = ROOT / "rosetta_steps" / f"{step.group(1)}.py" if step else None
+    return bool(source) and "resolve_device" in source.read_text()
+
+
 def dry_run(project, *args: str) -> list[dict]:
-    """rule, resources, threads and whether it runs a model on the device, of every job that
+    """rule, resources, threads and whether its step can run on CUDA, of every job that
     `snakemake --dry-run --printshellcmds ARGS` plans."""
     proc = sh(project, "snakemake", "--dry-run", "--printshellcmds", *args)
     jobs = []
@@ -35,7 +44,7 @@ def dry_run(project, *args: str) -> list[dict]:
             "rule": re.search(r"^(?:local)?rule (\S+):", block, re.M).group(1),
             "resources": dict(item.split("=", 1) for item in resources.group(1).split(", ")),
             "threads": int(threads.group(1)) if threads else 1,
-            "device": "--device" in block,
+            "cuda": on_cuda(block),
         })
     assert sum(job["rule"] == FUSED for job in jobs) == 2, [job["rule"] for job in jobs]
     return jobs
@@ -50,11 +59,12 @@ def test_the_gpu_profile_allows_one_gpu_job_at_a_time(project, monkeypatch):
 
 @pytest.mark.parametrize("args", [["--workflow-profile", str(PROFILES / "gpu")],
                                   ["--cores", "2", "--resources", "gpu=1"]])
-def test_every_job_that_runs_a_model_asks_for_the_gpu(project, args):
+def test_every_job_that_can_run_on_cuda_asks_for_the_gpu(project, args):
     jobs = dry_run(project, *args)
-    assert any(job["device"] for job in jobs) and not all(job["device"] for job in jobs)
+    assert {job["rule"] for job in jobs if job["cuda"]} >= {FUSED, *CPU_NODES, "dictionary"}
+    assert any(not job["cuda"] for job in jobs)
     for job in jobs:
-        assert job["resources"].get("gpu") == ("1" if job["device"] else None), job
+        assert job["resources"].get("gpu") == ("1" if job["cuda"] else None), job
 
 
 def test_slurm_sends_gpu_jobs_and_every_fused_match_job_to_the_gpu_partition(project):
@@ -62,9 +72,9 @@ def test_slurm_sends_gpu_jobs_and_every_fused_match_job_to_the_gpu_partition(pro
     assert not any(rule.startswith("match_fused") for rule in profile["set-resources"])
     jobs = dry_run(project, "--workflow-profile", str(PROFILES / "slurm"))
     for job in jobs:
-        partition, gpus = ("gpu", "1") if job["device"] else ("cpu", None)
-        assert job["resources"]["slurm_partition"] == partition, job
-        assert job["resources"].get("gpu") == gpus, job
+        on_gpu = job["cuda"] and job["rule"] not in CPU_NODES
+        assert job["resources"]["slurm_partition"] == ("gpu" if on_gpu else "cpu"), job
+        assert job["resources"].get("gpu", "0") == ("1" if on_gpu else "0"), job
 
 
 def test_a_fused_rule_takes_match_s_overrides_under_its_own(project):

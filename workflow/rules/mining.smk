@@ -177,6 +177,7 @@ rule reduce:
         ENV
     resources:
         mem_mb=MATCH_MB,
+        gpu=GPU,
     params:
         images=lambda w: images_of(w.gan, w.subset),
         null_out=lambda w, output: option("--null-out", output.nulls),
@@ -253,6 +254,7 @@ rule stability:
         ENV
     resources:
         mem_mb=8000,
+        gpu=GPU,
     params:
         k=setting("k"),
         rule=setting("bb_rule"),
