@@ -103,6 +103,7 @@ def _script(monkeypatch, script: str, args: list[str]) -> None:
     monkeypatch.syspath_prepend(str(path.parent))  # scripts import their neighbours
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up
     spec.loader.exec_module(module)
     main = module.main
     monkeypatch.setattr(sys, "argv", [script, *args])
