@@ -36,6 +36,11 @@ rule all:
         [DICTIONARY.format(name=name) for name in default_dictionaries()],
         [per_pair(PAIRWISE, pairs(name)[:-1]) for name in default_dictionaries()],
         [DISCOVERY.format(name=name) for name in default_dictionaries() if NULLS],
+        [
+            rules.discovery.output.plot.format(name=name)
+            for name in default_dictionaries()
+            if NULLS
+        ],
         [ZOO_SHEET for _ in zoo_weights("shapes-gan")],
         INVERSION_METRICS,
         [EDIT_SHEET.format(name=EDITED, edit=e) for e in EDITS],

@@ -2,23 +2,25 @@
 (`mining.discovery`): per D the observed best buddies against the null's, with how many pass
 q <= LEVEL; the Rosetta units observed against the null's; the q values of each concept's
 pairs; with the pairs' stability tables (`stability`), those too, and with the models'
-dissections (`dissect`), each concept's label and IoU. Writes JSON (a DVC metric).
+dissections (`dissect`), each concept's label and IoU. Writes JSON (a DVC metric), and with
+`--plot` the observed and null counts per D as a list of records (a DVC plot).
 
     python -m rosetta_steps.discovery --bestbuddies BB1.csv ... --null-bestbuddies N1.csv ... \
-        --concepts concepts.csv --level 0.05 --out discovery.json
+        --concepts concepts.csv --level 0.05 --out discovery.json [--plot counts.json]
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from .core import options
 from .core.cli import UserError, run
-from .core.stores import read_json, write_json
+from .core.stores import read_json, write_json, write_text
 from .mining.buddies import read_best_buddies, read_null_best_buddies
 from .mining.concepts import read_concept_table
-from .mining.discovery import discovery
+from .mining.discovery import counts_plot, discovery
 from .mining.dissection import read_dissection
 
 
@@ -36,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--level", type=float, default=0.05,
                         help="q level a pair must pass to count as significant (0.05)")
     parser.add_argument("--out", type=Path, required=True, help="JSON to write")
+    parser.add_argument("--plot", type=Path,
+                        help="also write the observed and null counts per D here (JSON records)")
     args = parser.parse_args(argv)
     if not 0 < args.level <= 1:
         raise UserError(f"--level {args.level}: a q-value level is in (0, 1]")
@@ -45,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         stability=[read_json(p, "stability table") for p in args.stability],
                         dissections=[read_dissection(p) for p in args.dissections])
     write_json(args.out, summary)
+    if args.plot:
+        write_text(args.plot, json.dumps(counts_plot(summary), indent=2) + "\n")
     for disc, s in summary["best_buddies"].items():
         print(f"{disc:<24} {s['observed']:>6} best buddies, null {s['null']['mean']:.1f}, "
               f"{s['significant']} at q <= {args.level}")

@@ -72,6 +72,15 @@ def discovery(tables: Sequence[pd.DataFrame], null_tables: Sequence[pd.DataFrame
                                            concept_labels(concepts, dissections), strict=True)]}
 
 
+def counts_plot(summary: dict) -> list[dict]:
+    """A bar chart's rows of a `discovery` summary: per D its observed best buddies and the
+    null permutations' mean, one row each (set "observed" and "null"), as a list of records
+    (as `dvc plots` reads them)."""
+    return [{"disc": disc, "set": name, "best_buddies": count}
+            for disc, s in summary["best_buddies"].items()
+            for name, count in (("observed", s["observed"]), ("null", s["null"]["mean"]))]
+
+
 def concept_pairs(tables: Sequence[pd.DataFrame], concepts: pd.DataFrame) -> pd.DataFrame:
     """The best-buddy rows of `tables` whose G unit and D unit are both members of one concept
     of the concept table, with its number (column `concept`)."""

@@ -64,8 +64,14 @@ def test_cli_writes_the_metric(tmp_path, capsys):
     out = tmp_path / "d.json"
     argv = ["--bestbuddies", *(p[0] for p in paths), "--null-bestbuddies",
             *(p[1] for p in paths), "--concepts", str(tmp_path / "c.csv"), "--out", str(out)]
-    assert run(discovery.main, argv) == 0
+    assert run(discovery.main, [*argv, "--plot", str(tmp_path / "plot.json")]) == 0
     assert json.loads(out.read_text())["best_buddies"]["B"]["significant"] == 1
+    # the bar chart's rows: observed and null mean (1.5 and 2.5, by hand above) per D
+    assert json.loads((tmp_path / "plot.json").read_text()) == [
+        {"disc": "A", "set": "observed", "best_buddies": 3},
+        {"disc": "A", "set": "null", "best_buddies": 1.5},
+        {"disc": "B", "set": "observed", "best_buddies": 3},
+        {"disc": "B", "set": "null", "best_buddies": 2.5}]
     OBSERVED[0].drop(columns="q").to_csv(tmp_path / "bb0.csv", index=False)
     assert run(discovery.main, argv) == 2
     assert "without a q column" in capsys.readouterr().err

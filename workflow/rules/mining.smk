@@ -314,6 +314,7 @@ rule discovery:
             subcategory="{name}",
             labels={"dictionary": "{name}", "result": "discovery metric (JSON)"},
         ),
+        plot="results/plots/discovery/{name}.json",
     log:
         log("discovery", "name"),
     conda:
@@ -326,5 +327,5 @@ rule discovery:
             "discovery",
             "--bestbuddies {input.bestbuddies:q} --null-bestbuddies {input.nulls:q}"
             " {params.stability} {params.dissections} --concepts {input.concepts:q}"
-            " --out {output.metrics:q}",
+            " --out {output.metrics:q} --plot {output.plot:q}",
         )

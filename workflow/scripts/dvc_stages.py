@@ -17,7 +17,16 @@ Snakefile, workflow/ or the code change, writes this file again and refuses, in 
 go on when it differs from dvc.yaml. `make dvc.yaml` runs this; tests fail when the committed
 one is stale.
 
-    python workflow/scripts/dvc_stages.py [--check [--stamp PATH]]
+Each dictionary's stability curves (best buddies and Jaccard against the images mined, per D,
+read from the stability tables) and its observed against null best buddies (the discovery
+step's plot file, drawn from zero by the template .dvc/plots/grouped_bars.json) are dvc.yaml's
+`plots:`, for `dvc plots show` and `dvc plots diff`.
+
+`--commit` records in dvc.lock what Snakemake has built, however much of the DAG a run made:
+`dvc commit -f` for the stages whose outputs are all present and that Snakemake would not run
+again (`dvc commit -f` alone stops at the first stage never built, after `make demo` say).
+
+    python workflow/scripts/dvc_stages.py [--check [--stamp PATH] | --commit]
 """
 
 from __future__ import annotations
@@ -39,6 +48,8 @@ CHECK_STAMP = "results/dvc-yaml-check.txt"
 CHECK_DEPS = ["Snakefile", "data/ood", "params.yaml", "rosetta_steps", "workflow"]
 HEADER = ("# Written by workflow/scripts/dvc_stages.py from the Snakemake DAG of the default\n"
           "# dictionaries: edit params.yaml or the rules, then run `make dvc.yaml`.\n")
+STABILITY = "results/stability/"  # a pair's stability table: records under `fractions`
+PLOTS = "results/plots/"  # plot files the steps write
 LISTING = re.compile(r"^results/datasets/([^/]+)/")  # a folder data set's files in a shard
 KEYS = re.compile(r"^# dvc params:(.*)\n(?:#.*\n)*rule (\w+):", re.M)
 
@@ -122,11 +133,64 @@ def snakemake_jobs(workdir: Path = ROOT, targets: tuple[str, ...] = ()) -> list[
         # the files change and the lists of the shards they change are rewritten.
         folders = sorted({params["datasets"][m.group(1)]["folder"] for dep in job["input"]
                           if (m := LISTING.match(dep))})
-        jobs.append({"rule": job["rule"], "name": stage_name(job["rule"], job["wildcards"]),
+        jobs.append({"rule": job["rule"], "wildcards": job["wildcards"],
+                     "name": stage_name(job["rule"], job["wildcards"]),
                      "cmd": job["cmd"], "deps": job["input"], "outs": job["output"],
                      "params": job_keys(templates[job["rule"]], job["wildcards"], params),
                      "folders": folders})
     return sorted(jobs, key=lambda j: j["name"])
+
+
+def built_stages(workdir: Path = ROOT) -> dict[str, bool]:
+    """Each stage's name, and whether Snakemake has built it: its outputs all exist and
+    `snakemake` (rule all) would not run it again."""
+    planned = {out for job in dry_run_jobs(workdir) for out in job["output"]}
+    return {job["name"]: all((workdir / out).exists() for out in job["outs"])
+            and not planned.intersection(job["outs"]) for job in snakemake_jobs(workdir)}
+
+
+def commit_built(workdir: Path = ROOT) -> int:
+    """`dvc commit -f` the stages Snakemake has built (`built_stages`); DVC's exit status."""
+    stages = built_stages(workdir)
+    built = [name for name, done in stages.items() if done]
+    if not built:
+        print("no stage is built yet: run snakemake first", file=sys.stderr)
+        return 1
+    left = [name for name, done in stages.items() if not done]
+    # Named, DVC commits stage by stage and writes dvc.lock after each: with every stage built,
+    # committing them all at once is the same and several times faster.
+    dvc = Path(sys.executable).with_name("dvc")
+    code = subprocess.run([str(dvc), "commit", "--force", "--quiet", *(built if left else [])],
+                          cwd=workdir).returncode
+    if code == 0:
+        print(f"dvc commit: {len(built)} stages recorded in dvc.lock; not built or out of "
+              f"date: {', '.join(left) or 'none'}")
+    return code
+
+
+def plots(jobs: list[dict]) -> list[dict]:
+    """dvc.yaml's plots of each dictionary that has a discovery job: its pairs' stability
+    curves (with two shards or more) and its observed against null best buddies."""
+    out = []
+    for job in jobs:
+        if job["rule"] != "discovery":
+            continue
+        name = job["wildcards"]["name"]
+        tables = [dep for dep in job["deps"] if dep.startswith(STABILITY)]
+        for field, label, title in (
+                ("best_buddies", "best buddies", "best buddies against the images mined"),
+                ("jaccard", "Jaccard with all images", "overlap with the best buddies of all "
+                 "images")):
+            if tables:
+                out.append({f"stability-{field.replace('_', '-')}--{name}": {
+                    "template": "linear", "x": "images", "y": {t: field for t in tables},
+                    "title": f"{name}: {title}, per D", "x_label": "images", "y_label": label}})
+        counts = next(o for o in job["outs"] if o.startswith(PLOTS))
+        out.append({f"null--{name}": {
+            "template": "grouped_bars", "x": "best_buddies", "y": {counts: "disc"},
+            "title": f"{name}: best buddies observed and under the null (mean of the "
+            "permutations), per D", "x_label": "best buddies", "y_label": "D"}})
+    return out
 
 
 def stage_name(rule: str, wildcards: dict) -> str:
@@ -150,7 +214,9 @@ def dvc_yaml(jobs: list[dict]) -> str:
         if metrics:  # `dvc metrics show` / `dvc metrics diff` read these
             stage["metrics"] = metrics
         stages[job["name"]] = stage
-    return HEADER + yaml.safe_dump({"stages": stages}, sort_keys=False, width=1000)
+    charts = plots(jobs)
+    return HEADER + yaml.safe_dump({"stages": stages, **({"plots": charts} if charts else {})},
+                                   sort_keys=False, width=1000)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,8 +226,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stamp", type=Path,
                         help="with --check, as DVC's first stage: write this file when it is, "
                         "and report a stale one in one line")
+    parser.add_argument("--commit", action="store_true",
+                        help="record in dvc.lock the stages Snakemake has built (dvc commit -f)")
     args = parser.parse_args(argv)
     try:
+        if args.commit:
+            return commit_built()
         text = dvc_yaml(snakemake_jobs())
     except (RuntimeError, ValueError) as err:
         lines = str(err).splitlines()  # a params.yaml error is Snakemake's own one line
