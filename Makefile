@@ -39,9 +39,9 @@ docs: install
 docs-build: install
 	$(VENV)/bin/mkdocs build --strict --site-dir site
 
-# Two pytest workers, a test file to a worker: the tests of a file share its fixtures (the
-# workflow's built tiny project is built once).
-PYTEST := $(PY) -m pytest -q -n 2 --dist loadfile
+# Two pytest workers, a test file to a worker (its tests share its fixtures), and the tests of
+# the built tiny project to one worker whatever their file, so it is built once (tests/conftest.py).
+PYTEST := $(PY) -m pytest -q -n 2 --dist loadgroup
 
 # Everyday: every test but those marked slow (end to end, real-size forward passes).
 test: lint weights
