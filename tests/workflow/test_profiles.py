@@ -85,3 +85,16 @@ def test_a_fused_rule_takes_match_s_overrides_under_its_own(project):
         assert job["resources"]["slurm_partition"] == "gpu" and job["threads"] == 3, job
         assert job["resources"]["runtime"] == "7", job
     assert all("slurm_partition" not in job["resources"] for job in jobs if job not in fused)
+
+
+@pytest.mark.parametrize("device, merged_on", [("cuda", "auto"), ("cpu", "cpu")])
+def test_reduce_and_stability_merge_on_the_cpu_when_params_yaml_says_cpu(
+        project, device, merged_on, tmp_path):
+    """They run no model, so a GPU device merges where the node has one (Slurm sends them to
+    CPU nodes), and `device: cpu` keeps them off a GPU the machine happens to have."""
+    if device != "cuda":
+        project = make_project(tmp_path / "cpu", {**tiny_params(DISCS), "device": device})
+    out = sh(project, "snakemake", "--dry-run", "--printshellcmds", "--cores", "2").stdout
+    for step in CPU_NODES:
+        commands = re.findall(rf"python -m rosetta_steps\.{step} .*", out)
+        assert commands and all(f"--device {merged_on} " in c for c in commands), commands

@@ -87,6 +87,9 @@ def settings(*keys: str) -> dict:
 
 
 DEVICE_PARAMS = {"device": setting("device"), "threads": setting("threads")}
+# reduce and stability run no model: they merge states on a GPU where their node has one
+# (auto; the Slurm profile sends them to CPU nodes), and on the CPU when params.yaml says cpu.
+MERGE_DEVICE = "cpu" if config["device"] == "cpu" else "auto"
 
 
 def option(flag: str, paths) -> str:

@@ -182,11 +182,12 @@ rule reduce:
         images=lambda w: images_of(w.gan, w.subset),
         null_out=lambda w, output: option("--null-out", output.nulls),
         mem_mb=setting("mem_mb"),
+        device=MERGE_DEVICE,
     shell:
         step(
             "reduce",
             "{input.shards:q} --images {params.images} --out {output.matches:q}"
-            " {params.null_out} --mem-mb {params.mem_mb}",
+            " {params.null_out} --mem-mb {params.mem_mb} --device {params.device}",
         )
 
 
@@ -258,10 +259,12 @@ rule stability:
     params:
         k=setting("k"),
         rule=setting("bb_rule"),
+        device=MERGE_DEVICE,
     shell:
         step(
             "stability",
-            "{input.shards:q} --k {params.k} --rule {params.rule} --out {output:q}",
+            "{input.shards:q} --k {params.k} --rule {params.rule} --out {output:q}"
+            " --device {params.device}",
         )
 
 
