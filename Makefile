@@ -39,9 +39,11 @@ docs: install
 docs-build: install
 	$(VENV)/bin/mkdocs build --strict --site-dir site
 
-# Two pytest workers, a test file to a worker (its tests share its fixtures), and the tests of
-# the built tiny project to one worker whatever their file, so it is built once (tests/conftest.py).
-PYTEST := $(PY) -m pytest -q -n 2 --dist loadgroup
+# Two pytest workers, a test file to a worker: the tests of a file share its fixtures. The built
+# tiny project (tests/workflow/conftest.py) is built once per worker that runs a test of it.
+# (--dist loadgroup, which could keep them on one worker, ignores its groups under pytest 9.2
+# with xdist 3.8.)
+PYTEST := $(PY) -m pytest -q -n 2 --dist loadfile
 
 # Everyday: every test but those marked slow (end to end, real-size forward passes).
 test: lint weights
