@@ -172,6 +172,12 @@ def check_models(config: dict) -> list:
         for m, d in declared.items()
         if not Path(d["file"]).expanduser().is_file()
     ]
+    errors += [  # before any job: a job would first remove the packaged model's stores
+        f"params.yaml: models.{m}: {m} is a packaged model's name; give your own model "
+        "a name of its own"
+        for m in declared
+        if m in known or m.startswith(("timm:", "open_clip:"))
+    ]
     for key, model, kind in places:
         found = (
             "discriminative"
