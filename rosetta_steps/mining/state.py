@@ -189,7 +189,12 @@ class ShardRun(NamedTuple):
 def check_shards(paths: Sequence[str | Path], images: int | None = None) -> ShardRun:
     """Shards merge only when they are of one run (models, seed, subset, layers, null
     permutations), hold disjoint images and, given `images`, together hold images
-    0..images-1: one line naming the shards otherwise."""
+    0..images-1: one line naming the shards otherwise. A shard given twice (by any path to it)
+    is refused whether or not it records its image range."""
+    seen: dict[Path, str | Path] = {}
+    for p in paths:
+        if (same := seen.setdefault(Path(p).resolve(), p)) is not p:
+            raise UserError(f"shard {p} is given twice (also as {same}): give each shard once")
     runs, spans = {}, []
     for p in paths:
         attrs = store_attrs(p, "correlation-state", "correlation shard")

@@ -60,6 +60,17 @@ def test_reduce_refuses_mixed_pairs_and_missing_shards(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_reduce_refuses_a_shard_given_twice_though_it_has_no_image_range(tmp_path, capsys):
+    save_accumulator(shard(0)[0], tmp_path / "a.zarr", gan="G", disc="D")
+    (tmp_path / "link.zarr").symlink_to(tmp_path / "a.zarr")
+    out = tmp_path / "m.zarr"
+    for twice in (tmp_path / "a.zarr", tmp_path / "." / "a.zarr", tmp_path / "link.zarr"):
+        assert run(reduce.main, [str(tmp_path / "a.zarr"), str(twice), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "is given twice" in err, err
+    assert not out.exists()
+
+
 def test_a_state_round_trips_through_zarr_and_merges_after(tmp_path):
     (a, _), (b, _) = shard(0), shard(1)
     save_accumulator(a, tmp_path / "a.zarr", gan="G", disc="D")
