@@ -94,6 +94,17 @@ def check_finite(model: str, maps: Mapping[str, torch.Tensor], first_image: int)
                             f"{first_image + image}: the model or its weights are broken")
 
 
+def check_images(model: str, images: torch.Tensor, first_image: int) -> None:
+    """A generator's non-finite pixels stop the run in one line naming it and the image:
+    stored as uint8 they would pass as black, and the first D's maps would take the blame."""
+    if torch.isfinite(images.sum()):
+        return
+    bad = (~torch.isfinite(images)).flatten(1).any(dim=1).nonzero()
+    if len(bad):  # else finite values overflowed the sum
+        raise UserError(f"{model}'s image {first_image + int(bad[0])} is not finite (NaN or "
+                        "infinite pixels): the generator or its weights are broken")
+
+
 def generated_batches(gan: Loaded, seed: int, indices: range, batch_size: int,
                       truncation: float | None = None, class_index: int | None = None,
                       device: torch.device | str = "cpu", desc: str | None = None,
@@ -110,6 +121,7 @@ def generated_batches(gan: Loaded, seed: int, indices: range, batch_size: int,
                                                         dtype=torch.long, device=device)
         with forward_precision(torch.device(device), autocast):
             images, maps = spec.run(model, z, y, truncation)
+        check_images(spec.name, images, lo)
         check_finite(spec.name, maps, lo)
         yield z, y, images, maps
 

@@ -160,6 +160,21 @@ def test_sample_store_lines_up_with_match(tmp_path):
         sample_images(gan, "briard", seed=3, indices=range(2), batch_size=2)
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_generators_non_finite_image_is_named_not_stored_black(bad, monkeypatch):
+    run = models.ModelSpec.run
+
+    def broken(self, *args, **kwargs):  # a generator whose second image of a batch breaks
+        images, maps = run(self, *args, **kwargs)
+        images[1, 0, 3, 5] = bad
+        return images, maps
+
+    monkeypatch.setattr(models.ModelSpec, "run", broken)
+    gan = models.load("shapes-gan", None)
+    with pytest.raises(UserError, match=r"shapes-gan's image 6 is not finite"):
+        sample_images(gan, "all", seed=3, indices=range(5, 9), batch_size=3)
+
+
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
 def test_check_finite_names_the_first_bad_unit_and_passes_large_finite_maps(bad):
     maps = {"a": torch.full((2, 3, 4, 4), 3e38), "b": torch.zeros(3, 5, 2, 2)}
