@@ -190,18 +190,33 @@ class ModelSpec:
 
     def _infer_layer_specs(self) -> tuple[LayerSpec, ...]:
         conditional = self.latent is not None and self.latent.num_classes > 0
+        user = "user" in self.tags
+        if not user:  # a user's model runs for real: meta kernels check no channel counts
+            try:
+                with torch.device("meta"):
+                    model = self.build().eval()
+                    y = torch.zeros(1, dtype=torch.long) if conditional else None
+                    _, maps = self.run(model, self.example_input(), y)
+                return _specs_of(maps)
+            except (NotImplementedError, RuntimeError):  # an op without a meta kernel
+                pass
+        model = self.build().eval()
+        y = torch.zeros(1, dtype=torch.long) if conditional else None
         try:
-            with torch.device("meta"):
-                model = self.build().eval()
-                y = torch.zeros(1, dtype=torch.long) if conditional else None
-                _, maps = self.run(model, self.example_input(), y)
-        except (NotImplementedError, RuntimeError):  # an op without a meta kernel
-            model = self.build().eval()
-            y = torch.zeros(1, dtype=torch.long) if conditional else None
             with torch.no_grad():
                 _, maps = self.run(model, self.example_input(), y)
-        return tuple(LayerSpec(name, int(m.shape[1]), int(m.shape[-1]))
-                     for name, m in maps.items())
+        except Exception as err:
+            if not user:  # a packaged model's failure is the package's bug
+                raise
+            shape = "latent.shape" if self.kind == GENERATOR else "input.size"
+            raise UserError(f"{self.name}: its forward pass at the declared {shape} fails: "
+                            f"{one_line(err)} (models.{self.name}: check layers and {shape})"
+                            ) from err
+        return _specs_of(maps)
+
+
+def _specs_of(maps: dict[str, torch.Tensor]) -> tuple[LayerSpec, ...]:
+    return tuple(LayerSpec(name, int(m.shape[1]), int(m.shape[-1])) for name, m in maps.items())
 
 
 @cache

@@ -9,6 +9,7 @@ import torch
 from rosetta_steps import models
 from rosetta_steps.core.cli import UserError
 from rosetta_steps.core.options import named_json
+from rosetta_steps.models import registry
 from rosetta_steps.models.user import declare
 
 GENERATOR = '''
@@ -34,6 +35,9 @@ def broken(weights):
 
 def not_a_model(weights):
     return 42
+
+def with_head(weights):
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 14 * 14, 5))
 '''
 
 
@@ -90,3 +94,22 @@ def test_a_declaration_may_not_take_a_packaged_name(files):
         declare([named_json("shapes-cnn-sup", enc)])
     with pytest.raises(UserError, match="--declare takes NAME=JSON"):
         declare(["oops"])
+
+
+@pytest.mark.parametrize("name, decl, message", [
+    ("test-linear-layer", {"file": "enc.py", "builder": "with_head", "kind": "discriminative",
+                           "layers": ["1", "3"], "input": {"size": 16}},
+     "test-linear-layer: its forward pass at the declared input.size fails: layer '3' gives "
+     "shape (1, 5)"),
+    ("test-latent-shape", {"file": "gen.py", "builder": "build", "kind": "generator",
+                           "layers": ["1"], "latent": {"shape": [5, 1, 1]}},
+     "test-latent-shape: its forward pass at the declared latent.shape fails: "),
+])
+def test_a_layer_without_maps_or_a_latent_that_does_not_fit_is_one_line(files, name, decl,
+                                                                         message, monkeypatch):
+    # registered for this test alone: other tests list every model of the process
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    declare([named_json(name, decl | {"file": str(files / decl["file"])})])
+    with pytest.raises(UserError) as err:
+        models.get(name).layer_specs()
+    assert str(err.value).startswith(message) and "\n" not in str(err.value), str(err.value)
