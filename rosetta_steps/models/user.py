@@ -17,7 +17,8 @@ A lab's generator or encoder joins the zoo without editing the package:
 The workflow hands each job the declarations of its models (`--declare NAME=JSON`, written
 by `core.options.named_json`) and `declare` registers them. The file is the user's own code
 and runs; it is an input of every job that uses it, so editing it reruns them. The builder
-gets the weights path (None: its own initialisation) and returns the model with its weights loaded.
+gets the declared weights path (None: its own initialisation) whenever it is called, also to
+find the model's layers, and returns the model with its weights loaded.
 A generator's latent is z ~ N(0, 1) of `latent.shape` and its output an image in [-1, 1].
 A file that cannot be imported, a builder that fails or returns no module, and a layer the
 model does not have each stop with one line.
@@ -28,6 +29,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -82,6 +84,14 @@ def _build(name: str, function, weights: str | Path | None) -> nn.Module:
     return model
 
 
+def _quiet_build(name: str, function, weights: str | Path | None) -> nn.Module:
+    """`_build` without torch's warning that weights copied into a model built on the meta
+    device (to find its modules and maps) go nowhere: that is the point there."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "for .*: copying from a non-meta parameter")
+        return _build(name, function, weights)
+
+
 def _generate(shape: tuple[int, ...], model: nn.Module, z: torch.Tensor, _y, _t) -> torch.Tensor:
     return model(z.reshape(z.shape[0], *shape))
 
@@ -92,7 +102,7 @@ def user_spec(name: str, decl: Mapping) -> ModelSpec:
     if kind not in (GENERATOR, DISCRIMINATIVE):
         raise UserError(f"{name}: models.{name}.kind must be {GENERATOR} or {DISCRIMINATIVE}")
     function = _builder(name, decl.get("file") or "", decl.get("builder") or "build")
-    build = partial(_build, name, function, None)
+    build = partial(_quiet_build, name, function, decl.get("weights"))
     layers = decl.get("layers")
     options: dict = {}
     if kind == GENERATOR:

@@ -24,6 +24,7 @@ def build(weights):
     return model.eval()
 '''
 ENCODER = '''
+import torch
 from torch import nn
 
 def build(weights):
@@ -35,6 +36,11 @@ def broken(weights):
 
 def not_a_model(weights):
     return 42
+
+def natural(weights):  # as a user writes it: it needs its weights
+    net = build(None)
+    net.load_state_dict(torch.load(weights, weights_only=True))
+    return net.eval()
 
 def with_head(weights):
     return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 14 * 14, 5))
@@ -113,3 +119,20 @@ def test_a_layer_without_maps_or_a_latent_that_does_not_fit_is_one_line(files, n
     with pytest.raises(UserError) as err:
         models.get(name).layer_specs()
     assert str(err.value).startswith(message) and "\n" not in str(err.value), str(err.value)
+
+
+def test_the_builder_gets_the_declared_weights_also_to_find_the_layers(files, monkeypatch):
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    (files / "enc.pt").parent.mkdir(exist_ok=True)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(),
+                              torch.nn.Conv2d(4, 6, 3, stride=2, padding=1), torch.nn.GELU())
+    torch.save({k: torch.full_like(v, 0.5) for k, v in net.state_dict().items()},
+               files / "enc.pt")
+    enc = {"file": str(files / "enc.py"), "builder": "natural", "kind": "discriminative",
+           "weights": str(files / "enc.pt"), "layers": None, "input": {"size": 16}}
+    declare([named_json("test-natural", enc)])
+    spec = models.get("test-natural")
+    assert [(s.name, s.channels, s.size) for s in spec.layer_specs()] == [("1", 4, 16),
+                                                                          ("3", 6, 8)]
+    _, model = models.load("test-natural", files / "enc.pt")
+    assert all((v == 0.5).all() for v in model.state_dict().values())

@@ -30,7 +30,7 @@ def weights_files(model: str) -> list:
     return [path] if path and path != "random" else []
 
 
-USER_KEYS = ("file", "builder", "kind", "layers", "input", "latent")
+USER_KEYS = ("file", "builder", "kind", "weights", "layers", "input", "latent")
 
 
 def user_model(model: str) -> dict | None:
