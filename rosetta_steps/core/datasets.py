@@ -52,10 +52,13 @@ class FolderDataset:
         return tuple(files)
 
     def listing(self, start: int = 0, stop: int | None = None) -> str:
-        """One line per file start .. stop-1: relative path, tab, size in bytes (the
-        workflow keeps each shard's as an input of its jobs)."""
-        return "".join(f"{p.relative_to(self.folder).as_posix()}\t{p.stat().st_size}\n"
-                       for p in self.files[start:stop])
+        """One line per file start .. stop-1: relative path, size in bytes and modification
+        time in nanoseconds, tab-separated (the workflow keeps each shard's as an input of its
+        jobs). Size and time are make's and rsync's quick check: a file rewritten in place, or
+        a link pointed elsewhere, changes its time though its size stays, without reading
+        every image on every plan."""
+        return "".join(f"{p.relative_to(self.folder).as_posix()}\t{s.st_size}\t{s.st_mtime_ns}\n"
+                       for p in self.files[start:stop] for s in [p.stat()])
 
     def check_count(self, n: int) -> None:
         if len(self.files) < n:
@@ -107,7 +110,7 @@ Dataset = FolderDataset | WorldDataset
 
 def check_listing(data: Dataset, listing: str, start: int, stop: int) -> None:
     """One line unless files start .. stop-1 of `data` are those `listing` (the workflow's
-    record of them when it planned the run) names, with the same sizes."""
+    record of them when it planned the run) names, with the same sizes and times."""
     found, planned = data.listing(start, stop).splitlines(), listing.splitlines()
     if found != planned:
         line = next((i for i, (a, b) in enumerate(zip(found, planned, strict=False)) if a != b),
@@ -120,8 +123,10 @@ def check_listing(data: Dataset, listing: str, start: int, stop: int) -> None:
 def _entry(lines: list[str], line: int) -> str:
     if line >= len(lines):
         return "no file"
-    path, _, size = lines[line].partition("\t")
-    return f"{path} of {size} bytes" if size else path
+    path, *stat = lines[line].split("\t")
+    if not stat:
+        return path
+    return f"{path} of {stat[0]} bytes" + (f" modified at {stat[1]} ns" if stat[1:] else "")
 
 
 def dataset(declaration: dict, seed: int = 0) -> Dataset:

@@ -3,6 +3,7 @@ list and the check of a shard against it, the shapes world's images, the sample 
 them, and one-line refusals."""
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -39,7 +40,8 @@ def test_images_come_in_sorted_relative_path_order_cropped_and_resized(folder):
     assert images.shape == (2, 8, 8, 3) and images.dtype == np.uint8
     assert images[0, 4, 4].tolist() == [0, 0, 255] and images[1, 4, 4].tolist() == [255, 0, 0]
     assert np.array_equal(data.read([2, 0], workers=3), images)  # threads keep the order
-    assert data.listing().splitlines()[0] == f"a.png\t{(folder / 'a.png').stat().st_size}"
+    stat = (folder / "a.png").stat()
+    assert data.listing().splitlines()[0] == f"a.png\t{stat.st_size}\t{stat.st_mtime_ns}"
     assert FolderDataset(folder, glob="b/*.png").files[0].name == "10.png"
 
 
@@ -89,12 +91,14 @@ def test_the_world_data_set_is_the_worlds_images_and_declarations_are_checked(tm
 def test_a_shard_is_checked_against_the_listing_the_workflow_planned(folder):
     data = FolderDataset(folder, size=8)
     planned = data.listing(1, 3)
-    assert planned == f"b/10.png\t{(folder / 'b/10.png').stat().st_size}\n" \
-                      f"b/2.png\t{(folder / 'b/2.png').stat().st_size}\n"
+    stats = [(folder / name).stat() for name in ("b/10.png", "b/2.png")]
+    assert planned == "".join(f"{name}\t{s.st_size}\t{s.st_mtime_ns}\n"
+                              for name, s in zip(("b/10.png", "b/2.png"), stats, strict=True))
     check_listing(data, planned, 1, 3)  # unchanged: no error
     _write(folder / "b" / "10.png", (0, 255, 0), size=(41, 20))  # same name, another size
     with pytest.raises(UserError, match=r"changed since the run was planned \(image 1: "
-                       r"b/10.png of \d+ bytes where the plan had b/10.png of \d+ bytes\)"):
+                       r"b/10.png of \d+ bytes modified at \d+ ns where the plan had b/10.png "
+                       r"of \d+ bytes modified at \d+ ns\)"):
         check_listing(FolderDataset(folder, size=8), planned, 1, 3)
     _write(folder / "b" / "0.png", (9, 9, 9))  # sorts first in b/: shifts the shard
     with pytest.raises(UserError, match="image 1: b/0.png"):
@@ -135,3 +139,27 @@ def test_the_steps_read_a_data_set_and_refuse_a_bad_one_in_one_line(folder, tmp_
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
         assert not out.exists()
+
+
+def test_a_file_rewritten_in_place_with_the_same_size_changes_the_listing(tmp_path):
+    """Issue 41's reproduction in small: same byte count, other pixels, and a link pointed at
+    another file of the same size."""
+    folder = tmp_path / "bmp"
+    folder.mkdir()
+    for i in range(3):
+        Image.new("RGB", (16, 16), (40 * i, 0, 0)).save(folder / f"{i}.bmp")
+    Image.new("RGB", (16, 16), (0, 0, 200)).save(tmp_path / "other.bmp")
+    (folder / "3.bmp").symlink_to(folder / "0.bmp")
+    planned = FolderDataset(folder, size=8).listing()
+    size = (folder / "1.bmp").stat().st_size
+    Image.new("RGB", (16, 16), (0, 255, 0)).save(folder / "1.bmp")  # rewritten in place
+    os.utime(folder / "1.bmp", ns=(1, 10**18))  # surely not the time of the first write
+    assert (folder / "1.bmp").stat().st_size == size
+    with pytest.raises(UserError, match="image 1: 1.bmp of"):
+        check_listing(FolderDataset(folder, size=8), planned, 0, 4)
+    planned = FolderDataset(folder, size=8).listing()
+    (folder / "3.bmp").unlink()
+    (folder / "3.bmp").symlink_to(tmp_path / "other.bmp")  # the same size, another picture
+    os.utime(tmp_path / "other.bmp", ns=(1, 2 * 10**18))
+    with pytest.raises(UserError, match="image 3: 3.bmp of"):
+        check_listing(FolderDataset(folder, size=8), planned, 0, 4)
