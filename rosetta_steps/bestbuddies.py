@@ -13,6 +13,7 @@ discovery rate, `mining.null`) and `--null-out` lists the null best buddies.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack
 
 from .core import options
 from .core.cli import UserError, run
@@ -36,13 +37,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.null_out and not args.null:
         raise UserError("--null-out lists the null best buddies: give the null stores (--null)")
     table = best_buddy_table(args.matches, k=args.k, rule=args.rule)
+    null_table = None
     if args.null:
         table, null_table = with_null(table, args.matches, args.null, k=args.k, rule=args.rule)
-        if args.null_out:
-            with atomic_output(args.null_out) as tmp:
-                null_table.to_csv(tmp, index=False)
-    with atomic_output(args.out) as tmp:
+    # both tables are written before either is put in place: a failure leaves neither
+    with atomic_output(args.out) as tmp, ExitStack() as null_out:
         table.to_csv(tmp, index=False)
+        if args.null_out:
+            null_table.to_csv(null_out.enter_context(atomic_output(args.null_out)), index=False)
     found = f", {(table['q'] <= 0.05).sum()} at q <= 0.05" if args.null else ""
     print(f"{len(table)} best-buddy pairs (K={args.k}, {args.rule}){found} -> {args.out}")
 

@@ -13,6 +13,7 @@ truncated image each stop with one line naming the folder, the numbers or the fi
 from __future__ import annotations
 
 import argparse
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +26,10 @@ from PIL import Image, UnidentifiedImageError
 from . import world
 from .cli import UserError
 from .options import parse_named_json
+
+# Images over Pillow's pixel limit are refused in one line (`_square`) before they are decoded,
+# so Pillow's warning about them would only add a second line.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -42,6 +47,9 @@ class FolderDataset:
         """The image files, in sorted relative-path order."""
         if not self.folder.is_dir():
             raise UserError(f"data set folder {self.folder} not found")
+        if self.glob and Path(self.glob).is_absolute():
+            raise UserError(f"glob {self.glob} is absolute: give it relative to the folder "
+                            f"{self.folder}, e.g. **/*.JPEG")
         found = (self.folder.glob(self.glob) if self.glob else
                  (p for p in self.folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES))
         files = sorted((p for p in found if p.is_file()),
@@ -49,6 +57,12 @@ class FolderDataset:
         if not files:
             raise UserError(f"no image files in {self.folder} match "
                             f"{self.glob or 'any image suffix'}")
+        for p in files:  # names go into the shards' file lists, which are UTF-8 text
+            try:
+                p.relative_to(self.folder).as_posix().encode()
+            except UnicodeEncodeError:
+                raise UserError(f"the file name {ascii(str(p))} is not valid UTF-8: rename "
+                                "it") from None
         return tuple(files)
 
     def listing(self, start: int = 0, stop: int | None = None) -> str:
@@ -78,9 +92,13 @@ class FolderDataset:
 
 def _square(path: Path, size: int) -> np.ndarray:
     try:
-        with Image.open(path) as image:
+        with Image.open(path) as image:  # reads the header only
+            if image.width * image.height > (Image.MAX_IMAGE_PIXELS or float("inf")):
+                raise Image.DecompressionBombError(
+                    f"{image.width} x {image.height} pixels, over Pillow's limit of "
+                    f"{Image.MAX_IMAGE_PIXELS} (a decompression bomb, or shrink it first)")
             image = image.convert("RGB")  # decodes the whole file: a truncated one fails here
-    except (OSError, UnidentifiedImageError, ValueError) as err:
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as err:
         raise UserError(f"cannot read image {path}: {err}") from None
     side = min(image.size)
     left, top = (image.width - side) // 2, (image.height - side) // 2

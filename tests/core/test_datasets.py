@@ -163,3 +163,21 @@ def test_a_file_rewritten_in_place_with_the_same_size_changes_the_listing(tmp_pa
     os.utime(tmp_path / "other.bmp", ns=(1, 2 * 10**18))
     with pytest.raises(UserError, match="image 3: 3.bmp of"):
         check_listing(FolderDataset(folder, size=8), planned, 0, 4)
+
+
+def test_an_image_over_pillows_limit_is_refused_by_its_header(folder, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 600)  # the folder's images are 40 x 20
+    with pytest.raises(UserError, match=r"cannot read image .*a\.png: 40 x 20 pixels, over "
+                       r"Pillow's limit of 600"):
+        FolderDataset(folder, size=8).read([0])
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 300)  # over twice it: Pillow's own refusal
+    with pytest.raises(UserError, match=r"cannot read image .*a\.png: Image size \(800 pixels\)"):
+        FolderDataset(folder, size=8).read([0])
+
+
+def test_an_absolute_glob_and_a_name_that_is_not_utf8_are_one_line(folder):
+    with pytest.raises(UserError, match="glob /data/.*png is absolute: give it relative"):
+        _ = FolderDataset(folder, glob="/data/**/*.png").files
+    (folder / os.fsdecode(b"b/\xff.png")).write_bytes((folder / "a.png").read_bytes())
+    with pytest.raises(UserError, match=r"the file name .*\\udcff\.png' is not valid UTF-8"):
+        _ = FolderDataset(folder).files

@@ -1,5 +1,8 @@
 """The null model: rolled pairings through the exact accumulator, and target-decoy q values."""
 
+import errno
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -253,3 +256,26 @@ def test_null_stores_are_checked_against_their_pair(tmp_path, capsys):
                                   "--out", str(tmp_path / "bb.csv")]) == 2
     assert "is not a null match store of" in capsys.readouterr().err
     assert not (tmp_path / "bb.csv").exists()
+
+
+@pytest.mark.parametrize("fails", ["bb.csv", "bb-null.csv"])
+def test_best_buddies_and_their_null_table_are_written_together_or_not_at_all(
+        tmp_path, capsys, monkeypatch, fails):
+    shards, _, _ = planted_shards(tmp_path)
+    out, nulls = tmp_path / "m.zarr", [tmp_path / "null-1.zarr", tmp_path / "null-2.zarr"]
+    assert run(reduce.main, [*map(str, shards), "--images", "64", "--out", str(out),
+                             "--null-out", *map(str, nulls)]) == 0
+    real = pd.DataFrame.to_csv
+
+    def full_disk(frame, path, *args, **kwargs):  # the disk fills while one table is written
+        if Path(path).name.startswith(f".{fails}.tmp-"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(frame, path, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full_disk)
+    capsys.readouterr()
+    assert run(bestbuddies.main, [str(out), "--k", "3", "--null", *map(str, nulls), "--out",
+                                  str(tmp_path / "bb.csv"), "--null-out",
+                                  str(tmp_path / "bb-null.csv")]) == 2
+    assert f"no space left on the device writing {tmp_path / fails}" in capsys.readouterr().err
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith((".bb", "bb"))]

@@ -125,8 +125,23 @@ def test_bad_data_sets_stop_with_one_line_and_leave_nothing(tmp_path):
                              "inversion and edits need a generator, so name a dictionary with "
                              "gan:"]
 
-    # An unreadable image stops its job with one line on the terminal, and nothing is left.
+    assert lines(real_params(images=32, glob="/abs/*.png")) == [
+        "params.yaml: datasets.real: glob /abs/*.png is absolute: give it relative to the "
+        "folder images, e.g. **/*.JPEG"]
+
+    # A file list that cannot be written (here a folder stands in its way; a full disk alike)
+    # stops the plan in one line, and no temporary is left beside it.
     write_params(project, real_params(images=32))
+    blocked = project / f"results/datasets/real/{SHARDS[0]}.tsv"
+    blocked.mkdir(parents=True)
+    out = snakemake(project, "--dry-run", PAGE, check=False)
+    assert out.returncode != 0
+    assert f"cannot write the file list {blocked.relative_to(project)}: " in out.stderr, \
+        out.stderr
+    assert [p.name for p in blocked.parent.iterdir()] == [blocked.name]
+    blocked.rmdir()
+
+    # An unreadable image stops its job with one line on the terminal, and nothing is left.
     png = (project / "images/img_005.png").read_bytes()
     (project / "images/img_005.png").write_bytes(png[: len(png) // 2])
     target = f"results/samples/{ANCHOR}/real/{SHARDS[0]}.zarr"  # made by the fused match job

@@ -164,8 +164,12 @@ def _listing(subset: str, shard: str) -> str:
     if not path.is_file() or path.read_text() != text:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(text)
-        tmp.replace(path)
+        try:
+            tmp.write_text(text)
+            tmp.replace(path)
+        except OSError as err:  # a full disk, say: one line, and no temporary left
+            tmp.unlink(missing_ok=True)
+            sys.exit(f"cannot write the file list {path}: {err.strerror}; nothing was written")
     return str(path)
 
 
