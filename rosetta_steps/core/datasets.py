@@ -2,9 +2,11 @@
 
 A data set is declared once in params.yaml: a folder of image files (`folder`, `glob`), or the
 shapes world's real images (`world: shapes`, which come with masks). Image i of a folder is
-the i-th file in sorted relative-path order, decoded with Pillow as RGB, centre-cropped to a
-square and resized to the data set's working size; each model then applies its own
-preprocessing. `listing` is the folder's file list (relative paths and sizes): the workflow
+the i-th file in sorted relative-path order, decoded with Pillow as an image viewer shows it
+(EXIF orientation applied, 16-bit and floating-point grey scaled to 8 bits, transparency on
+white), centre-cropped to a square and resized to the data set's working size; each model then
+applies its own preprocessing. `listing` is the folder's file list (relative paths, sizes and
+modification times): the workflow
 keeps it as an input of the jobs that read the folder, so adding a file reruns only what it
 changes. A missing folder, an empty glob, fewer files than asked for, and an unreadable or
 truncated image each stop with one line naming the folder, the numbers or the file.
@@ -21,7 +23,7 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import world
 from .cli import UserError
@@ -90,6 +92,24 @@ class FolderDataset:
                                           indices)))
 
 
+def _as_rgb(image: Image.Image, path: Path) -> Image.Image:
+    """8-bit RGB as an image viewer shows it: 16-bit grey scaled by its range (0..65535),
+    floating-point grey in [0, 1] by 255, and transparent pixels composited on white (a
+    colour hidden under alpha 0 is not shown, so it is not used)."""
+    if image.mode == "F" or image.mode == "I" or image.mode.startswith("I;16"):
+        values = np.asarray(image, dtype=np.float64)
+        top = 1.0 if image.mode == "F" else 65535.0
+        if not (np.isfinite(values).all() and values.min() >= 0 and values.max() <= top):
+            raise UserError(f"cannot read image {path}: its {image.mode} pixels span "
+                            f"{values.min():g}..{values.max():g}, outside 0..{top:g}; save it "
+                            "as 8 or 16-bit integers, or as floats in [0, 1]")
+        return Image.fromarray(np.round(values * (255 / top)).astype(np.uint8)).convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
+    return image.convert("RGB")
+
+
 def _square(path: Path, size: int) -> np.ndarray:
     try:
         with Image.open(path) as image:  # reads the header only
@@ -97,7 +117,8 @@ def _square(path: Path, size: int) -> np.ndarray:
                 raise Image.DecompressionBombError(
                     f"{image.width} x {image.height} pixels, over Pillow's limit of "
                     f"{Image.MAX_IMAGE_PIXELS} (a decompression bomb, or shrink it first)")
-            image = image.convert("RGB")  # decodes the whole file: a truncated one fails here
+            # as a viewer shows it; decodes the whole file: a truncated one fails here
+            image = _as_rgb(ImageOps.exif_transpose(image), path)
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as err:
         raise UserError(f"cannot read image {path}: {err}") from None
     side = min(image.size)

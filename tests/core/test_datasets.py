@@ -8,7 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from rosetta_steps import sample
 from rosetta_steps.core import world
@@ -181,3 +181,39 @@ def test_an_absolute_glob_and_a_name_that_is_not_utf8_are_one_line(folder):
     (folder / os.fsdecode(b"b/\xff.png")).write_bytes((folder / "a.png").read_bytes())
     with pytest.raises(UserError, match=r"the file name .*\\udcff\.png' is not valid UTF-8"):
         _ = FolderDataset(folder).files
+
+
+def test_images_are_read_as_a_viewer_shows_them(tmp_path):
+    """16-bit and float grey scaled by their range, EXIF orientation applied, transparency
+    composited on white (issue 41's reproductions, and a palette image with a transparent
+    index besides); a float image outside [0, 1] is one line."""
+    folder = tmp_path / "viewer"
+    folder.mkdir()
+    ramp = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16  # 0 .. 65520
+    Image.fromarray(ramp).save(folder / "a-grey16.png")
+    Image.fromarray((ramp / 65535).astype(np.float32), "F").save(folder / "b-float.tif")
+    wide = np.zeros((20, 40, 3), np.uint8)
+    wide[:, :20] = (255, 0, 0)  # red left half, then turned by EXIF orientation 6
+    exif = Image.new("RGB", (1, 1)).getexif()
+    exif[0x0112] = 6
+    Image.fromarray(wide).save(folder / "c-turned.png", exif=exif)
+    hidden = np.zeros((8, 8, 4), np.uint8)
+    hidden[..., 1] = 255  # green under alpha 0: nobody sees it
+    Image.fromarray(hidden, "RGBA").save(folder / "d-rgba.png")
+    palette = Image.new("P", (8, 8), 1)
+    palette.putpalette([0, 0, 0, 0, 255, 0])
+    palette.save(folder / "e-palette.png", transparency=1)
+    data = FolderDataset(folder, size=64)
+    grey16, grey_float = data.read([0])[0], data.read([1])[0]
+    expected = np.round(ramp / 257).astype(np.uint8)
+    assert grey16.shape == (64, 64, 3) and (grey16[..., 0] == expected).all()
+    assert np.abs(grey_float[..., 0].astype(int) - expected).max() <= 1
+    upright = np.asarray(ImageOps.exif_transpose(Image.open(folder / "c-turned.png")))
+    assert upright.shape == (40, 20, 3) and (upright[:20] == (255, 0, 0)).all()
+    turned = FolderDataset(folder, size=20).read([2])[0]  # the middle 20 rows of the upright
+    assert (turned[:9, :, 0] > 200).all() and (turned[11:, :, 0] < 50).all()  # red on top
+    assert (data.read([3])[0] == 255).all() and (data.read([4])[0] == 255).all()
+
+    Image.fromarray(np.full((8, 8), 3.5, np.float32), "F").save(folder / "f-bad.tif")
+    with pytest.raises(UserError, match=r"f-bad.tif: its F pixels span 3.5..3.5, outside 0..1"):
+        FolderDataset(folder, size=64).read([5])
