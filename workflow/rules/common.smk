@@ -169,7 +169,9 @@ def _listing(subset: str, shard: str) -> str:
             tmp.replace(path)
         except OSError as err:  # a full disk, say: one line, and no temporary left
             tmp.unlink(missing_ok=True)
-            sys.exit(f"cannot write the file list {path}: {err.strerror}; nothing was written")
+            sys.exit(
+                f"cannot write the file list {path}: {err.strerror}; nothing was written"
+            )
     return str(path)
 
 
