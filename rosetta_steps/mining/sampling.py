@@ -121,8 +121,8 @@ def generated_batches(gan: Loaded, seed: int, indices: range, batch_size: int,
                                                         dtype=torch.long, device=device)
         with forward_precision(torch.device(device), autocast):
             images, maps = spec.run(model, z, y, truncation)
+        check_finite(spec.name, maps, lo)  # the first layer that breaks, if a hooked one does
         check_images(spec.name, images, lo)
-        check_finite(spec.name, maps, lo)
         yield z, y, images, maps
 
 
