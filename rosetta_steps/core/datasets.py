@@ -96,7 +96,7 @@ def _as_rgb(image: Image.Image, path: Path) -> Image.Image:
     """8-bit RGB as an image viewer shows it: 16-bit grey scaled by its range (0..65535),
     floating-point grey in [0, 1] by 255, and transparent pixels composited on white (a
     colour hidden under alpha 0 is not shown, so it is not used)."""
-    if image.mode == "F" or image.mode == "I" or image.mode.startswith("I;16"):
+    if image.mode in ("F", "I") or image.mode.startswith("I;16"):
         values = np.asarray(image, dtype=np.float64)
         top = 1.0 if image.mode == "F" else 65535.0
         if not (np.isfinite(values).all() and values.min() >= 0 and values.max() <= top):
@@ -114,9 +114,9 @@ def _square(path: Path, size: int) -> np.ndarray:
     try:
         with Image.open(path) as image:  # reads the header only
             if image.width * image.height > (Image.MAX_IMAGE_PIXELS or float("inf")):
-                raise Image.DecompressionBombError(
-                    f"{image.width} x {image.height} pixels, over Pillow's limit of "
-                    f"{Image.MAX_IMAGE_PIXELS} (a decompression bomb, or shrink it first)")
+                raise UserError(f"cannot read image {path}: {image.width} x {image.height} "
+                                f"pixels, over Pillow's limit of {Image.MAX_IMAGE_PIXELS} (a "
+                                "decompression bomb, or shrink it first)")
             # as a viewer shows it; decodes the whole file: a truncated one fails here
             image = _as_rgb(ImageOps.exif_transpose(image), path)
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as err:

@@ -86,7 +86,7 @@ def _build(name: str, function, weights: str | Path | None) -> nn.Module:
 
 def _quiet_build(name: str, function, weights: str | Path | None) -> nn.Module:
     """`_build` without torch's warning that weights copied into a model built on the meta
-    device (to find its modules and maps) go nowhere: that is the point there."""
+    device (to find its modules) go nowhere: that is the point there."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "for .*: copying from a non-meta parameter")
         return _build(name, function, weights)
@@ -131,8 +131,17 @@ def user_spec(name: str, decl: Mapping) -> ModelSpec:
             build, activation_modules(model), options["preprocess"].size)
     return ModelSpec(name=name, kind=kind, objective=f"the user's {decl['file']}", build=build,
                      layers=tuple(layers), channels_last=channels_last,
-                     load_weights=lambda _model, path: _build(name, function, path),
+                     load_weights=partial(_load, name, function, decl.get("weights")),
                      tags=("user",), **options)
+
+
+def _load(name: str, function, declared: str | None, model: nn.Module,
+          path: str | Path) -> nn.Module:
+    """A model built with the weights at `path`: the one `build` made when they are the
+    declared ones (as the workflow hands them), so a job reads its checkpoint once."""
+    if declared is not None and Path(declared).resolve() == Path(path).resolve():
+        return model
+    return _build(name, function, path)
 
 
 def declare(items: Sequence[str] | None) -> None:
