@@ -35,6 +35,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="the pairs' stability tables (the stability step)")
     parser.add_argument("--dissections", nargs="+", default=[], metavar="CSV",
                         help="dissections of its models, to label each concept (dissect)")
+    parser.add_argument("--note", action="append", default=[], metavar="TEXT",
+                        help="a line about the inputs to show under the page's header (the "
+                        "workflow gives the links a data set's folder skipped); repeatable")
     options.add_weights_option(parser)
     parser.add_argument("--k", type=int, default=5, help="the K mined with (shown in header)")
     parser.add_argument("--examples", type=int, default=4, help="example images per concept")
@@ -48,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                                bestbuddies=args.bestbuddies,
                                null_bestbuddies=args.null_bestbuddies,
                                stability=args.stability, dissections=args.dissections,
+                               notes=args.note,
                                weights=options.parse_weights(args.weights), k=args.k,
                                examples=args.examples, device=resolve_device(args.device))
     write_text(args.out, html)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,28 @@ def test_an_unknown_step_is_one_line(command):
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == (f"rosetta: error: unknown step 'nope'; steps: "
                            f"{', '.join(sorted(step_files()))}\n")
+
+
+def _logged(folder: Path, after: float, sleep: float, console: bool = True
+            ) -> tuple[str, str, float]:
+    """A step that sleeps, run as the workflow's rules run one: output to its log, the console
+    as descriptor 3 (unless `console` is false), ROSETTA_LOG naming the log. (console, log,
+    seconds)."""
+    code = ("import time; from rosetta_steps.core.cli import run; "
+            f"raise SystemExit(run(lambda argv: time.sleep({sleep})))")
+    command = (f"ROSETTA_LOG=job.log ROSETTA_NOTE_AFTER={after} {sys.executable} -c '{code}'"
+               + (" 3>&2" if console else "") + " > job.log 2>&1")
+    t0 = time.perf_counter()
+    done = subprocess.run(["bash", "-c", command], cwd=folder, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stderr, (folder / "job.log").read_text(), time.perf_counter() - t0
+
+
+def test_a_step_run_by_the_workflow_says_on_the_console_where_its_log_is_once_slow(tmp_path):
+    console, log, _ = _logged(tmp_path, after=0.2, sleep=1.5)
+    assert console == ("rosetta rosetta_steps: still running after 0.2 s; its progress is in "
+                       "job.log\n") and log == ""
+    console, log, seconds = _logged(tmp_path, after=30, sleep=0.1)  # done before it is due
+    assert console == log == "" and seconds < 20  # and the timer does not hold the exit
+    assert _logged(tmp_path, after=0.2, sleep=1, console=False)[:2] == ("", "")  # no console

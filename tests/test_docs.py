@@ -66,7 +66,8 @@ def doc_commands() -> list[tuple[str, list[str], str]]:
         for span in INLINE.findall(prose):
             span = " ".join(span.split())
             first = span.split(" ", 1)[0]
-            message = ": error" in span  # a quoted error line, not a command
+            # a quoted line of a step's output (`rosetta match: ...`), not a command
+            message = ": error" in span or re.match(r"rosetta [\w-]+: ", span) is not None
             if first in PROGRAMS and " " in span and "<" not in span and not message:
                 checkable = r"python (-m rosetta_steps|bench/|workflow/)"
                 if first == "python" and not re.match(checkable, span):

@@ -15,12 +15,15 @@ truncated image each stop with one line naming the folder, the numbers or the fi
 from __future__ import annotations
 
 import argparse
+import errno
+import stat
+import sys
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -45,27 +48,66 @@ class FolderDataset:
     size: int = 224  # working size: square crops resized to it
 
     @cached_property
-    def files(self) -> tuple[Path, ...]:
-        """The image files, in sorted relative-path order."""
+    def _scan(self) -> tuple[tuple[Path, ...], tuple[tuple[str, str], ...]]:
+        """(files, skipped): the image files, in sorted relative-path order, and the links
+        that lead to no file read, as (relative path, why) in the same order."""
         if not self.folder.is_dir():
             raise UserError(f"data set folder {self.folder} not found")
         if self.glob and Path(self.glob).is_absolute():
             raise UserError(f"glob {self.glob} is absolute: give it relative to the folder "
                             f"{self.folder}, e.g. **/*.JPEG")
-        found = (self.folder.glob(self.glob) if self.glob else
-                 (p for p in self.folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES))
-        files = sorted((p for p in found if p.is_file()),
-                       key=lambda p: p.relative_to(self.folder).as_posix())
+        walks = self.glob is None or "**" in self.glob  # into every folder
+        every = list(self.folder.rglob("*")) if walks else []
+        found = (list(self.folder.glob(self.glob)) if self.glob else
+                 [p for p in every if p.suffix.lower() in IMAGE_SUFFIXES])
+        files = sorted((p for p in found if p.is_file()), key=self._relative)
         if not files:
             raise UserError(f"no image files in {self.folder} match "
                             f"{self.glob or 'any image suffix'}")
         for p in files:  # names go into the shards' file lists, which are UTF-8 text
             try:
-                p.relative_to(self.folder).as_posix().encode()
+                self._relative(p).encode()
             except UnicodeEncodeError:
                 raise UserError(f"the file name {ascii(str(p))} is not valid UTF-8: rename "
                                 "it") from None
-        return tuple(files)
+        entered = {d.as_posix() for p in files for d in PurePosixPath(self._relative(p)).parents}
+        links = {p for p in found if p.is_symlink() and not p.is_file()}
+        # a link to a folder that no file is under was not entered
+        links |= {p for p in every if p.is_symlink() and p.is_dir()
+                  and self._relative(p) not in entered}
+        skipped = ((self._relative(p).encode(errors="backslashreplace").decode(),
+                    _why_skipped(p)) for p in sorted(links, key=self._relative))
+        return tuple(files), tuple(s for s in skipped if s[1])
+
+    def _relative(self, path: Path) -> str:
+        return path.relative_to(self.folder).as_posix()
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """The image files, in sorted relative-path order."""
+        return self._scan[0]
+
+    @property
+    def skipped(self) -> tuple[tuple[str, str], ...]:
+        """Links under the folder that lead to no file read: (relative path, why), why being
+        `dangling`, `loop` or `folder` (a link to a folder, which the walk does not enter)."""
+        return self._scan[1]
+
+    def skipped_note(self) -> str:
+        """One line on the skipped links ('' if none), for the job logs and the page."""
+        if not self.skipped:
+            return ""
+        words = {"dangling": "dangling", "loop": "in a loop", "folder": "to a folder, not entered"}
+        parts = []
+        for why, word in words.items():
+            names = [name for name, w in self.skipped if w == why]
+            if names:
+                shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+                parts.append(f"{len(names)} {word} ({shown})")
+        n = len(self.skipped)
+        links = "1 link" if n == 1 else f"{n} links"
+        return (f"skipped {links} under {self.folder} that lead{'s' * (n == 1)} to no image "
+                f"file: {'; '.join(parts)}")
 
     def listing(self, start: int = 0, stop: int | None = None) -> str:
         """One line per file start .. stop-1: relative path, size in bytes and modification
@@ -73,7 +115,7 @@ class FolderDataset:
         jobs). Size and time are make's and rsync's quick check: a file rewritten in place, or
         a link pointed elsewhere, changes its time though its size stays, without reading
         every image on every plan."""
-        return "".join(f"{p.relative_to(self.folder).as_posix()}\t{s.st_size}\t{s.st_mtime_ns}\n"
+        return "".join(f"{self._relative(p)}\t{s.st_size}\t{s.st_mtime_ns}\n"
                        for p in self.files[start:stop] for s in [p.stat()])
 
     def check_count(self, n: int) -> None:
@@ -90,6 +132,15 @@ class FolderDataset:
         with ThreadPoolExecutor(max(1, min(workers, len(indices)))) as pool:
             return np.stack(list(pool.map(lambda i: _square(self.files[i], self.size),
                                           indices)))
+
+
+def _why_skipped(link: Path) -> str:
+    """Why a link is not read: `dangling` (its target is missing), `loop` (it leads back to
+    itself), `folder`; '' when it leads to a file after all."""
+    try:
+        return "folder" if stat.S_ISDIR(link.stat().st_mode) else ""
+    except OSError as err:
+        return "loop" if err.errno == errno.ELOOP else "dangling"
 
 
 def _as_rgb(image: Image.Image, path: Path) -> Image.Image:
@@ -205,4 +256,6 @@ def from_args(args: argparse.Namespace) -> Dataset | None:
         except OSError as err:
             raise UserError(f"cannot read --listing {args.listing}: {err.strerror}") from None
         check_listing(data, listing, args.start, args.start + args.count)
+    if isinstance(data, FolderDataset) and data.skipped:
+        print(f"note: {data.skipped_note()}", file=sys.stderr)
     return data

@@ -157,7 +157,8 @@ def charts(inputs: Inputs) -> str:
             f'<div class="charts">{"".join(out)}</div></section>')
 
 
-def header(name: str, inputs: Inputs, specs: Mapping, k: int, examples: int) -> str:
+def header(name: str, inputs: Inputs, specs: Mapping, k: int, examples: int,
+           notes: Sequence[str] = ()) -> str:
     rows = []
     for m in [inputs.gan, *inputs.discs]:
         layers = inputs.units[m]
@@ -186,14 +187,16 @@ def header(name: str, inputs: Inputs, specs: Mapping, k: int, examples: int) -> 
             f"{g}'s own best buddies; largest first. Each concept is shown on the {images} "
             "images where its G units are most active, with every model's "
             f"normalised activation map of its unit in the concept (Fig. 3). {source}.</p>"
+            + "".join(f'<p class="lead"><b>Note:</b> {escape(n)}</p>' for n in notes)
             + layout.table(["model", "kind", "training objective", "units", "images mined"],
                           rows) + layout.stats_list(stats) + "</header>")
 
 
 def render_dictionary(name: str, inputs: Inputs, specs: Mapping, k: int, examples: int,
                       candidates: Sequence[int], heat: Mapping[tuple[Unit, int], str],
-                      pictures: Mapping[int, str]) -> str:
-    """The whole page; `heat` and `pictures` hold the data URLs the sections refer to."""
+                      pictures: Mapping[int, str], notes: Sequence[str] = ()) -> str:
+    """The whole page; `heat` and `pictures` hold the data URLs the sections refer to, and
+    `notes` are lines about the inputs shown under the header (links a data set skipped)."""
     bank = layout.ImageBank()
     for i, url in pictures.items():
         bank.add(layout.base_key(i), url)
@@ -205,7 +208,7 @@ def render_dictionary(name: str, inputs: Inputs, specs: Mapping, k: int, example
                                        inputs.labels.get(c.number), inputs.partner_q(c))
                        for c in concepts) or (
         '<p class="lead">No concepts: no G unit has a best buddy in every D model.</p>')
-    main = (header(name, inputs, specs, k, examples) + charts(inputs)
+    main = (header(name, inputs, specs, k, examples, notes) + charts(inputs)
             + per_image_view(concepts, candidates, side)
             + f'<section id="concepts"><h2>Concepts</h2>{sections}</section>')
     layers = [(m, [la for la, _ in inputs.units[m]]) for m in [inputs.gan, *inputs.discs]]
@@ -223,8 +226,10 @@ def build_dictionary(name: str, concepts: str, samples: Sequence[str], self_matc
                      weights: Mapping[str, str], k: int, examples: int,
                      device: torch.device | str = "cpu",
                      null_bestbuddies: Sequence[str] = (), stability: Sequence[str] = (),
-                     dissections: Sequence[str] = ()) -> tuple[str, dict]:
-    """The page's HTML and a summary {concepts, heatmaps, images, seconds}."""
+                     dissections: Sequence[str] = (),
+                     notes: Sequence[str] = ()) -> tuple[str, dict]:
+    """The page's HTML and a summary {concepts, heatmaps, images, seconds}; `notes` are shown
+    under its header."""
     if examples < 1 or k < 1:
         raise UserError(f"need --examples >= 1 and --k >= 1, got {examples} and {k}")
     t0 = time.perf_counter()
@@ -243,7 +248,8 @@ def build_dictionary(name: str, concepts: str, samples: Sequence[str], self_matc
                            device)
     pictures = image_urls(inputs.samples, requests)
     specs = {m: spec for m, (spec, _) in loaded.items()}
-    html = render_dictionary(name, inputs, specs, k, examples, candidates, heat, pictures)
+    html = render_dictionary(name, inputs, specs, k, examples, candidates, heat, pictures,
+                             notes)
     summary = {"concepts": len(inputs.concepts), "heatmaps": len(heat),
                "images": len(pictures), "seconds": time.perf_counter() - t0}
     return html, summary

@@ -217,3 +217,28 @@ def test_images_are_read_as_a_viewer_shows_them(tmp_path):
     Image.fromarray(np.full((8, 8), 3.5, np.float32), "F").save(folder / "f-bad.tif")
     with pytest.raises(UserError, match=r"f-bad.tif: its F pixels span 3.5..3.5, outside 0..1"):
         FolderDataset(folder, size=64).read([5])
+
+
+def test_links_that_lead_to_no_image_are_counted_and_named(folder, tmp_path):
+    """Dangling links and link loops among the candidates, and links to folders the walk does
+    not enter, are skipped and said; a link to a file, or to a folder a glob enters, is read."""
+    _write(tmp_path / "elsewhere" / "c.png", (1, 2, 3))
+    (folder / "gone.png").symlink_to("nothing.png")
+    (folder / "b" / "self.PNG").symlink_to("self.PNG")
+    (folder / "b" / "a-again.png").symlink_to("../a.png")
+    (folder / "linked").symlink_to(tmp_path / "elsewhere")
+    (folder / "gone.txt").symlink_to("nothing.txt")  # not an image name: not a candidate
+    data = FolderDataset(folder)
+    assert [p.relative_to(folder).as_posix() for p in data.files] == [
+        "a.png", "b/10.png", "b/2.png", "b/a-again.png"]
+    assert data.skipped == (("b/self.PNG", "loop"), ("gone.png", "dangling"),
+                            ("linked", "folder"))
+    assert data.skipped_note() == (
+        f"skipped 3 links under {folder} that lead to no image file: 1 dangling (gone.png); "
+        "1 in a loop (b/self.PNG); 1 to a folder, not entered (linked)")
+    entered = FolderDataset(folder, "*/*.png")  # a glob that enters the linked folder
+    assert "linked/c.png" in [p.relative_to(folder).as_posix() for p in entered.files]
+    assert entered.skipped == () and entered.skipped_note() == ""
+    assert FolderDataset(folder, "*.png").skipped == (("gone.png", "dangling"),)
+    assert FolderDataset(folder, "**/*.png").skipped == (("gone.png", "dangling"),
+                                                        ("linked", "folder"))

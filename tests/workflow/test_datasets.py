@@ -48,9 +48,26 @@ def stores(jobs: list[dict]) -> set[str]:
 def test_a_folder_is_mined_to_its_dictionary_and_reruns_only_what_changes(tmp_path):
     project = make_project(tmp_path / "p", real_params())
     write_images(project / "images", 0, 64)
-    snakemake(project, PAGE)
+    # Links that lead to no image are counted on the console, in the job logs and on the page.
+    (project / "images/gone.png").symlink_to("missing.png")
+    (project / "images/<b>loop.png").symlink_to("<b>loop.png")
+    note = ("skipped 2 links under images that lead to no image file: 1 dangling (gone.png); "
+            "1 in a loop (<b>loop.png)")
+    # and a step run by the workflow tells the console where its log is (after 0 s here)
+    run = snakemake(project, PAGE, extra_env={"ROSETTA_NOTE_AFTER": "0"})
+    assert f"note: params.yaml: datasets.real: {note}" in run.stderr
+    assert ("rosetta dictionary: still running after 0 s; its progress is in "
+            "logs/dictionary--real.log") in run.stderr
+    logs = [p.read_text() for p in (project / "logs").glob("match--*--real--*.log")]
+    assert logs and all(f"note: {note}" in text for text in logs)
     page = (project / PAGE).read_text()
     assert f"Anchor {ANCHOR} (in the generator" in page and "on data set real" in page
+    assert f"<b>Note:</b> {note.replace('<b>', '&lt;b&gt;')}" in page
+    (project / "images/gone.png").unlink()
+    (project / "images/<b>loop.png").unlink()
+    assert job_counts(project, PAGE) == {"dictionary": 1}  # the page alone, without the note
+    snakemake(project, PAGE)
+    assert "Note:" not in (project / PAGE).read_text()
     concepts = pd.read_csv(project / "results/rosetta/real.csv")
     assert set(concepts.model) <= {ANCHOR, DISC} and ANCHOR in set(concepts.model)
     pair = f"results/match/{ANCHOR}/real/{DISC}/matches.zarr"

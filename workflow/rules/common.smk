@@ -99,10 +99,11 @@ def option(flag: str, paths) -> str:
 
 
 def step(module: str, args: str) -> str:
-    """The shell command of a rule: `python -m rosetta_steps.<module> ARGS`, logged."""
+    """The shell command of a rule: `python -m rosetta_steps.<module> ARGS`, logged; after a
+    minute the step says on the console (descriptor 3) where its log is (core.cli)."""
     return (
-        f"python -m rosetta_steps.{module} {args}"
-        " > {log:q} 2>&1 || (tail -n 1 {log:q} >&2; exit 1)"
+        f"ROSETTA_LOG={{log:q}} python -m rosetta_steps.{module} {args}"
+        " 3>&2 > {log:q} 2>&1 || (tail -n 1 {log:q} >&2; exit 1)"
     )
 
 
@@ -145,6 +146,17 @@ def folder_dataset(name: str):
     from rosetta_steps.core.datasets import dataset
 
     return dataset(config["datasets"][name], config["seed"])
+
+
+def dataset_notes(name: str) -> str:
+    """`--note` with the links that dictionary `name`'s data set folder skipped, for its page
+    (empty without any): a params value, so a link made or mended reruns the page alone.
+    """
+    d = dictionary(name)
+    if "folder" not in config["datasets"].get(d.get("dataset"), {}):
+        return ""
+    note = folder_dataset(d["dataset"]).skipped_note()
+    return f"--note {shlex.quote(note)}" if note else ""
 
 
 def listing_files(gan: str, subset: str, shard: str) -> list:

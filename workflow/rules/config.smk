@@ -103,6 +103,9 @@ def check_config(config: dict) -> None:
         sys.exit("\n".join(errors))
 
 
+NOTED = set()  # data sets whose skipped links were printed while planning
+
+
 def check_dataset(config: dict, name: str, d: dict) -> list:
     """One line unless a dictionary on a data set names a declared one that holds its images
     (a folder that exists, files its glob matches, as many as `images`)."""
@@ -121,6 +124,10 @@ def check_dataset(config: dict, name: str, d: dict) -> list:
         folder_dataset(d["dataset"]).check_count(d["images"])
     except UserError as err:
         return [f"params.yaml: datasets.{d['dataset']}: {err}"]
+    note = folder_dataset(d["dataset"]).skipped_note()
+    if note and d["dataset"] not in NOTED:
+        NOTED.add(d["dataset"])
+        print(f"note: params.yaml: datasets.{d['dataset']}: {note}", file=sys.stderr)
     return []
 
 

@@ -37,6 +37,7 @@ rule dictionary:
         nulls=lambda w, input: option("--null-bestbuddies", input.nulls),
         stability=lambda w, input: option("--stability", input.stability),
         dissections=lambda w, input: option("--dissections", input.dissections),
+        notes=lambda w: dataset_notes(w.name),
         k=setting("k"),
         examples=setting("examples"),
     shell:
@@ -45,7 +46,7 @@ rule dictionary:
             "--name {wildcards.name} --concepts {input.concepts:q}"
             " --samples {input.samples:q} --self-matches {input.self_matches:q}"
             " --matches {input.matches:q} --bestbuddies {input.bestbuddies:q} {params.nulls}"
-            " {params.stability} {params.dissections}"
+            " {params.stability} {params.dissections} {params.notes}"
             " {params.weights} --k {params.k} --examples {params.examples}"
             + DEVICE_ARGS
             + " --out {output:q}",
