@@ -33,15 +33,16 @@ include: "workflow/rules/inversion.smk"
 rule all:
     default_target: True
     input:
-        [DICTIONARY.format(name=name) for name in default_dictionaries()],
-        [per_pair(PAIRWISE, pairs(name)[:-1]) for name in default_dictionaries()],
-        [DISCOVERY.format(name=name) for name in default_dictionaries() if NULLS],
-        [
-            rules.discovery.output.plot.format(name=name)
-            for name in default_dictionaries()
-            if NULLS
-        ],
+        dictionary_outputs(default_dictionaries()),
         [ZOO_SHEET for _ in zoo_weights("shapes-gan")],
         INVERSION_METRICS,
         [EDIT_SHEET.format(name=EDITED, edit=e) for e in EDITS],
         [INVERSION_SHEET.format(name=INVERTED, sheet=s) for s in ("neurons", "ood")],
+
+
+# Every job of dvc.yaml (workflow/scripts/dvc_stages.py): rule all's, and those of the
+# dictionaries params.yaml marks `share: true`.
+rule share:
+    input:
+        rules.all.input,
+        dictionary_outputs(shared_dictionaries()),

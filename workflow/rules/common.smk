@@ -40,6 +40,7 @@ STABILITY = "results/stability/{gan}/{subset}/{disc}.json"
 DISSECTION = "results/dissection/{model}.csv"
 CONCEPTS = "results/rosetta/{name}.csv"
 DISCOVERY = "results/metrics/discovery/{name}.json"
+DISCOVERY_PLOT = "results/plots/discovery/{name}.json"
 DICTIONARY = "results/dictionary/{name}.html"
 PAIRWISE = "results/pairwise/{gan}/{subset}/{disc}.html"
 INVERSION_METRICS = "results/metrics/inversion.json"
@@ -198,6 +199,26 @@ def dictionary(name: str) -> dict:
 
 def default_dictionaries() -> list:
     return [n for n, d in config["dictionaries"].items() if d.get("default", False)]
+
+
+def shared_dictionaries() -> list:
+    """The dictionaries whose stages dvc.yaml holds: default or marked `share: true`."""
+    return [
+        n
+        for n, d in config["dictionaries"].items()
+        if d.get("default", False) or d.get("share", False)
+    ]
+
+
+def dictionary_outputs(names: list) -> list:
+    """What building dictionaries `names` means: each one's page, its pairwise pages and,
+    with the null model on, its discovery metric and plot file."""
+    out = []
+    for name in names:
+        out += [DICTIONARY.format(name=name), *per_pair(PAIRWISE, pairs(name)[:-1])]
+        if NULLS:
+            out += [DISCOVERY.format(name=name), DISCOVERY_PLOT.format(name=name)]
+    return out
 
 
 def images_of(gan: str, subset: str) -> int:

@@ -317,7 +317,7 @@ rule discovery:
             subcategory="{name}",
             labels={"dictionary": "{name}", "result": "discovery metric (JSON)"},
         ),
-        plot="results/plots/discovery/{name}.json",
+        plot=DISCOVERY_PLOT,
     log:
         log("discovery", "name"),
     conda:

@@ -2,7 +2,8 @@
 
 DVC's templating (foreach, matrix) can only loop over lists written out in params.yaml; it
 cannot compute the shard list of a dictionary or the pairs of its models. So dvc.yaml is made
-from Snakemake's own jobs for the dictionaries params.yaml marks as default, read from the
+from Snakemake's own jobs of its target rule `share` (rule all's, and those of every dictionary
+params.yaml marks `share: true`, so that they can be pushed and pulled too), read from the
 output of `snakemake --dry-run --forceall --printshellcmds` (no Snakemake internals): one DVC
 stage per job, with the same command, the same inputs as deps, the same outputs as outs, and
 the params.yaml keys of its rule. Those stand beside each rule in workflow/rules/*.smk as a
@@ -46,8 +47,10 @@ METRICS = "results/metrics/"  # outputs declared as DVC metrics
 CHECK_STAGE = "check-dvc-yaml"
 CHECK_STAMP = "results/dvc-yaml-check.txt"
 CHECK_DEPS = ["Snakefile", "data/ood", "params.yaml", "rosetta_steps", "workflow"]
-HEADER = ("# Written by workflow/scripts/dvc_stages.py from the Snakemake DAG of the default\n"
-          "# dictionaries: edit params.yaml or the rules, then run `make dvc.yaml`.\n")
+HEADER = ("# Written by workflow/scripts/dvc_stages.py from the Snakemake DAG of rule share (the\n"
+          "# default dictionaries and those marked `share: true`): edit params.yaml or the\n"
+          "# rules, then run `make dvc.yaml`.\n")
+TARGET = "share"  # the Snakefile's rule whose jobs are dvc.yaml's stages
 STABILITY = "results/stability/"  # a pair's stability table: records under `fractions`
 PLOTS = "results/plots/"  # plot files the steps write
 LISTING = re.compile(r"^results/datasets/([^/]+)/")  # a folder data set's files in a shard
@@ -114,8 +117,9 @@ def job_keys(templates: list[str], wildcards: dict, params: dict) -> list[str]:
     return keys
 
 
-def snakemake_jobs(workdir: Path = ROOT, targets: tuple[str, ...] = ()) -> list[dict]:
-    """Every job that building `targets` (default: rule all) takes, with outputs present or not.
+def snakemake_jobs(workdir: Path = ROOT, targets: tuple[str, ...] = (TARGET,)) -> list[dict]:
+    """Every job that building `targets` (default: rule share) takes, with outputs present or
+    not.
 
     Each job: rule, name (a DVC stage name), cmd, deps, outs, params (params.yaml keys), and
     the folders of the data sets it reads.
@@ -124,7 +128,7 @@ def snakemake_jobs(workdir: Path = ROOT, targets: tuple[str, ...] = ()) -> list[
     params = yaml.safe_load((workdir / "params.yaml").read_text())
     jobs = []
     for job in dry_run_jobs(workdir, "--forceall", *targets, templates=True):
-        if job["cmd"] is None:  # the `all` target rule
+        if job["cmd"] is None:  # the target rules `all` and `share`
             continue
         if job["rule"] not in templates:
             raise ValueError(f"rule {job['rule']} has no `# dvc params:` line in its rule file")
@@ -143,8 +147,8 @@ def snakemake_jobs(workdir: Path = ROOT, targets: tuple[str, ...] = ()) -> list[
 
 def built_stages(workdir: Path = ROOT) -> dict[str, bool]:
     """Each stage's name, and whether Snakemake has built it: its outputs all exist and
-    `snakemake` (rule all) would not run it again."""
-    planned = {out for job in dry_run_jobs(workdir) for out in job["output"]}
+    `snakemake share` would not run it again."""
+    planned = {out for job in dry_run_jobs(workdir, TARGET) for out in job["output"]}
     return {job["name"]: all((workdir / out).exists() for out in job["outs"])
             and not planned.intersection(job["outs"]) for job in snakemake_jobs(workdir)}
 
