@@ -5,6 +5,8 @@ nothing runs, and the Slurm executor plans without Slurm installed."""
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
+from unittest.mock import Mock
 
 import pytest
 import yaml
@@ -67,14 +69,32 @@ def test_every_job_that_can_run_on_cuda_asks_for_the_gpu(project, args):
         assert job["resources"].get("gpu") == ("1" if job["cuda"] else None), job
 
 
-def test_slurm_sends_gpu_jobs_and_every_fused_match_job_to_the_gpu_partition(project):
+class _Resources(dict):
+    """A job's resources as the Slurm plugin reads them: `.get(name)` and `.name`."""
+
+    __getattr__ = dict.get
+
+
+def test_slurm_picks_the_gpu_partition_for_every_job_that_asks_for_a_gpu_and_only_those(
+        project):
+    """By what a job asks for, not by its rule: the profile names no rule's partition, and the
+    Slurm plugin's own selection from partitions.yaml sends the GPU-asking jobs (the fused
+    match jobs among them) to `gpu` and the rest to `cpu` (the real cluster: test_slurm)."""
+    from snakemake_executor_plugin_slurm.partitions import get_best_partition, read_partition_file
+
     profile = yaml.safe_load((PROFILES / "slurm" / "config.yaml").read_text())
-    assert not any(rule.startswith("match_fused") for rule in profile["set-resources"])
+    assert not any("slurm_partition" in r for r in profile["set-resources"].values())
+    assert "slurm_partition" not in profile["default-resources"]
+    partitions = read_partition_file(PROFILES / "slurm" / profile["slurm-partition-config"])
     jobs = dry_run(project, "--workflow-profile", str(PROFILES / "slurm"))
     for job in jobs:
         on_gpu = job["cuda"] and job["rule"] not in CPU_NODES
-        assert job["resources"]["slurm_partition"] == ("gpu" if on_gpu else "cpu"), job
         assert job["resources"].get("gpu", "0") == ("1" if on_gpu else "0"), job
+        resources = _Resources({k: int(v) if v.isdigit() else v
+                                for k, v in job["resources"].items()})
+        stand_in = SimpleNamespace(resources=resources, threads=job["threads"], name=job["rule"])
+        assert get_best_partition(partitions, stand_in, Mock()) == ("gpu" if on_gpu else "cpu")
+    assert {job["rule"] for job in jobs if job["resources"].get("gpu") == "1"} >= {FUSED}
 
 
 def test_a_fused_rule_takes_match_s_overrides_under_its_own(project):
