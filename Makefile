@@ -61,6 +61,7 @@ demo: weights
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --cores all \
 		--workflow-profile workflow/profiles/default results/dictionary/shapes.html \
 		results/metrics/discovery/shapes.json results/dictionary/faces.html \
+		results/metrics/discovery/faces.json results/dissection/faces-parts.png \
 		results/dictionary/shapes_real.html
 
 # dvc.yaml is written from the Snakemake DAG (see workflow/scripts/dvc_stages.py).

@@ -66,8 +66,8 @@ def discovery(tables: Sequence[pd.DataFrame], null_tables: Sequence[pd.DataFrame
                               "significant": len(significant_units),
                               "null": {**interval(null_counts),
                                        "per_permutation": null_counts}},
-            "concepts": [{**q, **({"label": lab["label"], "iou": lab["iou"]} if dissections
-                                  else {})}
+            "concepts": [{**q, **({key: lab[key] for key in ("label", "iou", "placement")}
+                                  if dissections else {})}
                          for q, lab in zip(concept_q(tables, concepts),
                                            concept_labels(concepts, dissections), strict=True)]}
 

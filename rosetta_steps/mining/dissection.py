@@ -8,9 +8,18 @@ give a mask M_k per image, and for every label c with masks L_c
 
     IoU(k, c) = sum over images |M_k & L_c| / sum over images |M_k | L_c|.
 
+The position control: the same IoU against the label's template, its mean mask over the
+images T_c (a fraction per pixel), with |M & T| = sum M T and |M | T| = sum max(M, T), the
+IoU of fuzzy sets, which is the IoU above for a 0/1 template. A unit that fires where the
+label usually is, whatever the image, matches the template as well as the masks
+(`template_iou >= iou`); one that follows the label from image to image matches the masks
+better.
+
 A labelled source is images with a dict of label -> bool masks [n, h, w] (`core.labels` for
-the shapes world; a segmentation data set fits the same interface). A concept's label is the
-one with the largest mean IoU over its units that were dissected, reported with that mean.
+the shapes world, `core.faceparts` for generated faces; a segmentation data set fits the same
+interface). A concept's label is the one with the largest mean IoU over its units that were
+dissected, reported with that mean; its placement is `position` when most of those units match
+that label's template at least as well as its masks, else `part`.
 """
 
 from __future__ import annotations
@@ -26,13 +35,15 @@ import torch.nn.functional as F
 from .. import models
 from ..core import world
 from ..core.cli import UserError
+from ..core.faceparts import MIN_PROB, face_labels
 from ..core.images import to_uint8
 from ..core.labels import label_masks, pixel_labels
 from ..core.stores import read_table
 from .sampling import generated_batches
 
 QUANTILE = 0.995
-COLUMNS = ["model", "layer", "channel", "label", "iou", "threshold"]
+LANDMARKS = "mtcnn-onet"  # the faces zoo's model whose landmarks make the part masks
+COLUMNS = ["model", "layer", "channel", "label", "iou", "threshold", "template_iou"]
 
 
 def thresholds(maps: Mapping[str, torch.Tensor], quantile: float) -> dict[str, torch.Tensor]:
@@ -56,6 +67,7 @@ def iou_table(model: str, maps: Mapping[str, torch.Tensor], labels: Mapping[str,
     masks = torch.from_numpy(np.stack([labels[c] for c in names], axis=1))  # [n, C, h, w]
     n, size = masks.shape[0], masks.shape[-1]
     label_px = masks.flatten(2).sum(dim=(0, 2)).double()  # [C]
+    template = masks.double().mean(dim=0).flatten(1)  # [C, h*w]: T_c
     rows = []
     for layer, t in thresholds(maps, quantile).items():
         x = maps[layer]
@@ -63,6 +75,7 @@ def iou_table(model: str, maps: Mapping[str, torch.Tensor], labels: Mapping[str,
             raise UserError(f"{model} {layer}: {x.shape[0]} images of maps, {n} of labels")
         inter = torch.zeros(x.shape[1], len(names), dtype=torch.float64)
         unit_px = torch.zeros(x.shape[1], dtype=torch.float64)
+        fired_at = torch.zeros(x.shape[1], size * size, dtype=torch.float64)  # sum over images
         for i in range(0, n, chunk):
             up = F.interpolate(x[i:i + chunk].float(), size=(size, size), mode="bilinear",
                                align_corners=False)
@@ -70,11 +83,15 @@ def iou_table(model: str, maps: Mapping[str, torch.Tensor], labels: Mapping[str,
             m = masks[i:i + chunk].float().transpose(0, 1).flatten(1)  # [C, b*h*w]
             inter += (fired @ m.T).double()
             unit_px += fired.sum(dim=1).double()
+            fired_at += fired.view(x.shape[1], -1, size * size).sum(dim=1).double()
         union = unit_px[:, None] + label_px[None, :] - inter
         iou = torch.where(union > 0, inter / union.clamp_min(1), 0.0)
+        t_inter = fired_at @ template.T  # [k, C]: sum M T
+        t_union = unit_px[:, None] + n * template.sum(dim=1)[None, :] - t_inter
+        t_iou = torch.where(t_union > 0, t_inter / t_union.clamp_min(1e-12), 0.0)
         for ch in range(x.shape[1]):
-            rows += [(model, layer, ch, c, float(iou[ch, j]), float(t[ch]))
-                     for j, c in enumerate(names)]
+            rows += [(model, layer, ch, c, float(iou[ch, j]), float(t[ch]),
+                      float(t_iou[ch, j])) for j, c in enumerate(names)]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -89,7 +106,9 @@ def collect(batches: Iterable[Mapping[str, torch.Tensor]]) -> dict[str, torch.Te
 
 def concept_labels(concepts: pd.DataFrame, tables: Sequence[pd.DataFrame]) -> list[dict]:
     """Per concept of a concept table: the label with the largest mean IoU over its dissected
-    units, that IoU and how many units it rests on (label None when none was dissected)."""
+    units, that IoU, how many units it rests on (label None when none was dissected) and its
+    placement (`position` when most of those units match the label's template at least as
+    well as its masks, else `part`)."""
     ious = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS)
     ious = ious.astype({"layer": str, "channel": int})
     out = []
@@ -97,13 +116,16 @@ def concept_labels(concepts: pd.DataFrame, tables: Sequence[pd.DataFrame]) -> li
         units = members[["model", "layer", "channel"]].astype({"layer": str, "channel": int})
         found = ious.merge(units, on=["model", "layer", "channel"])
         if found.empty:
-            out.append({"concept": int(number), "label": None, "iou": None, "units": 0})
+            out.append({"concept": int(number), "label": None, "iou": None, "units": 0,
+                        "placement": None})
             continue
         mean = found.groupby("label", sort=True)["iou"].mean()
-        out.append({"concept": int(number), "label": str(mean.idxmax()),
-                    "iou": float(mean.max()),
-                    "units": int(found[["model", "layer", "channel"]].drop_duplicates()
-                                 .shape[0])})
+        label = str(mean.idxmax())
+        rows = found[found["label"] == label]
+        at_position = int((rows["template_iou"] >= rows["iou"]).sum())
+        out.append({"concept": int(number), "label": label, "iou": float(mean.max()),
+                    "units": len(rows),
+                    "placement": "position" if 2 * at_position > len(rows) else "part"})
     return out
 
 
@@ -132,6 +154,39 @@ def dissect_model(name: str, weights: str | None, n: int, seed: int, batch_size:
             x = world.to_tensor(real.images[i:i + batch_size]).to(device)
             maps.append(spec.run(model, spec.preprocess(x))[1])
     return iou_table(name, collect(maps), labels, quantile)
+
+
+@torch.no_grad()
+def dissect_faces(name: str, weights: Mapping[str, str], generator: str, n: int, seed: int,
+                  batch_size: int, quantile: float = QUANTILE, min_prob: float = MIN_PROB,
+                  device: torch.device | str = "cpu") -> tuple[pd.DataFrame, int]:
+    """Dissect a model of the faces zoo on `generator`'s n images (from seed) with their part
+    masks (`core.faceparts`): the generator on its own maps, any other model on the images.
+    Returns the IoU table and how many images O-Net found no face in (left out)."""
+    if n < 1 or batch_size < 1:
+        raise UserError(f"need images >= 1 and batch size >= 1, got {n} and {batch_size}")
+    onet = models.load(LANDMARKS, weights.get(LANDMARKS), device)
+    gan = models.load(generator, weights.get(generator), device)
+    if gan[0].kind != models.GENERATOR:
+        raise UserError(f"{generator} is not a generator: faces are dissected on a "
+                        "generator's images")
+    spec, model = (gan if name == generator else onet if name == LANDMARKS else
+                   models.load(name, weights.get(name), device))
+    maps, masks, dropped = [], {}, 0
+    for _, _, images, g_maps in generated_batches(gan, seed, range(n), batch_size,
+                                                  device=device, desc=f"dissect {name}"):
+        kept, parts, _ = face_labels(onet, images, min_prob)
+        own = g_maps if name == generator else spec.run(model, spec.preprocess(images))[1]
+        rows = torch.from_numpy(kept).to(images.device)
+        maps.append({layer: x[rows] for layer, x in own.items()})
+        for label, m in parts.items():
+            masks.setdefault(label, []).append(m)
+        dropped += int((~kept).sum())
+    if dropped == n:
+        raise UserError(f"{LANDMARKS} found no face with probability >= {min_prob} in "
+                        f"{generator}'s {n} images")
+    labels = {label: np.concatenate(m) for label, m in masks.items()}
+    return iou_table(name, collect(maps), labels, quantile), dropped
 
 
 def read_dissection(path: str | Path) -> pd.DataFrame:

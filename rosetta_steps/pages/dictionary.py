@@ -85,12 +85,19 @@ def concept_section(c: Concept, gan: str, discs: Sequence[str], side: int,
 
 
 def _label_text(label: dict | None) -> str:
-    """', label colour:red (IoU 0.12)' from a concept's dissection; '' without one."""
+    """', label colour:red (IoU 0.12, part)' from a concept's dissection; '' without one."""
     if not label or label["label"] is None:
         return ""
+    place = label.get("placement")
+    where = {"part": "most of its units follow the label from image to image (IoU with its "
+                     "masks above IoU with its mean mask)",
+             "position": "most of its units fire where the label usually is, whatever the "
+                         "image (IoU with its mean mask at least IoU with its masks)"}
     return (f', <span class="label" title="dissection: the label with the largest mean IoU '
             f'over its {label["units"]} units">{escape(label["label"])} '
-            f'(IoU {label["iou"]:.2f})</span>')
+            f'(IoU {label["iou"]:.2f}'
+            + (f', <span title="{where[place]}">{place}</span>' if place in where else "")
+            + ")</span>")
 
 
 def _note(title: str, units: Sequence[str], model: str, visible: int = 8) -> str:

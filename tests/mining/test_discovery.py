@@ -98,9 +98,10 @@ def test_stability_tables_join_their_d():
 def test_dissections_label_the_concepts():
     ious = pd.DataFrame({"model": ["A", "A", "G"], "layer": ["d", "d", "g"],
                          "channel": [0, 0, 2], "label": ["red", "ring", "red"],
-                         "iou": [0.4, 0.1, 0.2], "threshold": 1.0})
+                         "iou": [0.4, 0.1, 0.2], "threshold": 1.0,
+                         "template_iou": [0.1, 0.1, 0.3]})
     summary = discovery.discovery(OBSERVED, NULLS, CONCEPTS, dissections=[ious])
     first, second = summary["concepts"]
-    assert (first["label"], first["iou"]) == ("red", 0.4)  # A:0 is concept 1's only one
-    assert (second["label"], second["iou"]) == ("red", 0.2)  # G:2
+    assert (first["label"], first["iou"], first["placement"]) == ("red", 0.4, "part")  # A:0
+    assert (second["label"], second["iou"], second["placement"]) == ("red", 0.2, "position")
     assert "label" not in discovery.discovery(OBSERVED, NULLS, CONCEPTS)["concepts"][0]

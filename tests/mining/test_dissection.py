@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 
 from rosetta_steps import dissect
 from rosetta_steps.core import world
@@ -23,6 +24,35 @@ def test_iou_by_hand():
     assert table.loc["a", "iou"] == 0.0  # fired {7, 8} vs {5, 6}
     assert table.loc["b", "iou"] == pytest.approx(2 / 3)  # {7, 8} & {6, 7, 8}
     assert set(table["threshold"]) == {6.0}
+    # templates (mean masks): a [[.5, .5], [0, 0]], b [[0, .5], [.5, .5]]; the unit fires on
+    # the bottom row of image 2 only. a: sum M T = 0. b: sum M T = .5 + .5 = 1, and
+    # sum max(M, T) = 1.5 (image 1: T alone) + 0 + .5 + 1 + 1 (image 2) = 4
+    assert table.loc["a", "template_iou"] == 0.0
+    assert table.loc["b", "template_iou"] == pytest.approx(1 / 4)
+
+
+def test_a_unit_at_a_fixed_place_is_a_position_one_that_follows_the_part_is_a_part():
+    """8 images of 8 x 8: a 2 x 2 part at the top left in 4 of them, at the bottom right in
+    the others. A unit that always fires at the top left matches the template (0.5 on both
+    places) as well as the masks: IoU 16 / 48 both; one that fires on the part matches the
+    masks exactly (IoU 1) and the template less (16 / 48)."""
+    part = np.zeros((8, 8, 8), dtype=bool)
+    part[:4, 1:3, 1:3] = True
+    part[4:, 5:7, 5:7] = True
+    fixed = np.zeros((8, 1, 8, 8), np.float32)
+    fixed[:, 0, 1:3, 1:3] = 1
+    follows = part[:, None].astype(np.float32)
+    table = iou_table("M", {"fixed": torch.from_numpy(fixed),
+                            "follows": torch.from_numpy(follows)}, {"part": part},
+                      quantile=0.9).set_index("layer")
+    assert table.loc["fixed", "iou"] == pytest.approx(1 / 3)
+    assert table.loc["fixed", "template_iou"] == pytest.approx(1 / 3)  # >= iou: a position
+    assert table.loc["follows", "iou"] == pytest.approx(1.0)
+    assert table.loc["follows", "template_iou"] == pytest.approx(1 / 3)  # < iou: a part
+    concepts = pd.DataFrame({"concept": [1, 2], "model": "M", "layer": ["fixed", "follows"],
+                             "channel": 0, "role": "gan", "corr": 0.5})
+    assert [c["placement"] for c in concept_labels(concepts, [table.reset_index()])] == [
+        "position", "part"]
 
 
 def test_maps_are_resized_to_the_masks_before_thresholding():
@@ -66,13 +96,16 @@ def test_concept_labels_take_the_largest_mean_iou():
                              "layer": ["g", "d", "g"], "channel": [0, 3, 1],
                              "role": ["gan", "disc", "gan"], "corr": [.5, .5, .4]})
     d = pd.DataFrame({"model": "D", "layer": "d", "channel": [3, 3], "label": ["red", "ring"],
-                      "iou": [0.2, 0.3], "threshold": 1.0})
+                      "iou": [0.2, 0.3], "threshold": 1.0, "template_iou": [0.2, 0.0]})
     g = pd.DataFrame({"model": "G", "layer": "g", "channel": [0, 0], "label": ["red", "ring"],
-                      "iou": [0.3, 0.0], "threshold": 1.0})
-    # concept 1: red (0.2 + 0.3) / 2 = 0.25 > ring 0.15; concept 2: no dissected unit
+                      "iou": [0.3, 0.0], "threshold": 1.0, "template_iou": [0.1, 0.0]})
+    # concept 1: red (0.2 + 0.3) / 2 = 0.25 > ring 0.15; of its 2 units one matches red's
+    # template as well as its masks (D:3), not a majority: a part. Concept 2: no dissected unit
     assert concept_labels(concepts, [d, g]) == [
-        {"concept": 1, "label": "red", "iou": 0.25, "units": 2},
-        {"concept": 2, "label": None, "iou": None, "units": 0}]
+        {"concept": 1, "label": "red", "iou": 0.25, "units": 2, "placement": "part"},
+        {"concept": 2, "label": None, "iou": None, "units": 0, "placement": None}]
+    g.loc[0, "template_iou"] = 0.3  # now both: a position
+    assert concept_labels(concepts, [d, g])[0]["placement"] == "position"
 
 
 @pytest.mark.parametrize("model", ["shapes-cnn-sup", "shapes-gan"])
@@ -94,3 +127,37 @@ def test_a_quantile_outside_zero_one_is_refused(tmp_path, capsys):
     assert run(dissect.main, ["--model", "shapes-cnn-sup", "--weights", "shapes-cnn-sup=random",
                               "--images", "0", "--out", str(tmp_path / "d.csv")]) == 2
     assert "images >= 1" in capsys.readouterr().err
+
+
+def test_cli_dissects_a_faces_model_on_the_generators_parts_and_draws_the_sheet(tmp_path,
+                                                                                 capsys):
+    random = ["--weights", "faces-dcgan=random", "--weights", "mtcnn-onet=random"]
+    base = ["--labels", "faces", "--generator", "faces-dcgan", "--images", "6",
+            "--batch-size", "3", "--min-prob", "0", *random]
+    out = tmp_path / "rnet.csv"
+    assert run(dissect.main, [*base, "--model", "mtcnn-rnet", "--weights", "mtcnn-rnet=random",
+                              "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert set(table["label"]) == {"eye", "nose", "mouth", "skin", "hair", "background"}
+    assert table[["iou", "template_iou"]].stack().between(0, 1).all()
+    assert "found no face in 0 of 6 images" in capsys.readouterr().out
+    sheet = tmp_path / "parts.png"
+    assert run(dissect.main, [*base, "--sheet", str(sheet)]) == 0
+    assert Image.open(sheet).size == (2 * 64 * 4, 6 * 64 * 4)  # image and parts, 6 rows
+    capsys.readouterr()
+    for args, message in (
+            ([*base, "--min-prob", "1.01", "--model", "faces-dcgan", "--out", str(out)],
+             "found no face with probability >= 1.01"),
+            (["--labels", "faces", "--model", "mtcnn-rnet", "--out", str(out)],
+             "give --generator"),
+            (["--model", "shapes-gan", "--sheet", str(sheet)], "--sheet draws the part masks"),
+            (["--model", "shapes-gan"], "give --out (with --model) or --sheet"),
+            (["--labels", "faces", "--generator", "mtcnn-rnet", "--model", "mtcnn-rnet",
+              "--weights", "mtcnn-rnet=random", "--weights", "mtcnn-onet=random",
+              "--out", str(tmp_path / "x.csv")],
+             "mtcnn-rnet is not a generator")):
+        assert run(dissect.main, args) == 2
+        err = capsys.readouterr().err
+        errors = [line for line in err.splitlines() if "error:" in line]  # besides progress
+        assert len(errors) == 1 and message in errors[0] and "Traceback" not in err, err
+    assert not (tmp_path / "x.csv").exists()

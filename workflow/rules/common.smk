@@ -38,6 +38,12 @@ BESTBUDDIES = "results/bestbuddies/{gan}/{subset}/{disc}.csv"
 NULL_BESTBUDDIES = "results/bestbuddies-null/{gan}/{subset}/{disc}.csv"
 STABILITY = "results/stability/{gan}/{subset}/{disc}.json"
 DISSECTION = "results/dissection/{model}.csv"
+FACE_DISSECTION = "results/dissection/faces/{gan}/{model}.csv"
+# a wildcard that is one name (params.yaml's names), no folder
+NAME = r"[A-Za-z0-9_.:-]+"
+# whose landmarks make the face part masks (rosetta_steps.mining.dissection.LANDMARKS)
+LANDMARKS = "mtcnn-onet"
+PARTS_SHEET = "results/dissection/{name}-parts.png"
 CONCEPTS = "results/rosetta/{name}.csv"
 DISCOVERY = "results/metrics/discovery/{name}.json"
 DISCOVERY_PLOT = "results/plots/discovery/{name}.json"
@@ -216,6 +222,8 @@ def dictionary_outputs(names: list) -> list:
     out = []
     for name in names:
         out += [DICTIONARY.format(name=name), *per_pair(PAIRWISE, pairs(name)[:-1])]
+        if dictionary(name).get("labels") == "faces":
+            out.append(PARTS_SHEET.format(name=name))
         if NULLS:
             out += [DISCOVERY.format(name=name), DISCOVERY_PLOT.format(name=name)]
     return out
@@ -366,9 +374,12 @@ def stability_of(name: str) -> list:
 
 
 def dissections_of(name: str) -> list:
-    """The dissections of a dictionary's models: only the shapes zoo's world has labels."""
+    """The dissections of a dictionary's models: on face parts with `labels: faces`, on the
+    shapes world for a dictionary of the shapes zoo, else none."""
+    d, models = dictionary(name), models_of(name)
+    if d.get("labels") == "faces":
+        return [FACE_DISSECTION.format(gan=anchor_of(d), model=m) for m in models]
     zoo = config["zoo"]["models"]
-    models = models_of(name)
     return (
         [DISSECTION.format(model=m) for m in models] if set(models) <= set(zoo) else []
     )

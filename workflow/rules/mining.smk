@@ -277,6 +277,8 @@ rule dissect:
         DISSECTION,
     log:
         log("dissect", "model"),
+    wildcard_constraints:
+        model=NAME,
     conda:
         ENV
     threads: config["threads"]
@@ -297,6 +299,77 @@ rule dissect:
             " --quantile {params.quantile} --seed {params.seed} --batch-size {params.batch_size}"
             + DEVICE_ARGS
             + " --out {output:q}",
+        )
+
+
+# dvc params: seed batch_size device threads dissect
+rule dissect_faces:
+    input:
+        code=lambda w: code("rosetta_steps.dissect", w.model, w.gan, LANDMARKS),
+        weights=lambda w: sum(
+            (weights_files(m) for m in {w.model, w.gan, LANDMARKS}), []
+        ),
+    output:
+        FACE_DISSECTION,
+    log:
+        log("dissect_faces", "gan", "model"),
+    wildcard_constraints:
+        gan=NAME,
+        model=NAME,
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        gpu=GPU,
+    params:
+        **DEVICE_PARAMS,
+        weights=lambda w: weights_args(w.model, w.gan, LANDMARKS),
+        images=setting("dissect", "images"),
+        quantile=setting("dissect", "quantile"),
+        seed=setting("seed"),
+        batch_size=setting("batch_size"),
+    shell:
+        step(
+            "dissect",
+            "--labels faces --generator {wildcards.gan} --model {wildcards.model}"
+            " {params.weights} --images {params.images} --quantile {params.quantile}"
+            " --seed {params.seed} --batch-size {params.batch_size}"
+            + DEVICE_ARGS
+            + " --out {output:q}",
+        )
+
+
+# dvc params: seed device threads dictionaries.{name}
+rule parts_sheet:
+    input:
+        code=lambda w: code(
+            "rosetta_steps.dissect", anchor_of(dictionary(w.name)), LANDMARKS
+        ),
+        weights=lambda w: sum(
+            (weights_files(m) for m in {anchor_of(dictionary(w.name)), LANDMARKS}), []
+        ),
+    output:
+        PARTS_SHEET,
+    log:
+        log("parts_sheet", "name"),
+    wildcard_constraints:
+        name=NAME,
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        gpu=GPU,
+    params:
+        **DEVICE_PARAMS,
+        gan=lambda w: anchor_of(dictionary(w.name)),
+        weights=lambda w: weights_args(anchor_of(dictionary(w.name)), LANDMARKS),
+        seed=setting("seed"),
+    shell:
+        step(
+            "dissect",
+            "--labels faces --generator {params.gan} {params.weights} --images 6"
+            " --seed {params.seed}" + DEVICE_ARGS + " --sheet {output:q}",
         )
 
 
