@@ -132,6 +132,20 @@ def _table(ds, path: str, k: int, rule: str) -> pd.DataFrame:
     return table.iloc[order].reset_index(drop=True)
 
 
+def open_null_store(null_path: str, observed, path: str):
+    """The null match store at `null_path`, checked to be one of the pair whose observed
+    store (`observed`, opened from `path`) reduce wrote beside it."""
+    ds = open_match_store(null_path)
+    same = {key: (ds.attrs.get(key), observed.attrs.get(key))
+            for key in ("gan", "disc", "n_images", "gan_layers", "disc_layers")}
+    differ = [key for key, (a, b) in same.items() if a != b]
+    if ds.attrs.get("null") is None or differ:
+        why = f"its {', '.join(differ)} differ" if differ else "it has no attr null"
+        raise UserError(f"{null_path} is not a null match store of {path} ({why}): give "
+                        "the null stores that reduce wrote beside it")
+    return ds
+
+
 def with_null(table: pd.DataFrame, path: str, nulls: Sequence[str], k: int, rule: str = "mutual"
               ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The observed table with its q column, and the null best buddies (NULL_COLUMNS), from
@@ -139,14 +153,7 @@ def with_null(table: pd.DataFrame, path: str, nulls: Sequence[str], k: int, rule
     observed = open_match_store(path)
     null_tables = []
     for r, null_path in enumerate(nulls, start=1):
-        ds = open_match_store(null_path)
-        same = {key: (ds.attrs.get(key), observed.attrs.get(key))
-                for key in ("gan", "disc", "n_images", "gan_layers", "disc_layers")}
-        differ = [key for key, (a, b) in same.items() if a != b]
-        if ds.attrs.get("null") is None or differ:
-            why = f"its {', '.join(differ)} differ" if differ else "it has no attr null"
-            raise UserError(f"{null_path} is not a null match store of {path} ({why}): give "
-                            "the null stores that reduce wrote beside it")
+        ds = open_null_store(null_path, observed, path)
         null_tables.append(_table(ds, null_path, k, rule).assign(null=r))
     q = q_values(table["corr"].to_numpy(), [t["corr"].to_numpy() for t in null_tables])
     return table.assign(q=q), pd.concat(null_tables, ignore_index=True)[NULL_COLUMNS]

@@ -5,7 +5,10 @@ partner in every D_i (the most correlated one when it has several). Rosetta unit
 are self best buddies, BB(G, G; K) with the trivial pairs (j, j) excluded, share a concept:
 concepts are the connected components of that graph, numbered 1, 2, ... from the largest.
 With a false discovery rate level (`fdr`), G-D pairs whose q value exceeds it are dropped
-before the merge.
+before the merge, and so are self best buddies when G's null self-match stores are given:
+chance self best buddies would chain unrelated Rosetta units into one concept. A self pair's
+q value comes from the null self stores as a G-D pair's does from its own (`null`), with the
+trivial pairs excluded from the null as from the observed pairs.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from scipy.sparse.csgraph import connected_components
 
 from ..core.cli import UserError
 from ..core.stores import layer_names, open_match_store, read_table, row_blocks
-from .buddies import buddy_pairs, check_k, read_best_buddies
+from .buddies import buddy_pairs, check_k, open_null_store, read_best_buddies
+from .null import q_values
 
 CONCEPT_COLUMNS = ["concept", "model", "layer", "channel", "role", "corr"]
 
@@ -78,9 +82,23 @@ def _check_self_store(ds, path: str, tables: Sequence[pd.DataFrame], k: int) -> 
         raise UserError(f"{path}: {err}") from None
 
 
-def concepts(tables: Sequence[pd.DataFrame], self_store: str, k: int, rule: str = "mutual"
-             ) -> pd.DataFrame:
-    """The long concept table (CONCEPT_COLUMNS): one row per member unit of each concept.
+def self_edges(ds, path: str, k: int, rule: str, nulls: Sequence[str] = (),
+               fdr: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """G's self best buddies (unit pairs, the trivial ones excluded); with null self stores and
+    `fdr`, only those whose q value is at most `fdr`."""
+    j, jj, corr = buddy_pairs(row_blocks(ds["corr"], path), k, rule, exclude_diagonal=True)
+    if not nulls:
+        return j.numpy(), jj.numpy()
+    null_corr = [buddy_pairs(row_blocks(open_null_store(p, ds, path)["corr"], p), k, rule,
+                             exclude_diagonal=True)[2].numpy() for p in nulls]
+    keep = q_values(corr.numpy(), null_corr) <= fdr
+    return j.numpy()[keep], jj.numpy()[keep]
+
+
+def concepts(tables: Sequence[pd.DataFrame], self_store: str, k: int, rule: str = "mutual",
+             self_nulls: Sequence[str] = (), fdr: float | None = None) -> pd.DataFrame:
+    """The long concept table (CONCEPT_COLUMNS): one row per member unit of each concept; with
+    G's null self stores and `fdr`, self best buddies are cut at that false discovery rate.
 
     G rows carry the mean correlation with their partners, D rows the correlation with the
     G unit they partner (the highest, when they partner several in the concept).
@@ -98,9 +116,8 @@ def concepts(tables: Sequence[pd.DataFrame], self_store: str, k: int, rule: str 
                         "were both mined from the same generator layers?")
     units["unit"] = units["unit"].astype(np.int64)
     members = units["unit"].unique()
-    j, jj, _ = buddy_pairs(row_blocks(ds["corr"], self_store), k, rule,
-                         exclude_diagonal=True)
-    concept_of = pd.Series(cluster(members, (j.numpy(), jj.numpy())), index=members)
+    edges = self_edges(ds, self_store, k, rule, self_nulls, fdr)
+    concept_of = pd.Series(cluster(members, edges), index=members)
     units["concept"] = concept_of[units["unit"]].to_numpy()
     units["order"] = units["disc"].map({d: i for i, d in enumerate(dict.fromkeys(units["disc"]))})
 
@@ -123,9 +140,14 @@ def read_concept_table(path: str | Path) -> pd.DataFrame:
 
 
 def concept_table(bestbuddies: Sequence[str | Path], self_matches: str | Path, k: int,
-                  rule: str = "mutual", fdr: float | None = None) -> pd.DataFrame:
+                  rule: str = "mutual", fdr: float | None = None,
+                  self_nulls: Sequence[str | Path] = ()) -> pd.DataFrame:
     """`concepts` from best-buddy CSVs, one per D model, all with the same G; with `fdr`, only
-    the pairs with q <= fdr."""
+    the pairs with q <= fdr, and only the self best buddies with q <= fdr when G's null self
+    stores `self_nulls` are given."""
+    if self_nulls and fdr is None:
+        raise UserError("null self-match stores cut G's self best buddies at a false "
+                        "discovery rate: give its level (--fdr)")
     tables = [read_best_buddies(p) for p in bestbuddies]
     if fdr is not None:
         for path, table in zip(bestbuddies, tables, strict=True):
@@ -136,4 +158,4 @@ def concept_table(bestbuddies: Sequence[str | Path], self_matches: str | Path, k
     discs = [t["disc"].iloc[0] for t in tables if len(t)]
     if len(set(discs)) != len(discs):
         raise UserError(f"the same D model appears twice among the best-buddy tables: {discs}")
-    return concepts(tables, str(self_matches), k, rule)
+    return concepts(tables, str(self_matches), k, rule, [str(p) for p in self_nulls], fdr)

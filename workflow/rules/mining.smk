@@ -224,6 +224,10 @@ rule rosetta:
         code=code("rosetta_steps.rosetta"),
         bestbuddies=lambda w: per_pair(BESTBUDDIES, pairs(w.name)[:-1]),
         self_matches=lambda w: per_pair(MATCHES, pairs(w.name)[-1:]),
+        # with bb_fdr, G's self best buddies are cut at it too, from its null self stores
+        self_nulls=lambda w: (
+            [] if config["bb_fdr"] is None else null_matches(*pairs(w.name)[-1])
+        ),
     output:
         CONCEPTS,
     log:
@@ -234,11 +238,13 @@ rule rosetta:
         k=setting("k"),
         rule=setting("bb_rule"),
         fdr="" if config["bb_fdr"] is None else f"--fdr {config['bb_fdr']}",
+        self_nulls=lambda w, input: option("--self-null", input.self_nulls),
     shell:
         step(
             "rosetta",
             "--bestbuddies {input.bestbuddies:q} --self-matches {input.self_matches:q}"
-            " --k {params.k} --rule {params.rule} {params.fdr} --out {output:q}",
+            " --k {params.k} --rule {params.rule} {params.fdr} {params.self_nulls}"
+            " --out {output:q}",
         )
 
 
