@@ -4,7 +4,8 @@
 `ModelSpec.run` returns the maps of its hooked layers. The shapes zoo (`shapes`), the paper's zoo
 (`paper`, imported on first need: steps on the shapes zoo do not depend on its code) and
 any timm or open_clip model by name (`generic`: `timm:ARCH`, `open_clip:ARCH/TAG`) are
-registered. `python -m rosetta_steps.models list` prints the zoo and
+registered, and `pixels` (`pixels`: fixed image measurements, the pixel control).
+`python -m rosetta_steps.models list` prints the zoo and
 whether each model's weights are present; `fetch NAME...` downloads them.
 """
 
@@ -27,6 +28,7 @@ from .registry import (
 
 register_provider(f"{__name__}.paper")
 register_provider(f"{__name__}.faces")
+register_provider(f"{__name__}.pixels")
 
 __all__ = ["DISCRIMINATIVE", "GENERATOR", "Latent", "ModelSpec", "Preprocess", "capture", "get",
            "load", "names", "register", "register_provider", "register_resolver",
