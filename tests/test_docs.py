@@ -26,7 +26,7 @@ FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.S | re.M)
 INLINE = re.compile(r"`([^`\n]+(?:\n[^`\n]+)?)`")
 PROGRAMS = ("rosetta", "python", "snakemake", "dvc", "make")
 IGNORED = {"git", "cd", "export", "pip", "ls", "cat", "mkdir", "cp", "cmp", "diff", "rm", "."}
-PREFIXES = (("/usr/bin/time", "-v"), ("/usr/bin/time",), ("time",))
+PREFIXES = (("/usr/bin/time", "-v"), ("/usr/bin/time",), ("time",), ("xargs",))
 SETTINGS = yaml.safe_load((ROOT / "params.yaml").read_text())
 EDITS = {"shift", "zoom", "copy_paste", "remove", "add"}
 SHEETS = {"neurons", "ood", "table1"}
@@ -156,7 +156,8 @@ def _snakemake(args: list[str], page: str) -> None:
         assert (ROOT / profile / "config.yaml").exists(), f"no profile {profile}"
     dictionaries = set(SETTINGS["dictionaries"]) | _page_dictionaries(page)
     patterns = _output_patterns()
-    for target in parsed.targets:
+    rules = set(re.findall(r"^rule (\w+):", (ROOT / "Snakefile").read_text(), re.M))
+    for target in (t for t in parsed.targets if t not in rules):  # all, share: target rules
         match = next((m for p in patterns if (m := p.match(target))), None)
         assert match, f"{target} is no output of the workflow"
         groups = match.groupdict()

@@ -27,7 +27,10 @@ step's plot file, drawn from zero by the template .dvc/plots/grouped_bars.json) 
 `dvc commit -f` for the stages whose outputs are all present and that Snakemake would not run
 again (`dvc commit -f` alone stops at the first stage never built, after `make demo` say).
 
-    python workflow/scripts/dvc_stages.py [--check [--stamp PATH] | --commit]
+`--mining NAME` prints the stages that mine dictionary NAME (training, dissection, samples,
+shard and match stores), for a colleague's `dvc pull` of what takes forward passes.
+
+    python workflow/scripts/dvc_stages.py [--check [--stamp PATH] | --commit | --mining NAME]
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ TARGET = "share"  # the Snakefile's rule whose jobs are dvc.yaml's stages
 STABILITY = "results/stability/"  # a pair's stability table: records under `fractions`
 PLOTS = "results/plots/"  # plot files the steps write
 LISTING = re.compile(r"^results/datasets/([^/]+)/")  # a folder data set's files in a shard
+MINING = {"train", "dissect", "sample", "match", "reduce"}  # rules of forward passes
 KEYS = re.compile(r"^# dvc params:(.*)\n(?:#.*\n)*rule (\w+):", re.M)
 
 
@@ -153,6 +157,25 @@ def built_stages(workdir: Path = ROOT) -> dict[str, bool]:
             and not planned.intersection(job["outs"]) for job in snakemake_jobs(workdir)}
 
 
+def mining_stages(jobs: list[dict], name: str) -> list[str]:
+    """The stages dictionary `name` is mined by (its models' training and dissection, its
+    samples, shard and match stores): what a colleague pulls to rebuild it without a forward
+    pass of mining, whatever k, bb_rule, bb_fdr or examples they set."""
+    by_out = {out: job for job in jobs for out in job["outs"]}
+    page = next((j for j in jobs if j["rule"] == "dictionary" and j["wildcards"]["name"] == name),
+                None)
+    if page is None:
+        raise ValueError(f"dvc.yaml has no dictionary {name!r}: mark it `share: true` in "
+                         "params.yaml and run `make dvc.yaml`")
+    seen, todo = {}, [page]
+    while todo:
+        for dep in todo.pop()["deps"]:
+            if (job := by_out.get(dep)) and job["name"] not in seen:
+                seen[job["name"]] = job
+                todo.append(job)
+    return sorted(n for n, job in seen.items() if job["rule"] in MINING)
+
+
 def commit_built(workdir: Path = ROOT) -> int:
     """`dvc commit -f` the stages Snakemake has built (`built_stages`); DVC's exit status."""
     stages = built_stages(workdir)
@@ -232,10 +255,15 @@ def main(argv: list[str] | None = None) -> int:
                         "and report a stale one in one line")
     parser.add_argument("--commit", action="store_true",
                         help="record in dvc.lock the stages Snakemake has built (dvc commit -f)")
+    parser.add_argument("--mining", metavar="DICTIONARY",
+                        help="print the names of the stages that mine DICTIONARY (for `dvc pull`)")
     args = parser.parse_args(argv)
     try:
         if args.commit:
             return commit_built()
+        if args.mining:
+            print(" ".join(mining_stages(snakemake_jobs(), args.mining)))
+            return 0
         text = dvc_yaml(snakemake_jobs())
     except (RuntimeError, ValueError) as err:
         lines = str(err).splitlines()  # a params.yaml error is Snakemake's own one line
