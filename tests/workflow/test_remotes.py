@@ -12,13 +12,22 @@ import hashlib
 import json
 import re
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import yaml
-from remote_servers import ACCESS_KEY, BUCKET, SECRET_KEY, S3Server, SSHServer, free_port
+from remote_servers import (
+    ACCESS_KEY,
+    BUCKET,
+    SECRET_KEY,
+    S3Server,
+    SSHServer,
+    free_port,
+    require,
+)
 from workflow_project import (
     BIN,
     DISCS,
@@ -295,3 +304,25 @@ def test_a_wrong_credential_or_address_is_named_in_the_error(mined, s3, ssh, tmp
     assert len(shown) == len(lines)
     for line, start in zip(shown, lines, strict=True):
         assert line.startswith(start.format(**values)), shown
+
+
+def test_a_missing_server_skips_here_and_fails_in_ci(tmp_path, monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="SeaweedFS is not installed"):
+        require(tmp_path / "weed", "SeaweedFS")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run the remote tests"):
+        require(tmp_path / "weed", "SeaweedFS")
+
+
+def test_the_servers_leave_nothing_running(tmp_path):
+    s3, ssh = S3Server(tmp_path / "s3").start(), SSHServer(tmp_path / "ssh").start()
+    ports = [*s3.ports.values(), ssh.port]
+    s3.stop()
+    ssh.stop()
+    assert s3.proc.poll() is not None and ssh.proc.poll() is not None
+    for port in ports:
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0, port
+    assert not [p for p in Path("/tmp").glob("seaweedfs-*-grpc-*.sock")
+                if int(p.stem.rsplit("-", 1)[1]) in ports]
