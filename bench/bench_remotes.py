@@ -4,14 +4,14 @@ Copies a built project (default: this checkout's `results/` after `make demo`, w
 `.snakemake/`; or `--tiny`: the tests' tiny project, built here first) to a temporary folder,
 records it in DVC (`dvc_stages.py --commit`) and starts a SeaweedFS S3 server on loopback
 (tests/remote_servers.py). Then, per dictionary: the bytes its stages push, the push time, and
-the pull time of the same stages into a fresh clone. Last, the colleague's path for the first
-dictionary: pull only its mining stages, change k, rebuild the page and the discovery metric
-with Snakemake, against the same targets built from scratch in an empty copy (training and
-mining included). Prints one line per measurement and the ratio. The checkout's results are
-only read.
+the pull time of the same stages into a fresh clone. Last, the colleague's path for one
+dictionary (`--colleague`): pull only its mining stages, change k, rebuild the page and the
+discovery metric with Snakemake, against the same targets built from scratch in an empty copy
+(training and mining included). Prints one line per measurement and the ratio. The
+checkout's results are only read.
 
     python bench/bench_remotes.py [--tiny] [--dictionaries shapes faces shapes_real]
-                                  [--no-scratch]
+                                  [--colleague shapes] [--no-scratch]
 """
 
 from __future__ import annotations
@@ -92,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="build and measure the tests' tiny project instead of results/")
     parser.add_argument("--dictionaries", nargs="+", default=None,
                         help="dictionaries to push and pull (default: every one recorded)")
+    parser.add_argument("--colleague", default="shapes",
+                        help="the dictionary the colleague rebuilds (default: shapes)")
     parser.add_argument("--no-scratch", action="store_true",
                         help="leave out the build from scratch (the ratio's denominator)")
     args = parser.parse_args(argv)
@@ -149,7 +151,7 @@ def measure(args: argparse.Namespace, yours: Path, server: S3Server, tmp: Path) 
         print(f"{name:<14}{len(stages):>7}{len(objects):>9}{size:>11.1f}{push:>8.1f}"
               f"{pull:>8.1f}")
 
-    name = names[0]
+    name = args.colleague
     colleague = tmp / f"clone-{name}-mining"
     git(tmp, "clone", "-q", str(yours), colleague.name)
     server.credentials(colleague, name)
