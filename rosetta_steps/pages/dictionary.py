@@ -95,7 +95,7 @@ def _label_text(label: dict | None) -> str:
                          "image (IoU with its mean mask at least IoU with its masks)"}
     return (f', <span class="label" title="dissection: the label with the largest mean IoU '
             f'over its {label["units"]} units">{escape(label["label"])} '
-            f'(IoU {label["iou"]:.2f}'
+            f'(IoU {label["iou"]:.3f}'
             + (f', <span title="{where[place]}">{place}</span>' if place in where else "")
             + ")</span>")
 

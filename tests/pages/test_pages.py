@@ -233,7 +233,7 @@ def test_each_concept_shows_the_label_its_units_dissect_as(run_dir):
         rows = ious.merge(members[["model", "layer", "channel"]])
         mean = rows.groupby("label")["iou"].mean()
         section = text.split(f'id="concept-{n}-title"')[1].split("</header>")[0]
-        assert f"{mean.idxmax()} (IoU {mean.max():.2f}, <span title=" in section
+        assert f"{mean.idxmax()} (IoU {mean.max():.3f}, <span title=" in section
         label = rows[rows["label"] == mean.idxmax()]
         at_position = (label["template_iou"] >= label["iou"]).sum()
         assert f">{'position' if 2 * at_position > len(label) else 'part'}</span>)" in section

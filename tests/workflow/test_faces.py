@@ -48,5 +48,5 @@ def test_the_faces_dictionary_is_labelled_by_face_parts(tmp_path):
     assert {c["placement"] for c in metric} <= {"part", "position"}
     page = (project / targets[1]).read_text()
     for c in expected:
-        assert f"{c['label']} (IoU {c['iou']:.2f}, <span title=" in page
+        assert f"{c['label']} (IoU {c['iou']:.3f}, <span title=" in page
     assert Image.open(project / targets[2]).size == (2 * 64 * 4, 6 * 64 * 4)
