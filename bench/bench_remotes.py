@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copy2(ROOT / name, yours / name)
         (yours / "dvc.yaml").write_text(dvc_stages.dvc_yaml(dvc_stages.snakemake_jobs(yours)))
         git(yours, "init", "-q", "-b", "main")
-        server = S3Server(tmp / "s3").start()
+        server = S3Server(tmp / "s3", volumes=64).start()  # 4 GB: room for the demo's results
         try:
             return measure(args, yours, server, tmp)
         finally:

@@ -78,6 +78,7 @@ class S3Server:
     """SeaweedFS's master, volume, filer and S3 gateway in one `weed server` process."""
 
     root: Path
+    volumes: int = 4  # of 64 MB each: the most the server holds (a full one stalls uploads)
     ports: dict[str, int] = field(default_factory=dict)
     proc: subprocess.Popen | None = None
 
@@ -104,7 +105,8 @@ class S3Server:
             [str(weed), f"-logdir={self.root / 'logs'}", "server",
              "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={self.root / 'data'}",
              f"-master.port={p['master']}", f"-master.port.grpc={p['master_grpc']}",
-             "-master.volumeSizeLimitMB=64", "-volume.max=4", "-volume.preStopSeconds=0",
+             "-master.volumeSizeLimitMB=64", f"-volume.max={self.volumes}",
+             "-volume.preStopSeconds=0",
              f"-volume.port={p['volume']}", f"-volume.port.grpc={p['volume_grpc']}",
              "-filer", f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer_grpc']}",
              f"-filer.localSocket={sockets / 'filer.sock'}",
