@@ -374,8 +374,10 @@ rule parts_sheet:
     shell:
         step(
             "dissect",
-            "--labels faces --generator {params.gan} {params.weights} --images 6"
-            " --seed {params.seed}" + DEVICE_ARGS + " --sheet {output:q}",
+            "--labels faces --generator {params.gan}"
+            " {params.weights} --images 6 --seed {params.seed}"
+            + DEVICE_ARGS
+            + " --sheet {output:q}",
         )
 
 
