@@ -47,11 +47,6 @@ def _filter(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     return F.conv2d(F.pad(x, (pad,) * 4, mode="reflect"), kernels.to(x.dtype))
 
 
-class Identity(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x
-
-
 class Lab(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         linear = torch.where(x > 0.04045, ((x + 0.055) / 1.055) ** 2.4, x / 12.92)
@@ -132,7 +127,7 @@ class Pixels(nn.Module):
     def __init__(self, size: int = 64):
         super().__init__()
         scale = size / 64
-        self.rgb, self.lab, self.hsv = Identity(), Lab(), Hsv()
+        self.rgb, self.lab, self.hsv = nn.Identity(), Lab(), Hsv()
         self.blur, self.sobel, self.gabor = Blur(scale), Sobel(), Gabor(scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -313,7 +313,7 @@ rule dissect_faces:
     input:
         code=lambda w: code("rosetta_steps.dissect", w.model, w.gan, LANDMARKS),
         weights=lambda w: sum(
-            (weights_files(m) for m in {w.model, w.gan, LANDMARKS}), []
+            (weights_files(m) for m in dict.fromkeys([w.model, w.gan, LANDMARKS])), []
         ),
     output:
         FACE_DISSECTION,
@@ -353,7 +353,7 @@ rule parts_sheet:
             "rosetta_steps.dissect", anchor_of(dictionary(w.name)), LANDMARKS
         ),
         weights=lambda w: sum(
-            (weights_files(m) for m in {anchor_of(dictionary(w.name)), LANDMARKS}), []
+            (weights_files(m) for m in [anchor_of(dictionary(w.name)), LANDMARKS]), []
         ),
     output:
         PARTS_SHEET,
