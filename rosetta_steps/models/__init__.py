@@ -4,7 +4,8 @@
 `ModelSpec.run` returns the maps of its hooked layers. The shapes zoo (`shapes`), the paper's zoo
 (`paper`, imported on first need: steps on the shapes zoo do not depend on its code) and
 any timm or open_clip model by name (`generic`: `timm:ARCH`, `open_clip:ARCH/TAG`) are
-registered, and `pixels` (`pixels`: fixed image measurements, the pixel control).
+registered, and `pixels` (`pixels`: fixed image measurements, the pixel control), and the
+untrained twin of any discriminative model (`twins`: `twin<seed>:<model>`).
 `python -m rosetta_steps.models list` prints the zoo and
 whether each model's weights are present; `fetch NAME...` downloads them.
 """
@@ -12,6 +13,7 @@ whether each model's weights are present; `fetch NAME...` downloads them.
 from . import shapes  # noqa: F401, I001  (registers the shapes zoo first: it leads `names()`)
 from . import generic  # noqa: F401  (timm: and open_clip: names)
 from .hooks import capture, tokens_to_map
+from .twins import twin_spec
 from .registry import (
     DISCRIMINATIVE,
     GENERATOR,
@@ -29,6 +31,7 @@ from .registry import (
 register_provider(f"{__name__}.paper")
 register_provider(f"{__name__}.faces")
 register_provider(f"{__name__}.pixels")
+register_resolver("twin", twin_spec)
 
 __all__ = ["DISCRIMINATIVE", "GENERATOR", "Latent", "ModelSpec", "Preprocess", "capture", "get",
            "load", "names", "register", "register_provider", "register_resolver",

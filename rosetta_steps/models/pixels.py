@@ -34,6 +34,19 @@ LAYERS = ("rgb", "lab", "hsv", "blur", "sobel", "gabor")
 XYZ_FROM_RGB = ((0.412453, 0.357580, 0.180423), (0.212671, 0.715160, 0.072169),
                 (0.019334, 0.119193, 0.950227))
 WHITE_D65 = (0.95047, 1.0, 1.08883)
+# each layer's channels by name, in order (what the pages and the controls call them)
+CHANNELS = {
+    "rgb": ("R", "G", "B"), "lab": ("L*", "a*", "b*"),
+    "hsv": ("hue sin", "hue cos", "saturation"),
+    "blur": tuple(f"luma blur {s:g}px" for s in BLUR_SIGMAS), "sobel": ("edges",),
+    "gabor": tuple(f"Gabor {a:g}deg {w:g}px" for w in GABOR_WAVELENGTHS for a in GABOR_ANGLES),
+}
+
+
+def channel_name(layer: str, channel: int) -> str:
+    """A pixel channel's name (e.g. `hsv saturation`), or `layer:channel` for another."""
+    names = CHANNELS.get(layer, ())
+    return f"{layer} {names[channel]}" if 0 <= channel < len(names) else f"{layer}:{channel}"
 
 
 def _luma(x: torch.Tensor) -> torch.Tensor:

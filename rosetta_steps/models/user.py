@@ -130,6 +130,7 @@ def user_spec(name: str, decl: Mapping) -> ModelSpec:
         layers, channels_last = post_activation_layers(
             build, activation_modules(model), options["preprocess"].size)
     return ModelSpec(name=name, kind=kind, objective=f"the user's {decl['file']}", build=build,
+                     fresh=partial(_quiet_build, name, function, None),
                      layers=tuple(layers), channels_last=channels_last,
                      load_weights=partial(_load, name, function, decl.get("weights")),
                      tags=("user",), **options)
