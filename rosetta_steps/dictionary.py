@@ -1,7 +1,9 @@
 """`python -m rosetta_steps.dictionary`: the Rosetta dictionary as one HTML page (paper,
 Fig. 2-3; `pages.dictionary`). For each concept of the rosetta step, largest first: the
 generated images where its G units are most active and every model's normalised activation
-map of its unit in the concept over each image; a per-image view, and charts.
+map of its unit in the concept over each image; a per-image view, and charts. With the
+controls step's tables (`--controls`), how each D compares with its untrained twins and the
+pixels, and each concept's verdict: learned, pixels or architecture.
 
     python -m rosetta_steps.dictionary --name shapes --concepts C.csv --samples S*.zarr \
         --self-matches SELF.zarr --matches M*.zarr --bestbuddies B*.csv \
@@ -35,6 +37,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="the pairs' stability tables (the stability step)")
     parser.add_argument("--dissections", nargs="+", default=[], metavar="CSV",
                         help="dissections of its models, to label each concept (dissect)")
+    parser.add_argument("--controls", nargs="+", default=[], metavar="CSV",
+                        help="the controls step's pair tables, one per D, in --matches order")
+    parser.add_argument("--control-units", nargs="+", default=[], metavar="CSV",
+                        help="its unit tables, in the same order")
+    parser.add_argument("--twin-bestbuddies", nargs="+", default=[], metavar="CSV",
+                        help="the best-buddy CSVs of every D's untrained twins")
     parser.add_argument("--note", action="append", default=[], metavar="TEXT",
                         help="a line about the inputs to show under the page's header (the "
                         "workflow gives the links a data set's folder skipped); repeatable")
@@ -51,7 +59,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                                bestbuddies=args.bestbuddies,
                                null_bestbuddies=args.null_bestbuddies,
                                stability=args.stability, dissections=args.dissections,
-                               notes=args.note,
+                               notes=args.note, controls=args.controls,
+                               control_units=args.control_units,
+                               twin_bestbuddies=args.twin_bestbuddies,
                                weights=options.parse_weights(args.weights), k=args.k,
                                examples=args.examples, device=resolve_device(args.device))
     write_text(args.out, html)

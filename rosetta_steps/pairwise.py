@@ -1,6 +1,7 @@
 """`python -m rosetta_steps.pairwise`: the best-buddy pairs of one (G, D) pair as one HTML page
 (`pages.pairwise`): every pair (Eq. 3), most correlated first, with both units' normalised
-maps over the generated images where the G unit is most active.
+maps over the generated images where the G unit is most active; with the pair's controls
+table, each pair's r in D's untrained twins, its gain over them and its q_learned.
 
     python -m rosetta_steps.pairwise --matches M.zarr --bestbuddies BB.csv --samples S*.zarr \
         --weights shapes-gan=W.safetensors --weights shapes-cnn-sup=W2.safetensors \
@@ -25,6 +26,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--bestbuddies", required=True, help="the pair's best-buddy CSV")
     parser.add_argument("--null-bestbuddies", metavar="CSV",
                         help="the pair's null best buddies (bestbuddies --null-out)")
+    parser.add_argument("--controls", metavar="CSV",
+                        help="the pair's controls table (the controls step's pair table)")
     parser.add_argument("--samples", nargs="+", required=True, help="sample stores (Zarr)")
     options.add_weights_option(parser)
     parser.add_argument("--examples", type=int, default=4, help="images per pair (default 4)")
@@ -36,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     declare(args.declare)
     set_threads(args.threads)
     html, s = build_pairwise(matches=args.matches, bestbuddies=args.bestbuddies,
-                             null_bestbuddies=args.null_bestbuddies,
+                             null_bestbuddies=args.null_bestbuddies, controls=args.controls,
                              samples=args.samples, weights=options.parse_weights(args.weights),
                              examples=args.examples, device=resolve_device(args.device),
                              max_pairs=args.max_pairs)

@@ -6,7 +6,8 @@ Fig. 3 as a grid per concept: one row per example image, the image first, then e
 normalised activation map of its unit in the concept over the image, headed with the model,
 the unit (layer:channel) and its correlation; the concept's other G units (synonyms) and other
 partner units are listed under it. Fig. 2 as the per-image view: every concept's G map on one
-generated image, a few images to choose from.
+generated image, a few images to choose from. With the controls (`controls`), a section on
+D's untrained twins and the pixels, and each concept's verdict.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .concepts import (
     load_inputs,
     per_image_candidates,
 )
+from .controls import Controls, concept_line, controls_section, load_controls
 from .heatmaps import display_side, image_urls, load_models, render_heatmaps
 
 
@@ -44,9 +46,11 @@ def _column_head(unit: Unit, corr: float, gan: bool, q: float | None = None) -> 
 
 def concept_section(c: Concept, gan: str, discs: Sequence[str], side: int,
                     q: float | None = None, label: dict | None = None,
-                    partner_q: Mapping[str, float] | None = None) -> str:
+                    partner_q: Mapping[str, float] | None = None,
+                    verdict: dict | None = None) -> str:
     """One concept (Fig. 3): rows = example images, columns = the image, then every model;
-    `q` the largest of its pairs' q values, `partner_q` each shown D unit's."""
+    `q` the largest of its pairs' q values, `partner_q` each shown D unit's, `verdict` its
+    controls (`controls.concept_line`)."""
     columns = [c.gan[0]] + [c.disc[d][0] if d in c.disc else None for d in discs]
     models = [gan, *discs]
     head = '<th scope="col">image</th>' + "".join(
@@ -70,7 +74,8 @@ def concept_section(c: Concept, gan: str, discs: Sequence[str], side: int,
                           [f"<code>{escape(u.label)}</code> ({r:.2f})" for u, r in others], d))
     units = c.units()
     search = layout.tokens(f"#{c.number}", *(u.model for u in units),
-                          *(u.layer for u in units), *(u.label for u in units))
+                          *(u.layer for u in units), *(u.label for u in units),
+                          (verdict or {}).get("verdict") or "")
     attrs = layout.item_attrs(f"concept-{c.number}", c.corr,
                              [(u.model, u.layer) for u in units], search)
     n_units = f"{len(c.gan)} G unit{'s' if len(c.gan) > 1 else ''}"
@@ -78,8 +83,8 @@ def concept_section(c: Concept, gan: str, discs: Sequence[str], side: int,
             f'<h3 id="concept-{c.number}-title">Concept {c.number}</h3><span class="meta">'
             f"{n_units}, {len(units) - len(c.gan)} partner units, mean r {c.corr:.2f}"
             f'<span title="the largest q among its pairs">{layout.q_text(q)}</span>'
-            f"{_label_text(label)}</span>"
-            f'</header><div class="scroll"><table class="grid"><thead><tr>{head}</tr></thead>'
+            f"{_label_text(label)}</span></header>{concept_line(verdict)}"
+            f'<div class="scroll"><table class="grid"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table></div>"
             + "".join(_note(*n) for n in notes) + "</section>")
 
@@ -201,9 +206,11 @@ def header(name: str, inputs: Inputs, specs: Mapping, k: int, examples: int,
 
 def render_dictionary(name: str, inputs: Inputs, specs: Mapping, k: int, examples: int,
                       candidates: Sequence[int], heat: Mapping[tuple[Unit, int], str],
-                      pictures: Mapping[int, str], notes: Sequence[str] = ()) -> str:
-    """The whole page; `heat` and `pictures` hold the data URLs the sections refer to, and
-    `notes` are lines about the inputs shown under the header (links a data set skipped)."""
+                      pictures: Mapping[int, str], notes: Sequence[str] = (),
+                      controls: Controls | None = None) -> str:
+    """The whole page; `heat` and `pictures` hold the data URLs the sections refer to,
+    `notes` are lines about the inputs shown under the header (links a data set skipped), and
+    `controls` add their section and each concept's verdict."""
     bank = layout.ImageBank()
     for i, url in pictures.items():
         bank.add(layout.base_key(i), url)
@@ -211,15 +218,19 @@ def render_dictionary(name: str, inputs: Inputs, specs: Mapping, k: int, example
         bank.add(layout.heat_key(unit, i), url)
     side = display_side(int(inputs.samples.stores[0].sizes["x"]))
     concepts = inputs.concepts
+    verdicts = controls.verdicts if controls else {}
     sections = "".join(concept_section(c, inputs.gan, inputs.discs, side, inputs.concept_q(c),
-                                       inputs.labels.get(c.number), inputs.partner_q(c))
+                                       inputs.labels.get(c.number), inputs.partner_q(c),
+                                       verdicts.get(c.number))
                        for c in concepts) or (
         '<p class="lead">No concepts: no G unit has a best buddy in every D model.</p>')
     main = (header(name, inputs, specs, k, examples, notes) + charts(inputs)
+            + (controls_section(inputs.gan, controls) if controls else "")
             + per_image_view(concepts, candidates, side)
             + f'<section id="concepts"><h2>Concepts</h2>{sections}</section>')
     layers = [(m, [la for la, _ in inputs.units[m]]) for m in [inputs.gan, *inputs.discs]]
     nav = [("overview", "Overview"), ("charts", "Charts"),
+           *([("controls", "Controls")] if controls else []),
            *([("per-image", "Per image")] if candidates else []), ("concepts", "Concepts")]
     side_html = layout.sidebar(
         "Rosetta dictionary", f"{name}: {inputs.gan} and {len(inputs.discs)} D models", nav,
@@ -233,15 +244,19 @@ def build_dictionary(name: str, concepts: str, samples: Sequence[str], self_matc
                      weights: Mapping[str, str], k: int, examples: int,
                      device: torch.device | str = "cpu",
                      null_bestbuddies: Sequence[str] = (), stability: Sequence[str] = (),
-                     dissections: Sequence[str] = (),
-                     notes: Sequence[str] = ()) -> tuple[str, dict]:
+                     dissections: Sequence[str] = (), notes: Sequence[str] = (),
+                     controls: Sequence[str] = (), control_units: Sequence[str] = (),
+                     twin_bestbuddies: Sequence[str] = ()) -> tuple[str, dict]:
     """The page's HTML and a summary {concepts, heatmaps, images, seconds}; `notes` are shown
-    under its header."""
+    under its header; `controls` and `control_units` (the controls step's tables, one of each
+    per D in the order of `matches`) and the twins' best buddies add the controls."""
     if examples < 1 or k < 1:
         raise UserError(f"need --examples >= 1 and --k >= 1, got {examples} and {k}")
     t0 = time.perf_counter()
     inputs = load_inputs(concepts, samples, self_matches, matches, bestbuddies, null_bestbuddies,
                          stability, dissections)
+    control_set = load_controls(inputs.gan, inputs.discs, concepts, controls, control_units,
+                                twin_bestbuddies)
     choose_examples(inputs, examples)
     candidates = per_image_candidates(inputs)
     requests = heatmap_requests(inputs, candidates)
@@ -256,7 +271,7 @@ def build_dictionary(name: str, concepts: str, samples: Sequence[str], self_matc
     pictures = image_urls(inputs.samples, requests)
     specs = {m: spec for m, (spec, _) in loaded.items()}
     html = render_dictionary(name, inputs, specs, k, examples, candidates, heat, pictures,
-                             notes)
+                             notes, control_set)
     summary = {"concepts": len(inputs.concepts), "heatmaps": len(heat),
                "images": len(pictures), "seconds": time.perf_counter() - t0}
     return html, summary

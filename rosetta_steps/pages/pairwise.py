@@ -5,8 +5,9 @@ and one discriminative model, most correlated first, each with the G unit's and 
 normalised activation maps over the generated images where the G unit is most active. The
 header has both models, the counts, the correlation histogram of best buddies against all
 pairs (and against the null model's best buddies, with each pair's q value, when given), and
-how the pairs spread over (G layer, D layer). Only the shown images go through the models
-again (`heatmaps.render_heatmaps`).
+how the pairs spread over (G layer, D layer). With the pair's controls table (`controls`),
+each pair also shows its r in D's untrained twins, its gain over them and that gain's q value.
+Only the shown images go through the models again (`heatmaps.render_heatmaps`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ..core.stores import layer_names, open_match_store, unit_stats
 from ..core.units import Unit
 from ..mining.buddies import read_best_buddies, read_null_best_buddies
 from . import layout, plots
+from .controls import pair_controls, pair_stats, pair_text
 from .gallery import Samples
 from .heatmaps import display_side, image_urls, load_models, render_heatmaps
 
@@ -33,8 +35,9 @@ MAX_PAIRS = 200
 
 
 def pair_card(rank: int, g: Unit, d: Unit, corr: float, examples: Sequence[int],
-              side: int, q: float | None = None) -> str:
-    """One pair: rows = the image, G's map, D's map; columns = the example images."""
+              side: int, q: float | None = None, controls: str = "") -> str:
+    """One pair: rows = the image, G's map, D's map; columns = the example images;
+    `controls` its text from the controls table (HTML, `controls.pair_text`)."""
     rows = [('<th scope="row" class="rowhead">image</th>', "", None)]
     for unit, cls in ((g, ' class="kind-g"'), (d, "")):
         rows.append((f'<th scope="row" class="rowhead"><b{cls}>{escape(unit.model)}</b>'
@@ -48,8 +51,8 @@ def pair_card(rank: int, g: Unit, d: Unit, corr: float, examples: Sequence[int],
                              search)
     return (f'<article {attrs} aria-label="pair {rank}"><header><h3>#{rank}</h3>'
             f'<span class="meta"><code>{escape(g.label)}</code> and <code>{escape(d.label)}'
-            f"</code>, r {corr:.2f}{layout.q_text(q)}</span></header><div class=\"scroll\">"
-            '<table class="grid">'
+            f"</code>, r {corr:.2f}{layout.q_text(q)}{controls}</span></header>"
+            '<div class="scroll"><table class="grid">'
             f"<tbody>{body}</tbody></table></div></article>")
 
 
@@ -72,10 +75,14 @@ def layer_pairs(table: pd.DataFrame, g_layers: Sequence[str], d_layers: Sequence
 def render_pairwise(matches: str, ds: xr.Dataset, table: pd.DataFrame,
                     shown: Sequence[tuple[Unit, Unit, float, list[int]]], sample_set: Samples,
                     specs: Mapping, heat: Mapping[tuple[Unit, int], str],
-                    pictures: Mapping[int, str], null: pd.DataFrame | None = None) -> str:
+                    pictures: Mapping[int, str], null: pd.DataFrame | None = None,
+                    controls: pd.DataFrame | None = None) -> str:
     """The page: header with both models and counts, charts, then one card per shown pair
-    (`table` sorted as `shown`; with q values and the `null` best buddies when given)."""
+    (`table` sorted as `shown`; with q values and the `null` best buddies when given, and
+    `controls` row by row with `table`, `controls.pair_controls`)."""
     q = table["q"].tolist() if "q" in table.columns else [None] * len(shown)
+    texts = [pair_text(r) for r in controls.head(len(shown)).itertuples()] \
+        if controls is not None else [""] * len(shown)
     gan, disc = ds.attrs["gan"], ds.attrs["disc"]
     bank = layout.ImageBank()
     for i, url in pictures.items():
@@ -85,8 +92,9 @@ def render_pairwise(matches: str, ds: xr.Dataset, table: pd.DataFrame,
     side = display_side(int(sample_set.stores[0].sizes["x"]))
     g_layers = list(dict.fromkeys(layer_names(ds, "gan")))
     d_layers = list(dict.fromkeys(layer_names(ds, "disc")))
-    cards = "".join(pair_card(n, g, d, c, ids, side, q[n - 1]) for n, (g, d, c, ids) in
-                    enumerate(shown, 1)) or '<p class="lead">No best-buddy pairs.</p>'
+    cards = "".join(pair_card(n, g, d, c, ids, side, q[n - 1], texts[n - 1])
+                    for n, (g, d, c, ids) in enumerate(shown, 1)) or (
+        '<p class="lead">No best-buddy pairs.</p>')
     note = (f"The {len(shown)} most correlated of {len(table):,} pairs are shown "
             "(--max-pairs)." if len(shown) < len(table) else "")
     series = [("all pairs", plots.correlation_counts(matches), "all"),
@@ -103,7 +111,8 @@ def render_pairwise(matches: str, ds: xr.Dataset, table: pd.DataFrame,
     nulls = ([("null best buddies", f"{null.groupby('null').size().mean():,.0f}")]
              if null is not None else [])
     stats_html = layout.stats_list([
-        ("best-buddy pairs", f"{len(table):,}"), *significant, *nulls, ("shown", len(shown)),
+        ("best-buddy pairs", f"{len(table):,}"), *significant, *nulls,
+        *(pair_stats(controls) if controls is not None else []), ("shown", len(shown)),
         ("G units in pairs", table[["gan_layer", "gan_channel"]].drop_duplicates().shape[0]),
         ("D units in pairs", table[["disc_layer", "disc_channel"]].drop_duplicates().shape[0]),
         ("images mined", f"{int(ds.attrs['n_images']):,}"),
@@ -131,9 +140,10 @@ def render_pairwise(matches: str, ds: xr.Dataset, table: pd.DataFrame,
 
 def build_pairwise(matches: str, bestbuddies: str, samples: Sequence[str],
                    weights: Mapping[str, str], examples: int, device: torch.device | str = "cpu",
-                   max_pairs: int = MAX_PAIRS, null_bestbuddies: str | None = None
-                   ) -> tuple[str, dict]:
-    """The page's HTML and a summary {pairs, shown, heatmaps, seconds}."""
+                   max_pairs: int = MAX_PAIRS, null_bestbuddies: str | None = None,
+                   controls: str | None = None) -> tuple[str, dict]:
+    """The page's HTML and a summary {pairs, shown, heatmaps, seconds}; `controls` is the
+    pair's controls table (the controls step's)."""
     if examples < 1 or max_pairs < 0:
         raise UserError(f"need --examples >= 1 and --max-pairs >= 0, got {examples}, "
                         f"{max_pairs}")
@@ -149,6 +159,7 @@ def build_pairwise(matches: str, bestbuddies: str, samples: Sequence[str],
         raise UserError(f"the sample stores are of {sample_set.gan}, the pair's G is {gan}")
     stats = {**unit_stats(ds, "gan", gan), **unit_stats(ds, "disc", disc)}
     table = table.sort_values("corr", ascending=False, kind="stable").reset_index(drop=True)
+    control_rows = None if controls is None else pair_controls(table, controls, gan, disc)
     shown = []
     for r in table.head(max_pairs).itertuples():
         g, d = Unit(gan, str(r.gan_layer), int(r.gan_channel)), Unit(disc, str(r.disc_layer),
@@ -170,6 +181,6 @@ def build_pairwise(matches: str, bestbuddies: str, samples: Sequence[str],
     if null is not None and len(null) and set(null["disc"]) != {disc}:
         raise UserError(f"null best buddies {null_bestbuddies} are not of {gan} x {disc}")
     html = render_pairwise(matches, ds, table, shown, sample_set, specs, heat,
-                           image_urls(sample_set, requests), null)
+                           image_urls(sample_set, requests), null, control_rows)
     return html, {"pairs": len(table), "shown": len(shown), "heatmaps": len(heat),
                   "seconds": time.perf_counter() - t0}

@@ -1,8 +1,9 @@
-"""Small inline SVG charts for the pages: correlation histograms, bar charts and lines.
+"""Small inline SVG charts for the pages: histograms, bar charts, lines and scatters.
 
 The dictionary page (Fig. 3's companion statistics) shows, per D model, how the correlations of
 best-buddy pairs (Eq. 3) sit against those of all (G, D) unit pairs, and how many concepts have
-a unit at each layer depth of each model. Charts are plain SVG text: no plotting library, no
+a unit at each layer depth of each model; with the controls, each G unit's best correlation in
+D against its untrained twins' (`controls`). Charts are plain SVG text: no plotting library, no
 network, they scale with the page and print sharply.
 """
 
@@ -37,6 +38,7 @@ def null_series(null: pd.DataFrame) -> tuple[str, np.ndarray, str]:
 
 
 def _fmt(v: float) -> str:
+    v += 0.0  # -0.0 (a tick rounded up from below zero) reads 0
     return f"{v:.2f}".rstrip("0").rstrip(".") if abs(v) < 10 else f"{v:.0f}"
 
 
@@ -61,8 +63,18 @@ def _y_ticks(top: float, y, unit: str = "") -> list[str]:
     return out
 
 
+def spread_edges(values: np.ndarray, bins: int = 60) -> np.ndarray:
+    """`bins` equal bins over the finite `values`, their ends rounded out to tenths."""
+    finite = values[np.isfinite(values)]
+    if not len(finite):
+        return EDGES
+    lo, hi = np.floor(finite.min() * 10) / 10, np.ceil(finite.max() * 10) / 10
+    return np.linspace(lo, max(hi, lo + 0.1), bins + 1)
+
+
 def histogram_svg(title: str, series: Sequence[tuple[str, np.ndarray, str]],
-                  edges: np.ndarray = EDGES) -> str:
+                  edges: np.ndarray = EDGES, x_label: str = "correlation",
+                  y_label: str = "share of pairs") -> str:
     """Overlaid histograms as shares of each series' total: [(label, counts, css class)]."""
     shares = [(label, c / max(c.sum(), 1), cls) for label, c, cls in series]
     used = np.flatnonzero(np.any([s > 0 for _, s, _ in shares], axis=0))
@@ -78,9 +90,10 @@ def histogram_svg(title: str, series: Sequence[tuple[str, np.ndarray, str]],
     def y(v):
         return H - BOTTOM - v / top * (H - TOP - BOTTOM)
 
-    out = _frame(title, "correlation", "share of pairs")
+    out = _frame(title, x_label, y_label)
     out += _y_ticks(top * 100, lambda v: y(v / 100), "%")
-    step = 0.25 if x1 - x0 > 0.6 else 0.1
+    span = x1 - x0
+    step = 0.1 if span <= 0.6 else 0.25 if span <= 2.5 else float(np.ceil(span / 5)) / 2
     for v in np.arange(np.ceil(x0 / step) * step, x1 + 1e-9, step):
         out.append(f'<text x="{x(v):.1f}" y="{H - BOTTOM + 13}" class="tk" '
                    f'text-anchor="middle">{_fmt(v)}</text>')
@@ -153,5 +166,34 @@ def lines_svg(title: str, series: Sequence[tuple[str, Sequence[float], Sequence[
         ly = H - BOTTOM - 8 - 12 * (len(series) - 1 - n)  # legend: rows at the bottom left
         out.append(f'<rect x="{LEFT + 6}" y="{ly - 8}" width="9" height="9" class="{cls}"/>')
         out.append(f'<text x="{LEFT + 19}" y="{ly}" class="tk">{escape(label)}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def scatter_svg(title: str, xs: np.ndarray, ys: np.ndarray, x_label: str, y_label: str,
+                tips: Sequence[str]) -> str:
+    """A dot per (x, y), `tips` its tooltip, both axes on one range with the diagonal y = x
+    drawn: dots above it have y > x."""
+    both = np.concatenate([xs, ys])
+    lo = float(np.floor(both.min() * 10) / 10) if len(both) else 0.0
+    hi = max(float(np.ceil(both.max() * 10) / 10) if len(both) else 1.0, lo + 0.1)
+
+    def x(v):
+        return LEFT + (v - lo) / (hi - lo) * (W - LEFT - RIGHT)
+
+    def y(v):
+        return H - BOTTOM - (v - lo) / (hi - lo) * (H - TOP - BOTTOM)
+
+    out = _frame(title, x_label, y_label)
+    for v in (lo, (lo + hi) / 2, hi):
+        out.append(f'<text x="{x(v):.1f}" y="{H - BOTTOM + 13}" class="tk" '
+                   f'text-anchor="middle">{_fmt(v)}</text>')
+        out.append(f'<text x="{LEFT - 4}" y="{y(v) + 3:.1f}" class="tk" '
+                   f'text-anchor="end">{_fmt(v)}</text>')
+    out.append(f'<line x1="{x(lo):.1f}" y1="{y(lo):.1f}" x2="{x(hi):.1f}" y2="{y(hi):.1f}" '
+               'class="diag"><title>y = x</title></line>')
+    out += [f'<circle cx="{x(a):.1f}" cy="{y(b):.1f}" r="2" class="pt">'
+            f"<title>{escape(tip)}</title></circle>"
+            for a, b, tip in zip(xs, ys, tips, strict=True)]
     out.append("</svg>")
     return "".join(out)

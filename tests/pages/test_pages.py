@@ -11,6 +11,7 @@ import io
 import json
 import re
 import shutil
+from html import escape
 from html.parser import HTMLParser
 
 import numpy as np
@@ -34,7 +35,9 @@ from rosetta_steps import (
 )
 from rosetta_steps.core.cli import UserError, run
 from rosetta_steps.core.stores import open_match_store, unit_stats
+from rosetta_steps.mining.controls import Best
 from rosetta_steps.pages.concepts import PER_IMAGE
+from rosetta_steps.pages.controls import concept_line
 from rosetta_steps.pages.dictionary import build_dictionary
 from rosetta_steps.pages.gallery import Samples
 from rosetta_steps.pages.heatmaps import heat_rgba, normalise_maps
@@ -292,6 +295,206 @@ def test_steps_reject_mismatched_inputs(run_dir, tmp_path, capsys):
         dictionary.main(dictionary_argv(p, ["--weights", "no-equals-sign"], tmp_path / "x.html"))
 
 
+# --- the controls: untrained twins and pixels ----------------------------------------------
+
+HOSTILE = '<script>alert("x")</script>'
+TWINS = 2
+
+
+@pytest.fixture(scope="session")
+def controls_dir(run_dir):
+    """Made-up controls of the tiny run and both pages built with them: concept 1 learned
+    (its pairs gain 1.0 over the twins at q 0.001), concept 2 explained by a pixel channel
+    with a hostile name (pixel r 0.999), the others architecture (pixel r -0.2); twin s of
+    each D finds the first len / (s + 1) of D's best buddies; each unit table has an extra G
+    unit whose layer is hostile."""
+    out = run_dir["out"] / "controls"
+    out.mkdir()
+    c = pd.read_csv(run_dir["concepts"], dtype={"layer": str})
+    concept_of = {(r.layer, r.channel): r.concept for r in c[c.role == "gan"].itertuples()}
+    rng = np.random.default_rng(0)
+    paths = {"pairs": [], "units": [], "twins": [], "out": out}
+    for match_path, bb_path in zip(run_dir["matches"], run_dir["bb"], strict=True):
+        bb = pd.read_csv(bb_path, dtype={"gan_layer": str, "disc_layer": str})
+        disc = bb["disc"].iloc[0]
+        concept = np.array([concept_of.get(k, 0) for k in zip(bb.gan_layer, bb.gan_channel,
+                                                               strict=True)])
+        learned, pixels = concept == 1, concept == 2
+        bb["delta"] = np.where(learned, 1.0, 0.0)
+        bb["r_twins"] = np.tanh(np.arctanh(bb["corr"]) - bb["delta"])
+        bb["p_learned"] = bb["q_learned"] = np.where(learned, 0.001, 0.6)
+        bb["pixel_r"] = np.where(pixels, 0.999, -0.2)  # the tiny run's r is low
+        bb["pixel_channel"] = np.where(pixels, HOSTILE, "rgb R")
+        paths["pairs"].append(out / f"{disc}.csv")
+        bb.to_csv(paths["pairs"][-1], index=False)
+        units = Best(match_path).units.to_frame(index=False)
+        units.loc[len(units)] = [HOSTILE, 0]
+        units["r_disc"] = rng.uniform(0.2, 0.9, len(units))
+        units["r_twins"] = units["r_disc"] + rng.uniform(-0.1, 0.1, len(units))
+        units["delta"] = np.arctanh(units["r_disc"]) - np.arctanh(units["r_twins"])
+        units["twin_delta"] = rng.normal(0, 0.05, len(units))
+        units["pixel_r"], units["pixel_channel"] = 0.05, "rgb R"
+        paths["units"].append(out / f"{disc}-units.csv")
+        units.to_csv(paths["units"][-1], index=False)
+        for seed in range(1, TWINS + 1):
+            twin = bb.loc[:len(bb) // (seed + 1) - 1, ["gan", "gan_layer", "gan_channel",
+                                                       "disc", "disc_layer", "disc_channel",
+                                                       "corr", "q"]].assign(
+                disc=f"twin{seed}:{disc}")
+            paths["twins"].append(out / f"twin{seed}:{disc}.csv")
+            twin.to_csv(paths["twins"][-1], index=False)
+    paths["dictionary"] = out / "shapes.html"
+    assert run(dictionary.main, [*dictionary_argv(run_dir, out=paths["dictionary"]),
+                                 "--controls", *map(str, paths["pairs"]), "--control-units",
+                                 *map(str, paths["units"]), "--twin-bestbuddies",
+                                 *map(str, paths["twins"])]) == 0
+    # the pairwise page's table: its most correlated pair's pixel channel hostile too
+    top = pd.read_csv(paths["pairs"][0], dtype={"gan_layer": str, "disc_layer": str})
+    top.loc[top["corr"].idxmax(), "pixel_channel"] = HOSTILE
+    paths["pairwise_controls"] = out / "pairwise-controls.csv"
+    top.to_csv(paths["pairwise_controls"], index=False)
+    paths["pairwise"] = out / f"{DISCS[0]}.html"
+    assert run(pairwise.main, ["--matches", str(run_dir["matches"][0]), "--bestbuddies",
+                               str(run_dir["bb"][0]), "--controls",
+                               str(paths["pairwise_controls"]),
+                               "--samples", *map(str, run_dir["samples"]),
+                               *weight_args(run_dir["weights"]), "--examples", "3",
+                               "--max-pairs", "40", "--device", "cpu",
+                               "--out", str(paths["pairwise"])]) == 0
+    return paths
+
+
+def svgs(text, title_part):
+    """The inline charts whose title holds `title_part`."""
+    return [s for s in re.findall(r"<svg .*?</svg>", text) if title_part in
+            re.search(r"<title>(.*?)</title>", s).group(1)]
+
+
+def test_each_concept_shows_its_verdict(run_dir, controls_dir):
+    text = controls_dir["dictionary"].read_text()
+    c = pd.read_csv(run_dir["concepts"], dtype={"layer": str})
+    assert c.concept.nunique() >= 3
+    for n in sorted(c.concept.unique()):
+        section = text.split(f'id="concept-{n}-title"')[1].split("</section>")[0]
+        badges = re.findall(r'<span class="verdict v-(\w+)"', section)
+        expected = {1: "learned", 2: "pixels"}.get(n, "architecture")
+        assert badges == [expected], (n, badges)
+        item = Tags(text).find("section", id=f"concept-{n}")[0]
+        assert expected in item["data-search"].split()  # the search box finds verdicts
+        line = section.split('<p class="verdict-line">')[1].split("</p>")[0]
+        for path in controls_dir["pairs"]:
+            disc = pd.read_csv(path)["disc"].iloc[0]
+            gain = 1.0 if n == 1 else 0.0
+            members = concept_members(c, n, disc, pd.read_csv(path, dtype={
+                "gan_layer": str, "disc_layer": str}))
+            passed = len(members) if n == 1 else 0
+            assert f"{disc} {gain:+.2f} ({passed} of {len(members)} pairs learned)" in line
+        channel = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" if n == 2 else "rgb R"
+        r = 0.999 if n == 2 else -0.2
+        assert f"best pixel channel <code>{channel}</code> (r {r:.2f})" in line
+    for meaning in ("learned", "pixels", "architecture"):  # the verdicts are explained
+        assert f'<li><span class="verdict v-{meaning}">{meaning}</span>' in text
+    assert "Verdicts: 1 learned, 1 pixels, " in text
+
+
+def concept_members(c, n, disc, pairs):
+    """Rows of a pair table whose G and D units are both in concept n."""
+    rows = c[c.concept == n]
+    g = set(zip(rows.layer[rows.role == "gan"], rows.channel[rows.role == "gan"], strict=True))
+    d = set(zip(rows.model[rows.role == "disc"], rows.layer[rows.role == "disc"],
+                rows.channel[rows.role == "disc"], strict=True))
+    return pairs[[(r.gan_layer, r.gan_channel) in g and (disc, r.disc_layer, r.disc_channel)
+                  in d for r in pairs.itertuples()]]
+
+
+def test_scatter_has_a_point_per_g_unit_above_or_below_the_diagonal(controls_dir):
+    text = controls_dir["dictionary"].read_text()
+    for path in controls_dir["units"]:
+        units = pd.read_csv(path, dtype={"gan_layer": str})
+        disc = pd.read_csv(controls_dir["pairs"][controls_dir["units"].index(path)])["disc"][0]
+        (svg,) = svgs(text, f"units: {disc} against its twins")
+        (line,) = Tags(svg).find("line", class_="diag")
+        x1, y1, x2, y2 = (float(line[k]) for k in ("x1", "y1", "x2", "y2"))
+        assert x1 < x2 and y1 > y2  # from the lower left to the upper right
+        points = Tags(svg).find("circle", class_="pt")
+        assert len(points) == len(units)
+        for point, unit in zip(points, units.itertuples(), strict=True):
+            cx, cy = float(point["cx"]), float(point["cy"])
+            on_line = y1 + (cx - x1) / (x2 - x1) * (y2 - y1)
+            if abs(unit.r_disc - unit.r_twins) > 0.02:  # away from the diagonal, on its side
+                assert (cy < on_line) == (unit.r_disc > unit.r_twins)
+        # the hostile layer name is a tooltip, escaped
+        assert f"{GAN} &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;:0: {disc} r" in svg
+    assert '<script>alert("x")' not in text
+
+
+def test_delta_histogram_sets_pairs_against_the_twins_spread(controls_dir):
+    text = controls_dir["dictionary"].read_text()
+    for pairs_path, units_path in zip(controls_dir["pairs"], controls_dir["units"],
+                                      strict=True):
+        pairs, units = pd.read_csv(pairs_path), pd.read_csv(units_path)
+        disc = pairs["disc"].iloc[0]
+        (svg,) = svgs(text, f"{disc}: gain over its twins")
+        floor = 2 * units["twin_delta"].std(ddof=1)
+        assert f"(floor {floor:.2f})" in svg
+        page = Tags(svg)
+        assert page.find("rect", class_="bb") and page.find("rect", class_="twin")
+        assert f"best buddies ({len(pairs):,})" in svg
+        assert f"twin vs twins ({len(units):,})" in svg
+        # the twins' best-buddy counts beside D's, in the table under the charts
+        section = text.split('<section id="controls">')[1].split("</section>")[0]
+        row = section.split(f"<td><b>{disc}</b></td>")[1].split("</tr>")[0]
+        assert f"<td>{len(pairs):,} ({(pairs['q'] <= 0.05).sum():,} at q" in row
+        for seed in range(1, TWINS + 1):
+            n = len(pairs) // (seed + 1)
+            assert f"twin{seed}:{disc} {n:,} (" in row
+        assert f"<td>{(pairs['q_learned'] <= 0.05).sum():,}</td>" in row
+
+
+def test_pairwise_cards_show_the_controls(controls_dir):
+    text = controls_dir["pairwise"].read_text()
+    pairs = pd.read_csv(controls_dir["pairwise_controls"], dtype={"gan_layer": str,
+                                                                  "disc_layer": str})
+    pairs = pairs.sort_values("corr", ascending=False, kind="stable").reset_index(drop=True)
+    assert pairs["pixel_channel"].iloc[0] == HOSTILE
+    cards = text.split('aria-label="pair ')[1:]
+    assert len(cards) == min(40, len(pairs))
+    for card, r in zip(cards, pairs.itertuples(), strict=False):
+        meta = card.split('<span class="meta">')[1].split("</span>")[0]
+        assert f"<code>{r.gan_layer}:{r.gan_channel}</code>" in meta
+        q = "q_learned < 0.001" if r.q_learned < 0.001 else f"q_learned {r.q_learned:.3f}"
+        channel = escape(r.pixel_channel)
+        assert (f", twins r {r.r_twins:.2f}, \u0394z {r.delta:+.2f}, {q}, pixels "
+                f"<code>{channel}</code> r {r.pixel_r:.2f}") in meta
+    assert '<script>alert("x")' not in text
+    assert f"{(pairs['q_learned'] <= 0.05).sum():,}</b>learned, q_learned" in text
+    assert f"{pairs['delta'].median():+.2f}</b>median \u0394z over the twins" in text
+
+
+def test_controls_options_are_checked(run_dir, controls_dir, tmp_path, capsys):
+    argv = dictionary_argv(run_dir, out=tmp_path / "d.html")
+    swapped = [*argv, "--controls", *map(str, controls_dir["pairs"][::-1]),
+               "--control-units", *map(str, controls_dir["units"])]
+    assert run(dictionary.main, swapped) == 2
+    assert "in the order of --matches" in capsys.readouterr().err
+    assert run(dictionary.main, [*argv, "--twin-bestbuddies", str(controls_dir["twins"][0])]) == 2
+    assert "need --controls" in capsys.readouterr().err
+    assert not (tmp_path / "d.html").exists()
+    assert run(pairwise.main, ["--matches", str(run_dir["matches"][0]), "--bestbuddies",
+                               str(run_dir["bb"][0]), "--controls",
+                               str(controls_dir["pairs"][1]), "--samples",
+                               *map(str, run_dir["samples"]), "--out",
+                               str(tmp_path / "p.html")]) == 2
+    assert f"not {GAN} x {DISCS[0]}" in capsys.readouterr().err
+
+
+def test_a_concept_without_twins_has_no_badge():
+    line = concept_line({"concept": 1, "verdict": None, "delta": {}, "pixel_channel": "rgb R",
+                         "pixel_r": 0.31})
+    assert "verdict v-" not in line and "<code>rgb R</code> (r 0.31)" in line
+    assert concept_line(None) == ""
+
+
 # --- in the browser ----------------------------------------------------------------------
 
 def chromium():
@@ -440,6 +643,21 @@ def test_pairwise_in_chromium(browser, run_dir):
     browser.execute_script("const s = document.getElementById('min-corr'); s.value = arguments[0];"
                            " s.dispatchEvent(new Event('input'))", f"{corr[len(corr) // 2]:.2f}")
     assert 0 < len(visible(browser, "article.item")) < len(items)
+
+
+def test_controls_in_chromium(browser, run_dir, controls_dir):
+    """The page with the controls loads cleanly; each concept's badge shows; searching a
+    verdict keeps its concepts."""
+    n = pd.read_csv(run_dir["concepts"]).concept.nunique()
+    open_page(browser, controls_dir["dictionary"])
+    check_clean_load(browser, controls_dir["dictionary"])
+    assert browser.find_element("id", "controls").is_displayed()
+    badges = browser.find_elements("css selector", "section.item .verdict")
+    assert [b.text for b in badges] == ["learned", "pixels", *["architecture"] * (n - 2)]
+    assert all(b.is_displayed() for b in badges)
+    browser.find_element("id", "search").send_keys("learned")
+    assert visible(browser, "section.item") == ["concept-1"]
+    browser.find_element("id", "reset").click()
 
 
 def test_rendering_reuses_samples(run_dir):
