@@ -26,6 +26,7 @@ check_config(config)
 
 include: "workflow/rules/zoo.smk"
 include: "workflow/rules/mining.smk"
+include: "workflow/rules/controls.smk"
 include: "workflow/rules/pages.smk"
 include: "workflow/rules/inversion.smk"
 

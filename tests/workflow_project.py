@@ -32,13 +32,16 @@ dvc_stages = _dvc_stages_module()
 
 
 def tiny_params(discs: list[str], images: int = 64) -> dict:
-    """params.yaml with the zoo at a few training steps, a 64-image dictionary, 2-image,
-    3-step inversions and edits, and a 32-image dissection; dvc.yaml holds shapes alone."""
+    """params.yaml with the zoo at a few training steps, a 64-image dictionary without the
+    controls, 2-image, 3-step inversions and edits, and a 32-image dissection; dvc.yaml
+    holds shapes alone."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params.update(batch_size=16, shard_size=32, k=3, examples=2, device="cpu")
     for settings in params["zoo"]["models"].values():
         settings.update(steps=3, batch_size=8, pool=64, eval_images=32)
     params["dictionaries"]["shapes"].update(discs=list(discs), images=images)
+    # the controls' twins and pixels triple the jobs; tests/workflow/test_controls.py has them
+    params["dictionaries"]["shapes"]["controls"] = {"twins": 0, "pixels": False}
     for name in ("faces", "shapes_real"):  # built by none of the tests that use dvc.yaml
         params["dictionaries"][name]["share"] = False
     params["inversion"].update(images=2, steps=3)

@@ -179,3 +179,24 @@ def test_the_step_writes_both_tables_with_the_pixel_control(tmp_path, capsys):
         "--twin-matches", str(tmp_path / "t0.zarr"), "--out", str(out),
         "--units", str(units)]) == 2
     assert "one best-buddy table per twin" in capsys.readouterr().err
+
+
+def test_real_untrained_networks_pass_none_at_q_learned(tmp_path):
+    """Four untrained twins of shapes-cnn-sup against the shapes GAN (random weights), each in
+    turn as D against two others as its twins: no pair passes q_learned <= 0.05
+    (`python bench/calibrate_controls.py` does this on the trained G with 512 images)."""
+    from rosetta_steps.mining.matching import Pair, mine_shard
+    from rosetta_steps.mining.reduction import reduce_pair
+
+    twins = [f"twin{s}:shapes-cnn-sup" for s in (41, 42, 43, 44)]
+    mine_shard("shapes-gan", [Pair(t, tmp_path / t / "s.zarr") for t in twins],
+               {"shapes-gan": "random"}, seed=0, start=0, count=96, batch_size=32)
+    for t in twins:
+        reduce_pair([tmp_path / t / "s.zarr"], tmp_path / t / "m.zarr", images=96)
+    best = [Best(tmp_path / t / "m.zarr") for t in twins]
+    tables = [best_buddy_table(str(tmp_path / t / "m.zarr"), 5) for t in twins]
+    for i in range(4):
+        others = [(i + 1) % 4, (i + 2) % 4]
+        pairs, _ = control_tables(tables[i], best[i], [best[j] for j in others],
+                                  [tables[j] for j in others])
+        assert len(pairs) > 50 and (pairs["q_learned"] <= 0.05).mean() <= 0.05

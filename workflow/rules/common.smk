@@ -45,6 +45,15 @@ NAME = r"[A-Za-z0-9_.:-]+"
 LANDMARKS = "mtcnn-onet"
 PARTS_SHEET = "results/dissection/{name}-parts.png"
 CONCEPTS = "results/rosetta/{name}.csv"
+# the controls (docs/guides/controls.md): an untrained twin's weights for the images of a
+# (gan, subset), each (G, D) pair's controls table and unit table, and the Rosetta merge of
+# a dictionary's twins of seed s in place of its Ds (its decoy concepts)
+TWIN_WEIGHTS = "results/twins/{gan}/{subset}/{twin}.safetensors"
+# the images (the dictionary's first ones) a twin's BatchNorm statistics are re-estimated on
+TWIN_IMAGES = 256
+CONTROLS = "results/controls/{gan}/{subset}/{disc}.csv"
+CONTROL_UNITS = "results/controls/{gan}/{subset}/{disc}-units.csv"
+DECOYS = "results/rosetta/decoys/{name}/twin{seed}.csv"
 DISCOVERY = "results/metrics/discovery/{name}.json"
 DISCOVERY_PLOT = "results/plots/discovery/{name}.json"
 DICTIONARY = "results/dictionary/{name}.html"
@@ -255,14 +264,54 @@ def pairs(name: str) -> list:
 
 
 def partners(gan: str, subset: str) -> list:
-    """Every D that a dictionary pairs with (gan, subset), then the generator itself."""
+    """Every D that a dictionary pairs with (gan, subset), with its untrained twins and the
+    pixel control when the controls are on, then the generator itself."""
     discs = {
         disc
         for d in config["dictionaries"].values()
         if anchor_of(d) == gan and subset_of(d) == subset
         for disc in d["discs"]
     }
-    return [*sorted(discs), gan]
+    controls = {m for disc in discs for m in twins_of(gan, subset, disc)}
+    pixels = pixel_model(gan, subset)
+    return [*sorted(discs | controls | ({pixels} if pixels else set())), gan]
+
+
+def controls_of(name: str) -> dict:
+    """A dictionary's controls: params.yaml's `controls`, key by key under its own."""
+    return {**config["controls"], **(dictionary(name).get("controls") or {})}
+
+
+def pair_controls(gan: str, subset: str) -> dict:
+    """The controls of the dictionaries on (gan, subset) (check_config made them agree)."""
+    for name, d in config["dictionaries"].items():
+        if anchor_of(d) == gan and subset_of(d) == subset:
+            return controls_of(name)
+    return {"twins": 0, "pixels": False}
+
+
+def twin_count(gan: str, subset: str) -> int:
+    """The images a twin's BatchNorm statistics are taken over: the first TWIN_IMAGES."""
+    return min(TWIN_IMAGES, images_of(gan, subset))
+
+
+def controls_outputs(name: str, template: str) -> list:
+    """`template` (CONTROLS, CONTROL_UNITS) of each of a dictionary's pairs, when its
+    controls are on (twins or pixels); else none."""
+    on = controls_of(name)["twins"] or controls_of(name)["pixels"]
+    return per_pair(template, pairs(name)[:-1]) if on else []
+
+
+def twins_of(gan: str, subset: str, disc: str) -> list:
+    """The untrained twins of `disc` mined on (gan, subset): twin1:DISC .. twinS:DISC."""
+    count = pair_controls(gan, subset)["twins"]
+    return [f"twin{s}:{disc}" for s in range(1, count + 1)]
+
+
+def pixel_model(gan: str, subset: str) -> str | None:
+    """The pixel control mined on (gan, subset): `pixels` for true, the one named, or None."""
+    pixels = pair_controls(gan, subset)["pixels"]
+    return "pixels" if pixels is True else pixels or None
 
 
 # In a store's attr mined_with: the job also wrote the samples. The value is +samples, its

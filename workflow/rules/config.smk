@@ -65,10 +65,16 @@ def check_config(config: dict) -> None:
     ]
     if errors:  # the checks below read the config the schema describes
         sys.exit("\n".join(errors))
-    images = {}
+    images, controls = {}, {}
     config.setdefault("datasets", {})
     for name, d in config.get("dictionaries", {}).items():
         key = (anchor_of(d), subset_of(d))
+        if controls.setdefault(key, (controls_of(name), name))[0] != controls_of(name):
+            errors.append(
+                f"params.yaml: dictionaries {controls[key][1]} and {name} mine "
+                f"{key[0]}/{key[1]} with different controls; they share its results, so "
+                "give them the same controls"
+            )
         if images.setdefault(key, (d["images"], name))[0] != d["images"]:
             other = images[key][1]
             errors.append(

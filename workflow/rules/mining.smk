@@ -51,7 +51,7 @@ rule match:
     input:
         code=lambda w: code("rosetta_steps.match", w.gan, w.disc),
         weights=lambda w: weights_files(w.gan)
-        + ([] if w.disc == w.gan else weights_files(w.disc)),
+        + ([] if w.disc == w.gan else weights_files(w.disc, w.gan, w.subset)),
         listing=lambda w: listing_files(w.gan, w.subset, w.shard),
     output:
         directory(SHARD),
@@ -71,7 +71,7 @@ rule match:
         **MATCH_PARAMS,
         **DEVICE_PARAMS,
         range=lambda w: shard_range(w.shard),
-        weights=lambda w: weights_args(w.gan, w.disc),
+        weights=lambda w: weights_args(w.gan, w.disc, gan=w.gan, subset=w.subset),
         source=lambda w: source_args(w.gan, w.subset),
         listing=lambda w, input: option("--listing", input.listing),
         truncation=lambda w: truncation_arg(w.gan),
@@ -100,7 +100,9 @@ for fused, (gan, subset, discs, with_samples, fused_shards) in fused_groups().it
             fused
         input:
             code=code("rosetta_steps.match", gan, *discs),
-            weights=sorted({f for m in (gan, *discs) for f in weights_files(m)}),
+            weights=sorted(
+                {f for m in (gan, *discs) for f in weights_files(m, gan, subset)}
+            ),
             listing=lambda w, gan=gan, subset=subset: listing_files(
                 gan, subset, w.shard
             ),
@@ -135,7 +137,7 @@ for fused, (gan, subset, discs, with_samples, fused_shards) in fused_groups().it
             source=source_args(gan, subset),
             listing=lambda w, input: option("--listing", input.listing),
             range=lambda w: shard_range(w.shard),
-            weights=weights_args(gan, *discs),
+            weights=weights_args(gan, *discs, gan=gan, subset=subset),
             truncation=truncation_arg(gan),
             pairs=lambda w, output, discs=discs: " ".join(
                 f"--disc {d} --out {shlex.quote(o)}"
@@ -232,6 +234,8 @@ rule rosetta:
         CONCEPTS,
     log:
         log("rosetta", "name"),
+    wildcard_constraints:
+        name=NAME,
     conda:
         ENV
     params:
@@ -381,7 +385,7 @@ rule parts_sheet:
         )
 
 
-# dvc params: k bb_rule null bb_fdr dissect dictionaries.{name}
+# dvc params: k bb_rule null bb_fdr dissect controls dictionaries.{name}
 rule discovery:
     input:
         code=code("rosetta_steps.discovery"),
@@ -390,6 +394,17 @@ rule discovery:
         stability=lambda w: stability_of(w.name),
         dissections=lambda w: dissections_of(w.name),
         concepts=CONCEPTS,
+        controls=lambda w: controls_outputs(w.name, CONTROLS),
+        control_units=lambda w: controls_outputs(w.name, CONTROL_UNITS),
+        twin_bestbuddies=lambda w: [
+            BESTBUDDIES.format(gan=g, subset=s, disc=t)
+            for g, s, d in pairs(w.name)[:-1]
+            for t in twins_of(g, s, d)
+        ],
+        decoys=lambda w: [
+            DECOYS.format(name=w.name, seed=s)
+            for s in range(1, controls_of(w.name)["twins"] + 1)
+        ],
     output:
         metrics=report(
             DISCOVERY,
@@ -406,10 +421,20 @@ rule discovery:
     params:
         stability=lambda w, input: option("--stability", input.stability),
         dissections=lambda w, input: option("--dissections", input.dissections),
+        controls=lambda w, input: " ".join(
+            option(flag, paths)
+            for flag, paths in (
+                ("--controls", input.controls),
+                ("--control-units", input.control_units),
+                ("--twin-bestbuddies", input.twin_bestbuddies),
+                ("--decoys", input.decoys),
+            )
+        ),
     shell:
         step(
             "discovery",
             "--bestbuddies {input.bestbuddies:q} --null-bestbuddies {input.nulls:q}"
             " {params.stability} {params.dissections} --concepts {input.concepts:q}"
+            " {params.controls}"
             " --out {output.metrics:q} --plot {output.plot:q}",
         )

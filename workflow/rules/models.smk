@@ -3,6 +3,7 @@
 # it imports and those that define its models, as the inputs of its jobs.
 
 import ast
+import re
 import shlex
 from functools import cache
 from pathlib import Path
@@ -19,14 +20,23 @@ def model_option(model: str, key: str):
     return (config["models"].get(model) or {}).get(key)
 
 
-def weights_path(model: str) -> str | None:
+def twin_base(model: str) -> str | None:
+    """The model an untrained twin `twin<s>:<model>` is of (models.twins), else None."""
+    match = re.fullmatch(r"twin[1-9][0-9]*:(.+)", model)
+    return match.group(1) if match else None
+
+
+def weights_path(model: str, gan: str = "", subset: str = "") -> str | None:
+    """The weights file of `model`; a twin's is made for the (gan, subset) it is mined on."""
+    if twin_base(model):
+        return TWIN_WEIGHTS.format(gan=gan, subset=subset, twin=model)
     return (zoo_weights(model) or [model_option(model, "weights")])[0]
 
 
-def weights_files(model: str) -> list:
+def weights_files(model: str, gan: str = "", subset: str = "") -> list:
     """The weights file a job of `model` reads, as an input: the zoo's trained one or
-    params.yaml's (none for "random" or for the libraries' caches)."""
-    path = weights_path(model)
+    params.yaml's (none for "random" or for the libraries' caches), or a twin's."""
+    path = weights_path(model, gan, subset)
     return [path] if path and path != "random" else []
 
 
@@ -39,21 +49,28 @@ def user_model(model: str) -> dict | None:
     return {k: options.get(k) for k in USER_KEYS} if options.get("file") else None
 
 
-def weights_args(*names: str) -> str:
-    """`--weights NAME=PATH` for each model with a weights file and `--declare NAME=JSON` for
-    each user's own model (models.user), each model once."""
+def weights_args(*names: str, gan: str = "", subset: str = "") -> str:
+    """`--weights NAME=PATH` for each model with a weights file (a twin's for (gan, subset))
+    and the `declare_args` of the models and of those the twins are of, each model once.
+    """
     names = list(dict.fromkeys(names))
     weights = [
-        f"--weights {shlex.quote(f'{m}={weights_path(m)}')}"
+        f"--weights {shlex.quote(f'{m}={weights_path(m, gan, subset)}')}"
         for m in names
-        if weights_path(m)
+        if weights_path(m, gan, subset)
     ]
-    declared = [
+    return " ".join(
+        [*weights, declare_args(*(twin_base(m) or m for m in names))]
+    ).strip()
+
+
+def declare_args(*names: str) -> str:
+    """`--declare NAME=JSON` for each user's own model among `names` (models.user), once."""
+    return " ".join(
         f"--declare {shlex.quote(named_json(m, user_model(m)))}"
-        for m in names
+        for m in dict.fromkeys(names)
         if user_model(m)
-    ]
-    return " ".join(weights + declared)
+    )
 
 
 def truncation_arg(gan: str) -> str:
@@ -69,7 +86,7 @@ def code(module: str, *models: str) -> list:
     reruns exactly the jobs whose steps it can affect."""
     known = registered_models()
     files = set(_closure(module))
-    for m in models:
+    for m in (twin_base(m) or m for m in models):
         if user_model(m):
             files |= _closure(f"{PACKAGE.name}.models.user") | {user_model(m)["file"]}
         elif m in known and known[m][1] != f"{PACKAGE.name}.models":

@@ -2,7 +2,7 @@
 # of each (G, D) pair. They reuse the sampled images and recompute only the maps they show.
 
 
-# dvc params: k bb_rule examples device null dissect dictionaries.{name}
+# dvc params: k bb_rule examples device null dissect controls dictionaries.{name}
 rule dictionary:
     input:
         code=lambda w: code("rosetta_steps.dictionary", *models_of(w.name)),
@@ -16,6 +16,13 @@ rule dictionary:
         stability=lambda w: stability_of(w.name),
         dissections=lambda w: dissections_of(w.name),
         weights=lambda w: sum((weights_files(p[2]) for p in pairs(w.name)), []),
+        controls=lambda w: controls_outputs(w.name, CONTROLS),
+        control_units=lambda w: controls_outputs(w.name, CONTROL_UNITS),
+        twin_bestbuddies=lambda w: [
+            BESTBUDDIES.format(gan=g, subset=s, disc=t)
+            for g, s, d in pairs(w.name)[:-1]
+            for t in twins_of(g, s, d)
+        ],
     output:
         report(
             DICTIONARY,
@@ -38,6 +45,14 @@ rule dictionary:
         stability=lambda w, input: option("--stability", input.stability),
         dissections=lambda w, input: option("--dissections", input.dissections),
         notes=lambda w: dataset_notes(w.name),
+        controls=lambda w, input: " ".join(
+            option(flag, paths)
+            for flag, paths in (
+                ("--controls", input.controls),
+                ("--control-units", input.control_units),
+                ("--twin-bestbuddies", input.twin_bestbuddies),
+            )
+        ),
         k=setting("k"),
         examples=setting("examples"),
     shell:
@@ -46,14 +61,14 @@ rule dictionary:
             "--name {wildcards.name} --concepts {input.concepts:q}"
             " --samples {input.samples:q} --self-matches {input.self_matches:q}"
             " --matches {input.matches:q} --bestbuddies {input.bestbuddies:q} {params.nulls}"
-            " {params.stability} {params.dissections} {params.notes}"
+            " {params.stability} {params.dissections} {params.notes} {params.controls}"
             " {params.weights} --k {params.k} --examples {params.examples}"
             + DEVICE_ARGS
             + " --out {output:q}",
         )
 
 
-# dvc params: examples device null
+# dvc params: examples device null controls
 rule pairwise:
     input:
         code=lambda w: code("rosetta_steps.pairwise", w.gan, w.disc),
@@ -63,6 +78,11 @@ rule pairwise:
         nulls=[NULL_BESTBUDDIES] if NULLS else [],
         samples=lambda w: samples_of(w.gan, w.subset),
         weights=lambda w: weights_files(w.gan) + weights_files(w.disc),
+        # the pair's controls table: when a dictionary with the controls on has this D
+        controls=lambda w: sorted(
+            {p for n in config["dictionaries"] for p in controls_outputs(n, CONTROLS)}
+            & {CONTROLS.format(gan=w.gan, subset=w.subset, disc=w.disc)}
+        ),
     output:
         report(
             PAIRWISE,
@@ -82,12 +102,13 @@ rule pairwise:
         **DEVICE_PARAMS,
         weights=lambda w: weights_args(w.gan, w.disc),
         nulls=lambda w, input: option("--null-bestbuddies", input.nulls),
+        controls=lambda w, input: option("--controls", input.controls),
         examples=setting("examples"),
     shell:
         step(
             "pairwise",
             "--matches {input.matches:q} --bestbuddies {input.bestbuddies:q}"
-            " {params.nulls} --samples {input.samples:q} {params.weights} --examples {params.examples}"
+            " {params.nulls} {params.controls} --samples {input.samples:q} {params.weights} --examples {params.examples}"
             + DEVICE_ARGS
             + " --out {output:q}",
         )

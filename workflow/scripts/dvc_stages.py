@@ -57,7 +57,7 @@ TARGET = "share"  # the Snakefile's rule whose jobs are dvc.yaml's stages
 STABILITY = "results/stability/"  # a pair's stability table: records under `fractions`
 PLOTS = "results/plots/"  # plot files the steps write
 LISTING = re.compile(r"^results/datasets/([^/]+)/")  # a folder data set's files in a shard
-MINING = {"train", "dissect", "sample", "match", "reduce"}  # rules of forward passes
+MINING = {"train", "dissect", "twin", "sample", "match", "reduce"}  # rules of forward passes
 KEYS = re.compile(r"^# dvc params:(.*)\n(?:#.*\n)*rule (\w+):", re.M)
 
 
