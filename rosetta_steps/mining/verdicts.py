@@ -84,16 +84,19 @@ def pair_summary(pairs: pd.DataFrame, units: pd.DataFrame, twin_tables: Sequence
                  level: float = LEVEL) -> dict:
     """A D's controls for the discovery metric: its twins' best-buddy counts (and those at q
     <= level, with a q column), the median delta of its pairs, the share with q_learned <=
-    level, and its delta_floor."""
+    level and the share with p_learned <= level (uncorrected: what chance gives is the level
+    itself), and its delta_floor."""
     counts = [len(t) for t in twin_tables]
     significant = [int((t["q"] <= level).sum()) for t in twin_tables if "q" in t.columns]
     q = pairs["q_learned"].to_numpy(dtype=np.float64)
+    p = pairs["p_learned"].to_numpy(dtype=np.float64)
     return {"twins": {"best_buddies": {**interval(counts), "min": min(counts, default=None),
                                        "max": max(counts, default=None),
                                        "per_twin": counts},
                       "significant": significant},
             "median_delta": _median(pairs["delta"]),
             "learned_share": float(np.mean(q <= level)) if np.isfinite(q).any() else None,
+            "p_share": float(np.mean(p <= level)) if np.isfinite(p).any() else None,
             "delta_floor": delta_floor(units)}
 
 

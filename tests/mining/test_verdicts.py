@@ -109,6 +109,7 @@ def test_summaries():
     assert s["twins"]["significant"] == [2, 0]
     assert s["median_delta"] == pytest.approx(0.3)  # of 0.5 0.5 0.5 0.1 0.1 0.1
     assert s["learned_share"] == pytest.approx(2 / 6)
+    assert s["p_share"] == pytest.approx(2 / 6)  # p_learned equals q_learned in _pairs
     assert s["delta_floor"] == pytest.approx(2 * np.std([0.1, -0.1, 0.3, -0.3], ddof=1))
     d = decoy_summary(7, [pd.DataFrame({"concept": [1, 1, 2]}),
                           pd.DataFrame({"concept": [1, 2, 3, 4]})])
