@@ -70,7 +70,10 @@ def stop(proc: subprocess.Popen | None, grace: float = 10) -> None:
 
 
 def dvc(project: Path, *args: str) -> None:
-    subprocess.run([str(BIN / "dvc"), *args], cwd=project, check=True, capture_output=True)
+    proc = subprocess.run([str(BIN / "dvc"), *args], cwd=project, capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"dvc {' '.join(args)} failed in {project}: {proc.stderr.strip()}")
 
 
 @dataclass

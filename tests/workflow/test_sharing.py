@@ -150,7 +150,9 @@ def test_after_a_partial_run_the_guide_records_what_is_built(yours):
     assert "rosetta--shapes" not in left and len(left) < len(jobs) / 2
     assert dvc_stages.built_stages(yours) == {j["name"]: j["name"] not in left for j in jobs}
 
-    out = follow(yours, "record")
+    stages = (yours / "dvc.yaml").read_text()
+    out = follow(yours, "record")  # DVC commits a dvc.yaml of the built stages, then it is back
+    assert (yours / "dvc.yaml").read_text() == stages
     assert f"not built or out of date: {', '.join(sorted(left))}" in out
     recorded = yaml.safe_load((yours / "dvc.lock").read_text())["stages"]
     assert set(recorded) == {dvc_stages.CHECK_STAGE} | {j["name"] for j in jobs} - left
