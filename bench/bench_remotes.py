@@ -141,13 +141,12 @@ def measure(args: argparse.Namespace, yours: Path, server: S3Server, tmp: Path) 
           f"{'pull s':>8}")
     for name in names:
         stages = dictionary_stages(jobs, name, recorded)
-        globs = dvc_stages.stage_globs(stages, sorted(recorded))
-        push = timed(sh, yours, "dvc", "push", "-q", "-r", name, "--glob", *globs)
+        push = timed(sh, yours, "dvc", "push", "-q", "-r", name, *stages)
         objects = server.objects(f"{name}/")
         clone = tmp / f"clone-{name}"
         git(tmp, "clone", "-q", str(yours), clone.name)
         server.credentials(clone, name)
-        pull = timed(sh, clone, "dvc", "pull", "-q", "-r", name, "--glob", *globs)
+        pull = timed(sh, clone, "dvc", "pull", "-q", "-r", name, *stages)
         size = sum(len(data) for data in objects.values()) / 1e6
         print(f"{name:<14}{len(stages):>7}{len(objects):>9}{size:>11.1f}{push:>8.1f}"
               f"{pull:>8.1f}")
@@ -157,8 +156,7 @@ def measure(args: argparse.Namespace, yours: Path, server: S3Server, tmp: Path) 
     git(tmp, "clone", "-q", str(yours), colleague.name)
     server.credentials(colleague, name)
     mining = dvc_stages.mining_stages(jobs, name)
-    globs = dvc_stages.stage_globs(mining, [j["name"] for j in jobs])
-    pull = timed(sh, colleague, "dvc", "pull", "-q", "-r", name, "--glob", *globs)
+    pull = timed(sh, colleague, "dvc", "pull", "-q", "-r", name, *mining)
     snakemake(colleague, "--touch")
     params_path = colleague / "params.yaml"
     params = yaml.safe_load(params_path.read_text())

@@ -121,8 +121,7 @@ def clone(mined: Path, path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def mining(mined) -> list[str]:
-    """The stages that mine the shapes dictionary, as the guide's command prints them (as
-    `dvc pull --glob` patterns)."""
+    """The stages that mine the shapes dictionary, as the guide's command prints them."""
     return sh(mined, "python", "workflow/scripts/dvc_stages.py", "--mining",
               "shapes").stdout.split()
 
@@ -164,7 +163,7 @@ def test_a_colleague_pulls_the_mining_and_rebuilds_with_another_k(mined, s3, min
     s3.credentials(colleague, "lab")
     stages = mining
     assert {s.split("--")[0] for s in stages} == MINING
-    sh(colleague, "dvc", "pull", "-q", "--glob", *stages)
+    sh(colleague, "dvc", "pull", "-q", *stages)
     pulled = files(colleague / "results")
     assert {name.split("/")[0] for name in pulled} == {"dissection", "match", "samples", "zoo"}
     assert pulled == {name: data for name, data in files(mined / "results").items()
@@ -181,7 +180,7 @@ def test_a_colleague_pulls_the_mining_and_rebuilds_with_another_k(mined, s3, min
     # not pulled (the guide's `dvc exp run --allow-missing`)
     other = clone(mined, tmp_path / "other")
     s3.credentials(other, "lab")
-    sh(other, "dvc", "pull", "-q", "--glob", *stages)
+    sh(other, "dvc", "pull", "-q", *stages)
     out = sh(other, "dvc", "exp", "run", "-S", "k=4", "--allow-missing",
              "dictionary--shapes", "discovery--shapes").stdout
     ran = {name.split("--")[0] for name in re.findall(r"^Running stage '([^']+)'", out, re.M)}
@@ -200,7 +199,7 @@ def test_the_ssh_remote_serves_the_same_bytes(mined, ssh, mining, tmp_path):
     known_hosts): this server's key is in no known_hosts file, and nothing asks for it."""
     colleague = clone(mined, tmp_path / "colleague")
     ssh.credentials(colleague, "lab-ssh")
-    sh(colleague, "dvc", "pull", "-q", "-r", "lab-ssh", "--glob", *mining)
+    sh(colleague, "dvc", "pull", "-q", "-r", "lab-ssh", *mining)
     pulled = files(colleague / "results")
     assert pulled and pulled == {n: d for n, d in files(mined / "results").items()
                                  if n in pulled}

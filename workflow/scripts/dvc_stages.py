@@ -28,8 +28,7 @@ step's plot file, drawn from zero by the template .dvc/plots/grouped_bars.json) 
 again (`dvc commit -f` alone stops at the first stage never built, after `make demo` say).
 
 `--mining NAME` prints the stages that mine dictionary NAME (training, dissection, twins,
-samples, shard and match stores) as `dvc pull --glob` patterns, for a colleague's pull of
-what takes forward passes.
+samples, shard and match stores), for a colleague's `dvc pull` of what takes forward passes.
 
     python workflow/scripts/dvc_stages.py [--check [--stamp PATH] | --commit | --mining NAME]
 """
@@ -177,28 +176,6 @@ def mining_stages(jobs: list[dict], name: str) -> list[str]:
     return sorted(n for n, job in seen.items() if job["rule"] in MINING)
 
 
-def stage_globs(names: list[str], every: list[str]) -> list[str]:
-    """`names` as few `dvc pull --glob` patterns: `PREFIX--*` wherever every stage of
-    `every` with that prefix is one of them, else the name itself. DVC reads dvc.lock once per
-    target (7 s for the demo's), so 250 named stages took half an hour; a pattern is one."""
-    wanted, out, covered = set(names), [], set()
-    for name in sorted(wanted):
-        if name in covered:
-            continue
-        parts = name.split("--")
-        for i in range(1, len(parts)):
-            prefix = "--".join(parts[:i]) + "--"
-            matching = {n for n in every if n.startswith(prefix)}
-            if matching <= wanted:
-                out.append(prefix + "*")
-                covered |= matching
-                break
-        else:
-            out.append(name)
-            covered.add(name)
-    return out
-
-
 def commit_built(workdir: Path = ROOT) -> int:
     """`dvc commit -f` the stages Snakemake has built (`built_stages`); DVC's exit status."""
     stages = built_stages(workdir)
@@ -291,16 +268,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--commit", action="store_true",
                         help="record in dvc.lock the stages Snakemake has built (dvc commit -f)")
     parser.add_argument("--mining", metavar="DICTIONARY",
-                        help="print the stages that mine DICTIONARY, as patterns for "
-                        "`dvc pull --glob`")
+                        help="print the names of the stages that mine DICTIONARY (for `dvc pull`)")
     args = parser.parse_args(argv)
     try:
         if args.commit:
             return commit_built()
         if args.mining:
-            jobs = snakemake_jobs()
-            print(" ".join(stage_globs(mining_stages(jobs, args.mining),
-                                       [j["name"] for j in jobs])))
+            print(" ".join(mining_stages(snakemake_jobs(), args.mining)))
             return 0
         text = dvc_yaml(snakemake_jobs())
     except (RuntimeError, ValueError) as err:
