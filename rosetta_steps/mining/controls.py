@@ -1,5 +1,5 @@
 """How much of a (G, D) pair's match training made: D's best buddies against D's untrained
-twins (`models.twins`) and against the pixel control (`models.pixels`), per pair and per G
+twins (`models.untrained`) and against the pixel control (`models.pixels`), per pair and per G
 unit (issue 36).
 
 For G unit g and a layer L of D, b_X(g, L) is g's best correlation (Eq. 2) with any unit of

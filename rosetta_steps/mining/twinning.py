@@ -1,4 +1,4 @@
-"""An untrained twin's weights (`models.twins`): D's architecture at seeded random weights,
+"""An untrained twin's weights (`models.untrained`): D's architecture at seeded random weights,
 its BatchNorm statistics re-estimated on the dictionary's own images (G's images of the run's
 seed, or the data set's), so that mining it against G measures what the architecture alone
 shares with G (issue 36's control).
@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 from .. import models
 from ..core.datasets import Dataset
 from ..core.stores import atomic_output
-from ..models.twins import batchnorms, parse_twin, reestimate_batchnorm
+from ..models.untrained import batchnorms, parse_twin, reestimate_batchnorm
 from .sampling import anchored_batches, check_shard, check_source
 
 

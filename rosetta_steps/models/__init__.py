@@ -5,7 +5,7 @@
 (`paper`, imported on first need: steps on the shapes zoo do not depend on its code) and
 any timm or open_clip model by name (`generic`: `timm:ARCH`, `open_clip:ARCH/TAG`) are
 registered, and `pixels` (`pixels`: fixed image measurements, the pixel control), and the
-untrained twin of any discriminative model (`twins`: `twin<seed>:<model>`).
+untrained twin of any discriminative model (`untrained`: `twin<seed>:<model>`).
 `python -m rosetta_steps.models list` prints the zoo and
 whether each model's weights are present; `fetch NAME...` downloads them.
 """
@@ -13,7 +13,7 @@ whether each model's weights are present; `fetch NAME...` downloads them.
 from . import shapes  # noqa: F401, I001  (registers the shapes zoo first: it leads `names()`)
 from . import generic  # noqa: F401  (timm: and open_clip: names)
 from .hooks import capture, tokens_to_map
-from .twins import twin_spec
+from .untrained import twin_spec
 from .registry import (
     DISCRIMINATIVE,
     GENERATOR,

@@ -147,7 +147,7 @@ class ModelSpec:
     source: Source | None = None  # published weights (caches, download); None: none
     class_names: Callable[[], Sequence[str]] | None = None  # class-conditional generators
     # the architecture at its own initialisation, where `build` loads weights (a user's
-    # builder); None: `build` (what untrained twins are made from, `twins`)
+    # builder); None: `build` (what untrained twins are made from, `untrained`)
     fresh: Callable[[], nn.Module] | None = None
 
     def __post_init__(self) -> None:

@@ -23,7 +23,7 @@ from ..mining.buddies import read_best_buddies
 from ..mining.concepts import read_concept_table
 from ..mining.controls import delta_floor, read_pair_controls, read_unit_controls
 from ..mining.verdicts import LEVEL, VERDICTS, concept_verdicts, verdict_counts
-from ..models.twins import parse_twin
+from ..models.untrained import parse_twin
 from . import layout, plots
 
 MEANINGS = {

@@ -11,7 +11,7 @@ from rosetta_steps import models, twin
 from rosetta_steps.core.cli import UserError, run
 from rosetta_steps.core.options import named_json
 from rosetta_steps.models import registry
-from rosetta_steps.models.twins import parse_twin, reestimate_batchnorm, twin_name
+from rosetta_steps.models.untrained import parse_twin, reestimate_batchnorm, twin_name
 from rosetta_steps.models.user import declare
 
 
@@ -67,6 +67,7 @@ def test_batchnorm_statistics_are_the_cumulative_averages_of_the_batches():
 
 
 def test_a_users_model_gets_its_twin_from_its_builder_without_weights(tmp_path, monkeypatch):
+    models.names()  # the providers register into the real registry, not this test's copy
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
     monkeypatch.setattr(registry, "_RESOLVED", {})
     (tmp_path / "enc.py").write_text('''

@@ -21,7 +21,7 @@ def model_option(model: str, key: str):
 
 
 def twin_base(model: str) -> str | None:
-    """The model an untrained twin `twin<s>:<model>` is of (models.twins), else None."""
+    """The model an untrained twin `twin<s>:<model>` is of (models.untrained), else None."""
     match = re.fullmatch(r"twin[1-9][0-9]*:(.+)", model)
     return match.group(1) if match else None
 
