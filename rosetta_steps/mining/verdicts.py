@@ -27,6 +27,7 @@ import pandas as pd
 
 from ..core.cli import UserError
 from ..core.intervals import interval
+from ..models.untrained import parse_twin
 from .controls import delta_floor, fisher
 from .discovery import concept_pairs
 
@@ -124,8 +125,8 @@ def with_controls(summary: dict, concepts: pd.DataFrame, pairs: Sequence[pd.Data
         if disc not in summary["best_buddies"]:
             raise UserError(f"a controls table of {disc!r}, which is none of the "
                             f"dictionary's D models ({', '.join(summary['best_buddies'])})")
-        mine = [t for t in twin_tables if len(t) and str(t["disc"].iloc[0]).endswith(
-            f":{disc}")]
+        mine = [t for t in twin_tables
+                if len(t) and (parse_twin(str(t["disc"].iloc[0])) or ("",))[0] == disc]
         summary["best_buddies"][disc]["controls"] = pair_summary(table, unit, mine, level)
         floors[disc] = delta_floor(unit)
     verdicts = concept_verdicts(concepts, pairs, floors, level)

@@ -11,6 +11,7 @@ from rosetta_steps.mining.verdicts import (
     decoy_summary,
     pair_summary,
     verdict_counts,
+    with_controls,
 )
 
 
@@ -115,3 +116,20 @@ def test_summaries():
                           pd.DataFrame({"concept": [1, 2, 3, 4]})])
     assert d["observed"] == 7 and d["decoys"]["per_twin"] == [2, 4]
     assert d["decoys"]["mean"] == 3
+
+
+def test_the_summary_gives_each_d_its_own_twins():
+    """Twins go to the D they are of, also when one D's name ends another's (`resnet50` and
+    `timm:resnet50`)."""
+    concepts = _concepts([(1, "G", "g", 0, "gan", 0.8), (1, "A", "l", 0, "disc", 0.8),
+                          (1, "timm:A", "l", 0, "disc", 0.8)])
+    pairs = [_pairs(d, [(0, 0, 0.8, 0.5, 0.01, 0.2)]) for d in ("A", "timm:A")]
+    units = [pd.DataFrame({"twin_delta": [0.1, -0.1]})] * 2
+    twins = [pd.DataFrame({"disc": [name] * n}) for name, n in
+             (("twin1:A", 3), ("twin2:A", 4), ("twin1:timm:A", 7), ("twin2:timm:A", 8))]
+    summary = {"best_buddies": {"A": {}, "timm:A": {}}, "concepts": [{"concept": 1}]}
+    out = with_controls(summary, concepts, pairs, units, twins, decoys=[])
+    counts = {d: s["controls"]["twins"]["best_buddies"]["per_twin"]
+              for d, s in out["best_buddies"].items()}
+    assert counts == {"A": [3, 4], "timm:A": [7, 8]}
+    assert out["concepts"][0]["verdict"] == "learned" and "decoy_concepts" not in out
