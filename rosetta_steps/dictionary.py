@@ -37,12 +37,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="the pairs' stability tables (the stability step)")
     parser.add_argument("--dissections", nargs="+", default=[], metavar="CSV",
                         help="dissections of its models, to label each concept (dissect)")
-    parser.add_argument("--controls", nargs="+", default=[], metavar="CSV",
-                        help="the controls step's pair tables, one per D, in --matches order")
-    parser.add_argument("--control-units", nargs="+", default=[], metavar="CSV",
-                        help="its unit tables, in the same order")
-    parser.add_argument("--twin-bestbuddies", nargs="+", default=[], metavar="CSV",
-                        help="the best-buddy CSVs of every D's untrained twins")
+    options.add_controls_options(parser)
     parser.add_argument("--note", action="append", default=[], metavar="TEXT",
                         help="a line about the inputs to show under the page's header (the "
                         "workflow gives the links a data set's folder skipped); repeatable")

@@ -39,12 +39,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--dissections", nargs="+", default=[], metavar="CSV",
                         help="dissections of the dictionary's models (the dissect step)")
     parser.add_argument("--concepts", required=True, help="the dictionary's concept CSV")
-    parser.add_argument("--controls", nargs="+", default=[], metavar="CSV",
-                        help="the controls step's pair tables, one per D")
-    parser.add_argument("--control-units", nargs="+", default=[], metavar="CSV",
-                        help="its unit tables, in the same order")
-    parser.add_argument("--twin-bestbuddies", nargs="+", default=[], metavar="CSV",
-                        help="the best-buddy CSVs of every D's untrained twins")
+    options.add_controls_options(parser)
     parser.add_argument("--decoys", nargs="+", default=[], metavar="CSV",
                         help="concept CSVs of the Rosetta merge of the twins (one per seed)")
     parser.add_argument("--level", type=float, default=0.05,

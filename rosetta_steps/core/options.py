@@ -66,6 +66,17 @@ def parse_named_json(item: str, option: str) -> tuple[str, dict]:
     return name, value
 
 
+def add_controls_options(parser: argparse.ArgumentParser) -> None:
+    """The controls of a dictionary (the discovery and dictionary steps): the controls step's
+    tables per D and the best buddies of the Ds' untrained twins."""
+    parser.add_argument("--controls", nargs="+", default=[], metavar="CSV",
+                        help="the controls step's pair tables, one per D, in the Ds' order")
+    parser.add_argument("--control-units", nargs="+", default=[], metavar="CSV",
+                        help="its unit tables, in the same order")
+    parser.add_argument("--twin-bestbuddies", nargs="+", default=[], metavar="CSV",
+                        help="the best-buddy CSVs of every D's untrained twins")
+
+
 def add_threads_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: all)")
 

@@ -302,6 +302,53 @@ def controls_outputs(name: str, template: str) -> list:
     return per_pair(template, pairs(name)[:-1]) if on else []
 
 
+def twin_bestbuddies(name: str) -> list:
+    """The best-buddy tables of every untrained twin of a dictionary's Ds."""
+    return [
+        BESTBUDDIES.format(gan=g, subset=s, disc=t)
+        for g, s, d in pairs(name)[:-1]
+        for t in twins_of(g, s, d)
+    ]
+
+
+# A dictionary's controls as inputs of its discovery and dictionary jobs, named as the
+# steps' options, and `control_options` makes those options of them.
+CONTROL_INPUTS = {
+    "controls": lambda w: controls_outputs(w.name, CONTROLS),
+    "control_units": lambda w: controls_outputs(w.name, CONTROL_UNITS),
+    "twin_bestbuddies": lambda w: twin_bestbuddies(w.name),
+}
+
+
+def control_options(wildcards, input) -> str:
+    """`--controls ... --control-units ... --twin-bestbuddies ...` of a job's CONTROL_INPUTS."""
+    return " ".join(
+        option(f"--{key.replace('_', '-')}", getattr(input, key))
+        for key in CONTROL_INPUTS
+    )
+
+
+def self_nulls(name: str) -> list:
+    """G's null self stores, with which the rosetta step cuts G's self best buddies when
+    bb_fdr is set (none without it)."""
+    return [] if config["bb_fdr"] is None else null_matches(*pairs(name)[-1])
+
+
+# The rosetta step's settings and arguments, one for the dictionaries' concepts and for the
+# twins' decoy concepts: both are merged by the same rule.
+ROSETTA_PARAMS = {
+    "k": setting("k"),
+    "rule": setting("bb_rule"),
+    "fdr": "" if config["bb_fdr"] is None else f"--fdr {config['bb_fdr']}",
+    "self_nulls": lambda w, input: option("--self-null", input.self_nulls),
+}
+ROSETTA_ARGS = (
+    "--bestbuddies {input.bestbuddies:q} --self-matches {input.self_matches:q}"
+    " --k {params.k} --rule {params.rule} {params.fdr} {params.self_nulls}"
+    " --out {output:q}"
+)
+
+
 def twins_of(gan: str, subset: str, disc: str) -> list:
     """The untrained twins of `disc` mined on (gan, subset): twin1:DISC .. twinS:DISC."""
     count = pair_controls(gan, subset)["twins"]

@@ -94,9 +94,7 @@ rule rosetta_decoys:
             for g, s, d in pairs(w.name)[:-1]
         ],
         self_matches=lambda w: per_pair(MATCHES, pairs(w.name)[-1:]),
-        self_nulls=lambda w: (
-            [] if config["bb_fdr"] is None else null_matches(*pairs(w.name)[-1])
-        ),
+        self_nulls=lambda w: self_nulls(w.name),
     output:
         DECOYS,
     log:
@@ -107,14 +105,6 @@ rule rosetta_decoys:
     conda:
         ENV
     params:
-        k=setting("k"),
-        rule=setting("bb_rule"),
-        fdr="" if config["bb_fdr"] is None else f"--fdr {config['bb_fdr']}",
-        self_nulls=lambda w, input: option("--self-null", input.self_nulls),
+        **ROSETTA_PARAMS,
     shell:
-        step(
-            "rosetta",
-            "--bestbuddies {input.bestbuddies:q} --self-matches {input.self_matches:q}"
-            " --k {params.k} --rule {params.rule} {params.fdr} {params.self_nulls}"
-            " --out {output:q}",
-        )
+        step("rosetta", ROSETTA_ARGS)

@@ -226,10 +226,7 @@ rule rosetta:
         code=code("rosetta_steps.rosetta"),
         bestbuddies=lambda w: per_pair(BESTBUDDIES, pairs(w.name)[:-1]),
         self_matches=lambda w: per_pair(MATCHES, pairs(w.name)[-1:]),
-        # with bb_fdr, G's self best buddies are cut at it too, from its null self stores
-        self_nulls=lambda w: (
-            [] if config["bb_fdr"] is None else null_matches(*pairs(w.name)[-1])
-        ),
+        self_nulls=lambda w: self_nulls(w.name),
     output:
         CONCEPTS,
     log:
@@ -239,17 +236,9 @@ rule rosetta:
     conda:
         ENV
     params:
-        k=setting("k"),
-        rule=setting("bb_rule"),
-        fdr="" if config["bb_fdr"] is None else f"--fdr {config['bb_fdr']}",
-        self_nulls=lambda w, input: option("--self-null", input.self_nulls),
+        **ROSETTA_PARAMS,
     shell:
-        step(
-            "rosetta",
-            "--bestbuddies {input.bestbuddies:q} --self-matches {input.self_matches:q}"
-            " --k {params.k} --rule {params.rule} {params.fdr} {params.self_nulls}"
-            " --out {output:q}",
-        )
+        step("rosetta", ROSETTA_ARGS)
 
 
 # dvc params: k bb_rule
@@ -388,19 +377,13 @@ rule parts_sheet:
 # dvc params: k bb_rule null bb_fdr dissect controls dictionaries.{name}
 rule discovery:
     input:
+        **CONTROL_INPUTS,
         code=code("rosetta_steps.discovery"),
         bestbuddies=lambda w: per_pair(BESTBUDDIES, pairs(w.name)[:-1]),
         nulls=lambda w: per_pair(NULL_BESTBUDDIES, pairs(w.name)[:-1]),
         stability=lambda w: stability_of(w.name),
         dissections=lambda w: dissections_of(w.name),
         concepts=CONCEPTS,
-        controls=lambda w: controls_outputs(w.name, CONTROLS),
-        control_units=lambda w: controls_outputs(w.name, CONTROL_UNITS),
-        twin_bestbuddies=lambda w: [
-            BESTBUDDIES.format(gan=g, subset=s, disc=t)
-            for g, s, d in pairs(w.name)[:-1]
-            for t in twins_of(g, s, d)
-        ],
         decoys=lambda w: [
             DECOYS.format(name=w.name, seed=s)
             for s in range(1, controls_of(w.name)["twins"] + 1)
@@ -421,15 +404,9 @@ rule discovery:
     params:
         stability=lambda w, input: option("--stability", input.stability),
         dissections=lambda w, input: option("--dissections", input.dissections),
-        controls=lambda w, input: " ".join(
-            option(flag, paths)
-            for flag, paths in (
-                ("--controls", input.controls),
-                ("--control-units", input.control_units),
-                ("--twin-bestbuddies", input.twin_bestbuddies),
-                ("--decoys", input.decoys),
-            )
-        ),
+        controls=lambda w, input: control_options(w, input)
+        + " "
+        + option("--decoys", input.decoys),
     shell:
         step(
             "discovery",

@@ -5,6 +5,7 @@
 # dvc params: k bb_rule examples device null dissect controls dictionaries.{name}
 rule dictionary:
     input:
+        **CONTROL_INPUTS,
         code=lambda w: code("rosetta_steps.dictionary", *models_of(w.name)),
         templates=TEMPLATES,
         concepts=CONCEPTS,
@@ -16,13 +17,6 @@ rule dictionary:
         stability=lambda w: stability_of(w.name),
         dissections=lambda w: dissections_of(w.name),
         weights=lambda w: sum((weights_files(p[2]) for p in pairs(w.name)), []),
-        controls=lambda w: controls_outputs(w.name, CONTROLS),
-        control_units=lambda w: controls_outputs(w.name, CONTROL_UNITS),
-        twin_bestbuddies=lambda w: [
-            BESTBUDDIES.format(gan=g, subset=s, disc=t)
-            for g, s, d in pairs(w.name)[:-1]
-            for t in twins_of(g, s, d)
-        ],
     output:
         report(
             DICTIONARY,
@@ -45,14 +39,7 @@ rule dictionary:
         stability=lambda w, input: option("--stability", input.stability),
         dissections=lambda w, input: option("--dissections", input.dissections),
         notes=lambda w: dataset_notes(w.name),
-        controls=lambda w, input: " ".join(
-            option(flag, paths)
-            for flag, paths in (
-                ("--controls", input.controls),
-                ("--control-units", input.control_units),
-                ("--twin-bestbuddies", input.twin_bestbuddies),
-            )
-        ),
+        controls=control_options,
         k=setting("k"),
         examples=setting("examples"),
     shell:
