@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import save_file
 
 from .. import models
+from ..core.cli import UserError
 from ..core.datasets import Dataset
 from ..core.stores import atomic_output
 from ..models.untrained import batchnorms, parse_twin, reestimate_batchnorm
@@ -27,7 +28,8 @@ def make_twin(gan: str, twin: str, weights: Mapping[str, str | Path], seed: int,
     images start .. start+count-1 of `gan` (or of `data`, anchored on `gan`); returns the
     number of BatchNorm layers re-estimated (0: no image is made)."""
     if parse_twin(twin) is None:
-        models.get(twin)  # the one line on a name that is not a twin's
+        raise UserError(f"--twin {twin}: not an untrained twin's name; a twin is named "
+                        "twin<seed>:<model>, seeds from 1 (e.g. twin1:shapes-cnn-sup)")
     check_shard(start, count, batch_size)
     spec, model = models.load(twin, None, device)
     norms = 0

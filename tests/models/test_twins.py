@@ -96,7 +96,7 @@ def build(weights):
     assert torch.equal(one[0].weight, again[0].weight)
 
 
-def test_the_twin_step_writes_weights_that_load_as_the_twin(tmp_path):
+def test_the_twin_step_writes_weights_that_load_as_the_twin(tmp_path, capsys):
     out = tmp_path / "t.safetensors"
     args = ["--gan", "shapes-gan", "--weights", "shapes-gan=random", "--twin",
             "twin2:shapes-cnn-sup", "--count", "8", "--batch-size", "4", "--device", "cpu",
@@ -112,5 +112,7 @@ def test_the_twin_step_writes_weights_that_load_as_the_twin(tmp_path):
     assert conv and all(torch.equal(state[k], fresh[k]) for k in conv)  # the twin's weights
     again = tmp_path / "again.safetensors"
     assert run(twin.main, [*args[:-1], str(again)]) == 0
+    assert run(twin.main, [*args[:5], "shapes-cnn-sup", *args[6:]]) == 2
+    assert "not an untrained twin's name" in capsys.readouterr().err
     second = load_file(str(again))
     assert all(torch.equal(state[k], second[k]) for k in state)  # bit for bit
