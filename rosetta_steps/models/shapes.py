@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from timm.models.vision_transformer import VisionTransformer
 
 Z_DIM = 64
-GAN_WIDTH = 16
+GAN_WIDTH = 32
 CNN_CHANNELS = (16, 32, 64, 128)
 VIT = {"embed_dim": 96, "depth": 4, "num_heads": 3, "patch_size": 8}
 NUM_LABELS = len(world.SHAPES) + len(world.COLORS)
@@ -47,7 +47,11 @@ class _UpBlock(nn.Module):
 
 
 class ShapesGenerator(nn.Module):
-    """z [batch, z_dim] -> image [batch, 3, 64, 64] in [-1, 1]; units at 4, 8, 16, 32 px."""
+    """z [batch, z_dim] -> image [batch, 3, 64, 64] in [-1, 1]; units at 4, 8, 16, 32, 64 px.
+
+    The last block works at the output's own resolution, so edges are drawn by a learned
+    convolution rather than by nearest upsampling (which left the first zoo's shapes blurry).
+    """
 
     def __init__(self, z_dim: int = Z_DIM, width: int = GAN_WIDTH):
         super().__init__()
@@ -56,15 +60,15 @@ class ShapesGenerator(nn.Module):
         self.up1 = _UpBlock(8 * width, 4 * width)
         self.up2 = _UpBlock(4 * width, 2 * width)
         self.up3 = _UpBlock(2 * width, width)
-        self.to_rgb = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
-                                    nn.Conv2d(width, 3, 3, 1, 1))
+        self.up4 = _UpBlock(width, width // 2)
+        self.to_rgb = nn.Conv2d(width // 2, 3, 3, 1, 1)
 
     def forward(self, z):
-        x = self.up3(self.up2(self.up1(self.stem(z[:, :, None, None]))))
+        x = self.up4(self.up3(self.up2(self.up1(self.stem(z[:, :, None, None])))))
         return self.to_rgb(x).tanh()
 
 
-GAN_LAYERS = ("stem.act", "up1.act", "up2.act", "up3.act")
+GAN_LAYERS = ("stem.act", "up1.act", "up2.act", "up3.act", "up4.act")
 
 
 def shapes_resnet(num_classes: int = 0) -> ResNet:

@@ -15,9 +15,9 @@ from tqdm import tqdm
 from . import data
 from .loop import TrainSettings, loss_summary
 
-DISC_WIDTH = 16
+DISC_WIDTH = 32
 CRITIC_LR_FACTOR = 2  # two time-scale update rule: the critic learns 2x faster than G
-EMA_DECAY = 0.995  # the returned generator is a moving average of its weights
+EMA_DECAY = 0.999  # the returned generator is a moving average of its weights
 
 def discriminator(width: int = DISC_WIDTH) -> nn.Module:
     """64 px image -> one score: four stride-2 convs (32, 16, 8, 4 px), then a 4x4 conv."""

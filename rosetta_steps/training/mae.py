@@ -1,5 +1,10 @@
 """Masked autoencoding (MAE): a ViT encoder sees a quarter of the patches, a small decoder
-repaints the rest (per-patch normalised pixels). Only the encoder joins the zoo."""
+repaints the rest. Only the encoder joins the zoo.
+
+The targets are the patches' raw pixels, not MAE's per-patch normalised ones: normalising
+removes each patch's mean colour, and colour is half of the shapes world's labels (with it,
+the first zoo's encoder probed worse for colour than its untrained twin, 0.74 against 0.79).
+"""
 
 from __future__ import annotations
 
@@ -70,8 +75,6 @@ def train_mae(vit: VisionTransformer, settings: TrainSettings) -> dict:
         order = torch.rand(len(x), n, generator=gen).argsort(dim=1)
         keep, masked = order[:, :kept], order[:, kept:]
         target = patchify(x, patch)
-        target = (target - target.mean(-1, keepdim=True)) / (target.var(-1, keepdim=True)
-                                                             + 1e-6).sqrt()
         pred = decoder(encode_visible(encoder, x, keep), keep)
         pick = masked[..., None].expand(-1, -1, pred.shape[-1])
         return F.mse_loss(pred.gather(1, pick), target.gather(1, pick))
