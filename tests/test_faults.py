@@ -275,7 +275,7 @@ def test_dvc_repro_runs_params_yaml_now_and_refuses_a_stale_dvc_yaml(tmp_path):
     project = make_project(tmp_path / "p", params)
     (project / "dvc.yaml").write_text(dvc_stages.dvc_yaml(dvc_stages.snakemake_jobs(project)))
     sh(project, "dvc", "init", "--no-scm", "-q")
-    stage, metrics = "train--shapes-cnn-sup", project / "results/zoo/shapes/shapes-cnn-sup.json"
+    stage, metrics = "train--shapes-cnn-sup", project / "results/zoo/trained/shapes-cnn-sup.json"
     sh(project, "dvc", "repro", "-q", stage)
     assert json.loads(metrics.read_text())["settings"]["steps"] == 3
 

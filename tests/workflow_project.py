@@ -32,11 +32,12 @@ dvc_stages = _dvc_stages_module()
 
 
 def tiny_params(discs: list[str], images: int = 64) -> dict:
-    """params.yaml with the zoo at a few training steps, a 64-image dictionary without the
+    """params.yaml with the zoo trained here at a few steps, a 64-image dictionary without the
     controls, 2-image, 3-step inversions and edits, and a 32-image dissection; dvc.yaml
     holds shapes alone."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params.update(batch_size=16, shard_size=32, k=3, examples=2, device="cpu")
+    params["zoo"]["source"] = "trained"  # the shipped zoo: tests/workflow/test_zoo.py
     for settings in params["zoo"]["models"].values():
         settings.update(steps=3, batch_size=8, pool=64, eval_images=32)
     params["dictionaries"]["shapes"].update(discs=list(discs), images=images)

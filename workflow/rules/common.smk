@@ -23,8 +23,15 @@ ENV = "../envs/rosetta.yaml"  # relative to the rule files; used with `--sdm con
 
 # Output paths, one template per kind. Per-pair results are named by generator, subset and D
 # only, so every dictionary that uses a pair shares them.
+# The shapes zoo the jobs mine: the shipped files, checked against their manifest (zoo.source:
+# shipped), or the workflow's own training (zoo.source: trained). `make zoo` trains and ships.
+SHIPPED_WEIGHTS = "data/zoo/shapes/{model}.safetensors"
+SHIPPED_MANIFEST = "data/zoo/shapes/manifest.json"
 ZOO_WEIGHTS = "results/zoo/shapes/{model}.safetensors"
 ZOO_METRICS = "results/zoo/shapes/{model}.json"
+TRAINED_WEIGHTS = "results/zoo/trained/{model}.safetensors"
+TRAINED_METRICS = "results/zoo/trained/{model}.json"
+TRAINED_MANIFEST = "results/zoo/trained/manifest.json"
 ZOO_SHEET = "results/zoo/shapes/samples.png"
 # A dictionary anchored on a data set puts its anchor model in {gan} and the data set's name in
 # {subset}: the anchor is discriminative, so its paths never meet a generator's.

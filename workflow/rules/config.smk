@@ -105,8 +105,50 @@ def check_config(config: dict) -> None:
         )
     errors += check_null(config)
     errors += check_models(config)
+    errors += check_shipped_zoo(config)
     if errors:
         sys.exit("\n".join(errors))
+
+
+ZOO_SETTINGS = ("steps", "batch_size", "lr", "pool", "eval_images")
+
+
+def check_shipped_zoo(config: dict) -> list:
+    """With zoo.source shipped, one line for each zoo model that data/zoo/shapes/ lacks or
+    that params.yaml gives other settings than it was trained with: its results would be
+    filed under settings it never had."""
+    zoo = config["zoo"]
+    if zoo["source"] != "shipped":
+        return []
+    manifest = Path(SHIPPED_MANIFEST)
+    try:
+        shipped = json.loads(manifest.read_text())["models"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return [
+            f"params.yaml: zoo.source: shipped, but {manifest} cannot be read ({err}); "
+            f"restore it with `git checkout -- {manifest}`, or set zoo.source: trained"
+        ]
+    errors = []
+    for model, ours in zoo["models"].items():
+        if model not in shipped:
+            errors.append(
+                f"params.yaml: zoo.models.{model} is not in the shipped zoo ({manifest}); "
+                "set zoo.source: trained to train it here"
+            )
+            continue
+        theirs = shipped[model]["settings"]
+        wanted = {**{k: ours[k] for k in ZOO_SETTINGS}, "seed": zoo["seed"]}
+        changed = [
+            f"{k} {v} (shipped: {theirs.get(k)})"
+            for k, v in wanted.items()
+            if theirs.get(k) != v
+        ]
+        if changed:
+            errors.append(
+                f"params.yaml: zoo.models.{model}: {', '.join(changed)} differ from the "
+                "shipped zoo's; set zoo.source: trained to train with them"
+            )
+    return errors
 
 
 NOTED = set()  # data sets whose skipped links were printed while planning

@@ -1,6 +1,6 @@
-# Models: zoo models are trained by the workflow; the others take params.yaml's options
-# (weights, a user's own model file, truncation). And the code a step runs: the package modules
-# it imports and those that define its models, as the inputs of its jobs.
+# Models: zoo models are shipped or trained by the workflow; the others take params.yaml's
+# options (weights, a user's own model file, truncation). And the code a step runs: the package
+# modules it imports and those that define its models, as the inputs of its jobs.
 
 import ast
 import re
@@ -12,8 +12,12 @@ from rosetta_steps.core.options import named_json
 
 
 def zoo_weights(model: str) -> list:
-    """The weights file the workflow trains for `model` (empty for models from elsewhere)."""
-    return [ZOO_WEIGHTS.format(model=model)] if model in config["zoo"]["models"] else []
+    """The weights file of zoo model `model` that jobs read: the checked shipped file or the
+    workflow's own training (zoo.source); empty for models from elsewhere."""
+    if model not in config["zoo"]["models"]:
+        return []
+    source = ZOO_WEIGHTS if config["zoo"]["source"] == "shipped" else TRAINED_WEIGHTS
+    return [source.format(model=model)]
 
 
 def model_option(model: str, key: str):
