@@ -105,8 +105,8 @@ SHAPES_INPUT = Preprocess(size=64, resize="bilinear")
 
 
 def _train_hint(name: str) -> str:
-    return (f"train it with: python -m rosetta_steps.train {name} "
-            f"--out results/zoo/shapes/{name}.safetensors")
+    return (f"the trained file ships as data/zoo/shapes/{name}.safetensors; or train it with: "
+            f"python -m rosetta_steps.train {name} --out results/zoo/trained/{name}.safetensors")
 
 
 register(ModelSpec(

@@ -114,7 +114,8 @@ def test_list_command(capsys):
 
 
 def test_missing_or_corrupt_weights_are_user_errors(tmp_path):
-    with pytest.raises(UserError, match="not found; train it with: python -m rosetta_steps"):
+    with pytest.raises(UserError, match="not found; the trained file ships as "
+                       "data/zoo/shapes/shapes-gan.safetensors; or train it with: python -m "):
         models.load("shapes-gan", tmp_path / "absent.safetensors")
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a weights file")

@@ -58,31 +58,34 @@ def test_counts_are_the_bytes_the_steps_write(tmp_path):
 
 
 def test_the_shapes_dictionary_by_hand(tmp_path, capsys):
-    """G (240 units at 4 map sizes) against shapes-cnn-sup and -ssl (the same) and MAE (1536
-    units at 1 size), and itself, with 2 nulls: a pair's state is its cross products (8 bytes
-    a cell, and 4 per null), 3 sums a unit and 2 per unit and partner size (8 bytes each)."""
+    """G (496 units at 5 map sizes) against shapes-cnn-sup and -ssl (240 units at 4 sizes) and
+    MAE (1536 units at 1 size), and itself, with 2 nulls: a pair's state is its cross products
+    (8 bytes a cell, and 4 per null), 3 sums a unit and 2 per unit and partner size (8 bytes
+    each)."""
     units = {m: (sum(s.channels for s in models.get(m).layer_specs()),
                  len({s.size for s in models.get(m).layer_specs()}))
              for m in ("shapes-gan", *DISCS)}
-    assert units == {"shapes-gan": (240, 4), "shapes-cnn-sup": (240, 4),
+    assert units == {"shapes-gan": (496, 5), "shapes-cnn-sup": (240, 4),
                      "shapes-cnn-ssl": (240, 4), "shapes-vit-mae": (1536, 1)}
-    like_g = 240 * 240 * 16 + 8 * (3 * (240 + 240) + 2 * (240 * 4 + 240 * 4))  # 963,840
-    mae = 240 * 1536 * 16 + 8 * (3 * (240 + 1536) + 2 * (240 * 1 + 1536 * 4))  # 6,043,008
-    shard = 3 * like_g + mae
-    assert shard == 8_934_528
+    cnn = 496 * 240 * 16 + 8 * (3 * (496 + 240) + 2 * (496 * 4 + 240 * 5))  # 1,973,248
+    itself = 496 * 496 * 16 + 8 * (3 * (496 + 496) + 2 * (496 * 5 + 496 * 5))  # 4,039,424
+    mae = 496 * 1536 * 16 + 8 * (3 * (496 + 1536) + 2 * (496 * 1 + 1536 * 5))  # 12,369,280
+    shard = 2 * cnn + itself + mae
+    assert shard == 20_355_200
     # the match store and its 2 nulls: float32 correlations, float64 mean and std a unit
-    stores = 3 * (3 * (240 * 240 * 4 + 2 * 480 * 8) + 240 * 1536 * 4 + 2 * 1776 * 8)
+    stores = 3 * (2 * (496 * 240 * 4 + 2 * 736 * 8) + 496 * 496 * 4 + 2 * 992 * 8
+                  + 496 * 1536 * 4 + 2 * 2032 * 8)
 
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(PARAMS))
     sizes.main(["shapes", "--params", str(params), "--mem-mb", "16000"])
     disk, memory = (line.strip("| ").split(" | ") for line in capsys.readouterr().out
                     .splitlines() if line.startswith("| shapes |"))
-    samples = 256 * (64 * 64 * 3 + 4 * 240 + 4 * 64 + 8)  # pixels, means, latent, class
+    samples = 256 * (64 * 64 * 3 + 4 * 496 + 4 * 64 + 8)  # pixels, means, latent, class
     assert disk == ["shapes", "shapes-gan", ", ".join(DISCS), "256", "2", sizes.size(shard),
                     sizes.size(2 * shard), sizes.size(stores), sizes.size(samples),
                     sizes.size(2 * shard + stores + samples)]
-    assert sizes.size(shard) == "8.5 MiB"
+    assert sizes.size(shard) == "19.4 MiB"
 
     # a fused match job of a fresh shard loads G and the Ds and writes every pair
     loaded = {m: models.load(m, "random") for m in ("shapes-gan", *DISCS)}
