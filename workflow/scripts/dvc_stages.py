@@ -57,7 +57,8 @@ TARGET = "share"  # the Snakefile's rule whose jobs are dvc.yaml's stages
 STABILITY = "results/stability/"  # a pair's stability table: records under `fractions`
 PLOTS = "results/plots/"  # plot files the steps write
 LISTING = re.compile(r"^results/datasets/([^/]+)/")  # a folder data set's files in a shard
-MINING = {"train", "dissect", "twin", "sample", "match", "reduce"}  # rules of forward passes
+# the models' weights, and the rules of forward passes
+MINING = {"train", "zoo", "dissect", "twin", "sample", "match", "reduce"}
 KEYS = re.compile(r"^# dvc params:(.*)\n(?:#.*\n)*rule (\w+):", re.M)
 
 
@@ -158,7 +159,7 @@ def built_stages(workdir: Path = ROOT) -> dict[str, bool]:
 
 
 def mining_stages(jobs: list[dict], name: str) -> list[str]:
-    """The stages dictionary `name` is mined by (its models' training and dissection, its
+    """The stages dictionary `name` is mined by (its models' weights and dissection, its
     samples, shard and match stores): what a colleague pulls to rebuild it without a forward
     pass of mining, whatever k, bb_rule, bb_fdr or examples they set."""
     by_out = {out: job for job in jobs for out in job["outs"]}
