@@ -31,7 +31,7 @@ rule train:
     input:
         code=code("rosetta_steps.train"),
         judge=lambda w: (
-            TRAINED_WEIGHTS.format(model="shapes-cnn-sup")
+            [TRAINED_WEIGHTS.format(model="shapes-cnn-sup")]
             if w.model == "shapes-gan"
             else []
         ),
