@@ -12,6 +12,9 @@ from workflow_project import ROOT
 
 from rosetta_steps import models
 from rosetta_steps.core.cli import run
+from rosetta_steps.mining.buddies import best_buddy_table
+from rosetta_steps.mining.matching import Pair, mine_shard
+from rosetta_steps.mining.reduction import reduce_pair
 from rosetta_steps.train import main as train_main
 from rosetta_steps.training import data
 from rosetta_steps.training.evaluate import batched, label_metrics
@@ -131,3 +134,21 @@ def test_the_supervised_models_held_out_figures_recompute_from_the_shipped_file(
     for key, value in entry["metrics"]["held_out"].items():
         assert found[key] == pytest.approx(value, abs=2 / len(images)), key
     assert found["shape_accuracy"] > 0.9
+
+
+# The docs' check of the shipped zoo (docs/reference/models.md, "The shapes zoo"): best-buddy
+# pairs of shapes-gan and shapes-cnn-sup on the first shard of images, at params.yaml's K.
+FIRST_SHARD_BEST_BUDDIES = 298
+
+
+def test_a_mining_figure_recomputes_from_the_shipped_files(tmp_path):
+    weights = {m: SHIPPED / f"{m}.safetensors" for m in ("shapes-gan", "shapes-cnn-sup")}
+    shard = tmp_path / "shard.zarr"
+    mine_shard("shapes-gan", [Pair("shapes-cnn-sup", shard)], weights=weights,
+               seed=PARAMS["seed"], start=0, count=PARAMS["shard_size"],
+               batch_size=PARAMS["batch_size"])
+    reduce_pair([shard], tmp_path / "matches.zarr")
+    table = best_buddy_table(str(tmp_path / "matches.zarr"), k=PARAMS["k"])
+    assert len(table) == FIRST_SHARD_BEST_BUDDIES
+    docs = (ROOT / "docs/reference/models.md").read_text()
+    assert f"{FIRST_SHARD_BEST_BUDDIES} best-buddy pairs" in docs
