@@ -10,8 +10,8 @@ from rosetta_steps.models.__main__ import main as models_main
 from rosetta_steps.models.hooks import capture, tokens_to_map
 
 EXPECTED = {
-    "shapes-gan": [("stem.act", 128, 4), ("up1.act", 64, 8), ("up2.act", 32, 16),
-                   ("up3.act", 16, 32)],
+    "shapes-gan": [("stem.act", 256, 4), ("up1.act", 128, 8), ("up2.act", 64, 16),
+                   ("up3.act", 32, 32), ("up4.act", 16, 64)],
     "shapes-cnn-sup": [("layer1", 16, 32), ("layer2", 32, 16), ("layer3", 64, 8),
                        ("layer4", 128, 4)],
     "shapes-cnn-ssl": [("layer1", 16, 32), ("layer2", 32, 16), ("layer3", 64, 8),
