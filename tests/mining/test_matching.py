@@ -119,7 +119,7 @@ def test_shards_reduce_to_one_pass(tmp_path):
                              "--out", str(tmp_path / "m.zarr")]) == 0
     ds = open_match_store(tmp_path / "m.zarr")
     assert ds.attrs["gan"] == "shapes-gan" and ds.attrs["disc"] == "shapes-cnn-ssl"
-    assert ds.attrs["n_images"] == 7 and ds["corr"].shape == (240, 240)
+    assert ds.attrs["n_images"] == 7 and ds["corr"].shape == (496, 240)
 
 
 def test_bad_input(tmp_path, capsys):
@@ -155,7 +155,7 @@ def test_sample_store_lines_up_with_match(tmp_path):
     np.testing.assert_array_equal(ds["pixels"].values, to_uint8(images))
     means = torch.cat([m.mean(dim=(2, 3)) for m in maps.values()], dim=1).numpy()
     np.testing.assert_allclose(ds["activation"].values, means, rtol=1e-5, atol=1e-6)
-    assert ds.sizes["gan_unit"] == 240 and (ds["class_index"].values == -1).all()
+    assert ds.sizes["gan_unit"] == 496 and (ds["class_index"].values == -1).all()
     with pytest.raises(UserError, match="unconditional"):
         sample_images(gan, "briard", seed=3, indices=range(2), batch_size=2)
 

@@ -281,8 +281,11 @@ def test_steps_reject_mismatched_inputs(run_dir, tmp_path, capsys):
     p = run_dir
     torch.manual_seed(99)
     other = tmp_path / "other-gan.safetensors"
-    save_file({k: v.contiguous() for k, v in models.get(GAN).build().state_dict().items()},
-              str(other))
+    state = models.get(GAN).build().state_dict()
+    # another generator that draws other images: two random inits of this one both draw
+    # near-uniform grey (BatchNorm at its initial statistics), so shift its output
+    state["to_rgb.bias"] += 1.0
+    save_file({k: v.contiguous() for k, v in state.items()}, str(other))
     bad = weight_args({**p["weights"], GAN: other})
     assert run(dictionary.main, dictionary_argv(p, bad, tmp_path / "d.html")) == 2
     assert "does not reproduce the sampled images" in capsys.readouterr().err
