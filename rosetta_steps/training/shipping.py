@@ -14,11 +14,7 @@ import hashlib
 import json
 import os
 import platform
-import shutil
 from pathlib import Path
-
-import numpy as np
-import torch
 
 from ..core.cli import UserError
 from ..core.stores import atomic_output
@@ -26,17 +22,11 @@ from ..core.stores import atomic_output
 RETRAIN = "retrain the zoo with `make zoo` (docs/reference/models.md)"
 
 
-def sha256(path: str | Path) -> str:
-    """The file's sha256, hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def machine() -> dict[str, str | int]:
     """Where a zoo was trained: float32 training is exact only on the same CPU and libraries."""
+    import numpy as np  # only the manifest needs them: `check` starts without torch
+    import torch
+
     cpu = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
@@ -58,7 +48,8 @@ def manifest_entry(weights: Path, metrics: Path) -> dict:
     if missing:
         raise UserError(f"{metrics}: the training report lacks {', '.join(sorted(missing))}; "
                         "retrain the model with the current train step")
-    return {"file": weights.name, "bytes": weights.stat().st_size, "sha256": sha256(weights),
+    data = weights.read_bytes()  # a few MB
+    return {"file": weights.name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
             "objective": report.get("objective"), "command": report["command"],
             "seed": report["settings"]["seed"], "settings": report["settings"],
             "metrics": report["metrics"]}
@@ -88,32 +79,30 @@ def read_manifest(path: Path) -> dict:
     return manifest
 
 
-def check_shipped(model: str, weights: Path, manifest_path: Path) -> dict:
-    """The manifest's entry for `model` once `weights` is the file it names, byte for byte;
-    otherwise one line: which file, which hash was found and which was expected."""
+def check_shipped(model: str, weights: Path, manifest_path: Path) -> tuple[dict, bytes]:
+    """The manifest's entry for `model` and the bytes of `weights` once they are the file it
+    names; otherwise one line: which file, which hash was found and which was expected."""
     entry = read_manifest(manifest_path)["models"].get(model)
     if entry is None:
         raise UserError(f"{manifest_path} has no entry for {model}; {RETRAIN}")
     if not weights.is_file():
         raise UserError(f"{weights} not found; restore it with `git checkout -- {weights}`, "
                         f"or {RETRAIN}")
-    found = sha256(weights)
+    data = weights.read_bytes()
+    found = hashlib.sha256(data).hexdigest()
     if found != entry["sha256"]:
         raise UserError(f"{weights} is not the file {manifest_path} names (sha256 {found[:12]}, "
                         f"expected {entry['sha256'][:12]}); restore it with "
                         f"`git checkout -- {weights}`, or {RETRAIN}")
-    return entry
+    return entry, data
 
 
 def place_shipped(model: str, weights: Path, manifest_path: Path, out: Path,
                   metrics: Path) -> None:
-    """Check `weights` against the manifest, then copy it to `out` and its entry to `metrics`
-    (each written whole or not at all)."""
-    entry = check_shipped(model, weights, manifest_path)
+    """Check `weights` against the manifest, then write the bytes checked to `out` and its
+    entry to `metrics` (each written whole or not at all)."""
+    entry, data = check_shipped(model, weights, manifest_path)
     with atomic_output(out) as tmp:
-        shutil.copyfile(weights, tmp)
-    if sha256(out) != entry["sha256"]:  # changed while it was copied
-        out.unlink()
-        raise UserError(f"{weights} changed while it was copied; rerun")
+        tmp.write_bytes(data)
     with atomic_output(metrics) as tmp:
         tmp.write_text(json.dumps({"model": model, **entry}, indent=2) + "\n")

@@ -110,9 +110,6 @@ def check_config(config: dict) -> None:
         sys.exit("\n".join(errors))
 
 
-ZOO_SETTINGS = ("steps", "batch_size", "lr", "pool", "eval_images")
-
-
 def check_shipped_zoo(config: dict) -> list:
     """With zoo.source shipped, one line for each zoo model that data/zoo/shapes/ lacks or
     that params.yaml gives other settings than it was trained with: its results would be
@@ -137,7 +134,7 @@ def check_shipped_zoo(config: dict) -> list:
             )
             continue
         theirs = shipped[model]["settings"]
-        wanted = {**{k: ours[k] for k in ZOO_SETTINGS}, "seed": zoo["seed"]}
+        wanted = {**ours, "seed": zoo["seed"]}
         changed = [
             f"{k} {v} (shipped: {theirs.get(k)})"
             for k, v in wanted.items()
