@@ -4,10 +4,11 @@ Copies a built project (default: this checkout's `results/` after `make demo`, w
 `.snakemake/`; or `--tiny`: the tests' tiny project, built here first) to a temporary folder,
 records it in DVC (`dvc_stages.py --commit`) and starts a SeaweedFS S3 server on loopback
 (tests/remote_servers.py). Then, per dictionary: the bytes its stages push, the push time, and
-the pull time of the same stages into a fresh clone. Last, the colleague's path for one
-dictionary (`--colleague`): pull only its mining stages, change k, rebuild the page and the
-discovery metric with Snakemake, against the same targets built from scratch in an empty copy
-(training and mining included). Prints one line per measurement and the ratio. The
+the pull time of the same stages into a fresh clone, each named to DVC by its last stages with
+`--with-deps` (`dvc_stages.last_stages`). Last, the colleague's path for one dictionary
+(`--colleague`): pull only its mining stages (`dvc_stages.py --mining`), change k, rebuild the
+page and the discovery metric with Snakemake, against the same targets built from scratch in an
+empty copy (training and mining included). Prints one line per measurement and the ratio. The
 checkout's results are only read.
 
     python bench/bench_remotes.py [--tiny] [--dictionaries shapes faces shapes_real]
@@ -97,9 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-scratch", action="store_true",
                         help="leave out the build from scratch (the ratio's denominator)")
     parser.add_argument("--whole", action="store_true",
-                        help="push and pull every recorded stage at once, and the colleague "
-                        "pulls them all: DVC reads dvc.lock once per target it is named, 7 s "
-                        "each at the demo's size, so naming a dictionary's stages takes long")
+                        help="also push every recorded stage at once and pull it into a clone")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-remotes-") as tmp:
         tmp = Path(tmp)
@@ -136,46 +135,39 @@ def measure(args: argparse.Namespace, yours: Path, server: S3Server, tmp: Path) 
     jobs = dvc_stages.snakemake_jobs(yours)
     names = args.dictionaries or sorted({j["wildcards"]["name"] for j in jobs
                                          if j["rule"] == "dictionary" and j["name"] in recorded})
-    for name in ["all"] if args.whole else names:
+    for name in [*names, *(["all"] if args.whole else [])]:
         server.add_remote(yours, name, prefix=name, default=False)
     git(yours, "add", "-A")
     git(yours, "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q", "-m", "results")
-    if args.whole:
-        colleague = push_pull_whole(yours, server, tmp, jobs, recorded, names)
-        return rebuild(args, colleague, yours, tmp, 0.0, [])
 
-    print(f"{'dictionary':<14}{'stages':>7}{'objects':>9}{'MB pushed':>11}{'push s':>8}"
-          f"{'pull s':>8}")
+    print(f"{'dictionary':<14}{'stages':>7}{'named':>6}{'objects':>9}{'MB pushed':>11}"
+          f"{'push s':>8}{'pull s':>8}")
     for name in names:
         stages = dictionary_stages(jobs, name, recorded)
-        push = timed(sh, yours, "dvc", "push", "-q", "-r", name, *stages)
+        last = dvc_stages.last_stages(jobs, stages)
+        push = timed(sh, yours, "dvc", "push", "-q", "-r", name, "--with-deps", *last)
         objects = server.objects(f"{name}/")
         clone = tmp / f"clone-{name}"
         git(tmp, "clone", "-q", str(yours), clone.name)
         server.credentials(clone, name)
-        pull = timed(sh, clone, "dvc", "pull", "-q", "-r", name, *stages)
+        pull = timed(sh, clone, "dvc", "pull", "-q", "-r", name, "--with-deps", *last)
         size = sum(len(data) for data in objects.values()) / 1e6
-        print(f"{name:<14}{len(stages):>7}{len(objects):>9}{size:>11.1f}{push:>8.1f}"
-              f"{pull:>8.1f}")
+        print(f"{name:<14}{len(stages):>7}{len(last):>6}{len(objects):>9}{size:>11.1f}"
+              f"{push:>8.1f}{pull:>8.1f}")
+    if args.whole:
+        push_pull_whole(yours, server, tmp, recorded)
 
     name = args.colleague
     colleague = tmp / f"clone-{name}-mining"
     git(tmp, "clone", "-q", str(yours), colleague.name)
     server.credentials(colleague, name)
-    mining = dvc_stages.mining_stages(jobs, name)
-    pull = timed(sh, colleague, "dvc", "pull", "-q", "-r", name, *mining)
+    mining = dvc_stages.last_stages(jobs, dvc_stages.mining_stages(jobs, name))
+    pull = timed(sh, colleague, "dvc", "pull", "-q", "-r", name, "--with-deps", *mining)
     return rebuild(args, colleague, yours, tmp, pull, mining)
 
 
-def push_pull_whole(yours: Path, server: S3Server, tmp: Path, jobs: list[dict],
-                    recorded: set[str], names: list[str]) -> Path:
-    """Per dictionary the bytes of its stages' outputs (as dvc.lock records them), then every
-    recorded stage pushed at once and pulled into a clone; returns the clone."""
-    lock = yaml.safe_load((yours / "dvc.lock").read_text())["stages"]
-    for name in names:
-        stages = dictionary_stages(jobs, name, recorded)
-        size = sum(out.get("size", 0) for s in stages for out in lock[s].get("outs", []))
-        print(f"{name:<14}{len(stages):>5} stages, {size / 1e6:8.1f} MB of outputs")
+def push_pull_whole(yours: Path, server: S3Server, tmp: Path, recorded: set[str]) -> None:
+    """Every recorded stage pushed at once and pulled into a clone."""
     push = timed(sh, yours, "dvc", "push", "-q", "-r", "all")
     objects = server.keys("all/")
     clone = tmp / "clone-all"
@@ -185,7 +177,6 @@ def push_pull_whole(yours: Path, server: S3Server, tmp: Path, jobs: list[dict],
     size = sum(len(d) for d in server.objects("all/").values()) / 1e6
     print(f"all {len(recorded)} recorded stages: {len(objects)} objects, {size:.1f} MB; push "
           f"{push:.1f} s, pull into a clone {pull:.1f} s")
-    return clone
 
 
 def rebuild(args: argparse.Namespace, colleague: Path, yours: Path, tmp: Path, pull: float,
@@ -200,7 +191,7 @@ def rebuild(args: argparse.Namespace, colleague: Path, yours: Path, tmp: Path, p
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
     targets = [f"results/dictionary/{name}.html", f"results/metrics/discovery/{name}.json"]
     seconds = timed(snakemake, colleague, *targets)
-    pulled = f"pull of {len(mining)} mining stages {pull:.1f} s, " if mining else ""
+    pulled = f"pull of {len(mining)} last mining stages with their dependencies {pull:.1f} s, "
     print(f"colleague, {name}: {pulled}rebuild with k={params['k']} {seconds:.1f} s")
     if not args.no_scratch:
         scratch = tmp / "scratch"

@@ -1,10 +1,10 @@
 """Sharing through real DVC remotes: an S3 server (SeaweedFS) and an SSH server (sshd), both on
-loopback and started by these tests (tests/remote_servers.py). You record the tiny project's results
-and push them; a colleague clones, pulls only what mining the shapes dictionary took (the
-stages `dvc_stages.py --mining shapes` names), sets another k and rebuilds with Snakemake and
-with `dvc exp run`: no training, sampling, matching or reducing runs, and the results are your
-own rebuild's bytes. Then the faults: a push cut off by the server, an object corrupted on the
-remote, wrong credentials and an unreachable server."""
+loopback and started by these tests (tests/remote_servers.py). You record the tiny project's
+results and push them; a colleague clones, pulls only what mining the shapes dictionary took
+(the stages `dvc_stages.py --mining shapes` names, with their dependencies), sets another k and
+rebuilds with Snakemake and with `dvc exp run`: no training, sampling, matching or reducing
+runs, and the results are your own rebuild's bytes. Then the faults: a push cut off by the
+server, an object corrupted on the remote, wrong credentials and an unreachable server."""
 
 from __future__ import annotations
 
@@ -121,9 +121,17 @@ def clone(mined: Path, path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def mining(mined) -> list[str]:
-    """The stages that mine the shapes dictionary, as the guide's command prints them."""
+    """The last stages that mine the shapes dictionary, as the guide's command prints them
+    for `dvc pull --with-deps`."""
     return sh(mined, "python", "workflow/scripts/dvc_stages.py", "--mining",
               "shapes").stdout.split()
+
+
+def mining_outputs(project: Path) -> set[str]:
+    """Every output of the stages that mine the shapes dictionary, and DVC's first stage's."""
+    jobs = dvc_stages.snakemake_jobs(project)
+    stages = set(dvc_stages.mining_stages(jobs, "shapes"))
+    return {o for j in jobs if j["name"] in stages for o in j["outs"]} | {dvc_stages.CHECK_STAMP}
 
 
 def set_k(project: Path, k: int) -> None:
@@ -162,10 +170,14 @@ def test_a_colleague_pulls_the_mining_and_rebuilds_with_another_k(mined, s3, min
     colleague = clone(mined, tmp_path / "colleague")
     s3.credentials(colleague, "lab")
     stages = mining
-    assert {s.split("--")[0] for s in stages} == MINING
-    sh(colleague, "dvc", "pull", "-q", *stages)
+    assert {s.split("--")[0] for s in stages} == {"dissect", "sample", "reduce"}  # the last
+    sh(colleague, "dvc", "pull", "-q", "--with-deps", *stages)
     pulled = files(colleague / "results")
-    assert {name.split("/")[0] for name in pulled} == {"dissection", "match", "samples", "zoo"}
+    outs = mining_outputs(mined)  # every mining output pulled, and nothing else
+    assert {next((o for o in outs if f"results/{name}" == o
+                  or f"results/{name}".startswith(f"{o}/")), name) for name in pulled} == outs
+    assert {name.split("/")[0] for name in pulled} == {"dissection", "match", "samples", "zoo",
+                                                        Path(dvc_stages.CHECK_STAMP).name}
     assert pulled == {name: data for name, data in files(mined / "results").items()
                       if name in pulled}
     snakemake(colleague, "--touch")
@@ -180,7 +192,7 @@ def test_a_colleague_pulls_the_mining_and_rebuilds_with_another_k(mined, s3, min
     # not pulled (the guide's `dvc exp run --allow-missing`)
     other = clone(mined, tmp_path / "other")
     s3.credentials(other, "lab")
-    sh(other, "dvc", "pull", "-q", *stages)
+    sh(other, "dvc", "pull", "-q", "--with-deps", *stages)
     out = sh(other, "dvc", "exp", "run", "-S", "k=4", "--allow-missing",
              "dictionary--shapes", "discovery--shapes").stdout
     ran = {name.split("--")[0] for name in re.findall(r"^Running stage '([^']+)'", out, re.M)}
@@ -199,7 +211,7 @@ def test_the_ssh_remote_serves_the_same_bytes(mined, ssh, mining, tmp_path):
     known_hosts): this server's key is in no known_hosts file, and nothing asks for it."""
     colleague = clone(mined, tmp_path / "colleague")
     ssh.credentials(colleague, "lab-ssh")
-    sh(colleague, "dvc", "pull", "-q", "-r", "lab-ssh", *mining)
+    sh(colleague, "dvc", "pull", "-q", "-r", "lab-ssh", "--with-deps", *mining)
     pulled = files(colleague / "results")
     assert pulled and pulled == {n: d for n, d in files(mined / "results").items()
                                  if n in pulled}

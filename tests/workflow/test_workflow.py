@@ -175,6 +175,38 @@ def test_committed_dvc_yaml_is_current():
         "dvc.yaml is stale: run `make dvc.yaml`"
 
 
+def upstream(jobs: list[dict], names: list[str]) -> set[str]:
+    """The stages `names` and every stage whose outputs they read, directly or not."""
+    by_out = {out: job for job in jobs for out in job["outs"]}
+    seen, todo = set(names), [j for j in jobs if j["name"] in names]
+    while todo:
+        for dep in todo.pop()["deps"]:
+            if (job := by_out.get(dep)) and job["name"] not in seen:
+                seen.add(job["name"])
+                todo.append(job)
+    return seen
+
+
+def test_the_last_stages_are_those_no_other_reads():
+    jobs = [{"name": n, "deps": deps, "outs": [f"{n}.out"]} for n, deps in
+            [("a", []), ("b", ["a.out"]), ("c", ["b.out", "x"]), ("d", ["a.out"])]]
+    assert dvc_stages.last_stages(jobs, ["a", "b", "c", "d"]) == ["c", "d"]
+    assert dvc_stages.last_stages(jobs, ["a", "b"]) == ["b"]
+    assert dvc_stages.last_stages(jobs, ["a"]) == ["a"]
+
+
+def test_the_last_mining_stages_bring_all_the_mining_with_their_dependencies():
+    """`dvc_stages.py --mining NAME` gives `dvc pull --with-deps` a few names (DVC reads its
+    files again for each); the stages they come from are exactly those that mine NAME."""
+    jobs = dvc_stages.snakemake_jobs(ROOT)
+    for name in ("faces", "shapes", "shapes_real"):
+        mining = dvc_stages.mining_stages(jobs, name)
+        last = dvc_stages.last_stages(jobs, mining)
+        assert {s.split("--")[0] for s in last} <= {"dissect", "sample", "reduce"}
+        assert len(last) < len(mining) / 2
+        assert upstream(jobs, last) == set(mining)
+
+
 def test_dvc_stages_agree_with_snakemake_jobs(tmp_path):
     """Parsed by DVC itself, every stage is a Snakemake job: same command, deps and outs.
     DVC's stages are per pair whatever `match` says (fused jobs are Snakemake's scheduling,

@@ -27,8 +27,11 @@ step's plot file, drawn from zero by the template .dvc/plots/grouped_bars.json) 
 `dvc commit -f` for the stages whose outputs are all present and that Snakemake would not run
 again (`dvc commit -f` alone stops at the first stage never built, after `make demo` say).
 
-`--mining NAME` prints the stages that mine dictionary NAME (training, dissection, twins,
-samples, shard and match stores), for a colleague's `dvc pull` of what takes forward passes.
+`--mining NAME` prints the last of the stages that mine dictionary NAME (training,
+dissection, twins, samples, shard and match stores): those no other of them reads, for a
+colleague's `dvc pull --with-deps` of what takes forward passes. DVC reads dvc.yaml and
+dvc.lock again for every target it is named, seconds each at the demo's size, and once for all
+the stages that `--with-deps` adds, so the last stages are the few names to give it.
 
     python workflow/scripts/dvc_stages.py [--check [--stamp PATH] | --commit | --mining NAME]
 """
@@ -177,6 +180,15 @@ def mining_stages(jobs: list[dict], name: str) -> list[str]:
     return sorted(n for n, job in seen.items() if job["rule"] in MINING)
 
 
+def last_stages(jobs: list[dict], names: list[str]) -> list[str]:
+    """The stages of `names` whose outputs no other stage of `names` reads: with their
+    dependencies (`dvc pull --with-deps`), they are all of `names` when `names` holds every
+    stage upstream of its own."""
+    chosen = [job for job in jobs if job["name"] in set(names)]
+    read = {dep for job in chosen for dep in job["deps"]}
+    return [job["name"] for job in chosen if not read.intersection(job["outs"])]
+
+
 def commit_built(workdir: Path = ROOT) -> int:
     """`dvc commit -f` the stages Snakemake has built (`built_stages`); DVC's exit status."""
     stages = built_stages(workdir)
@@ -269,13 +281,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--commit", action="store_true",
                         help="record in dvc.lock the stages Snakemake has built (dvc commit -f)")
     parser.add_argument("--mining", metavar="DICTIONARY",
-                        help="print the names of the stages that mine DICTIONARY (for `dvc pull`)")
+                        help="print the last stages that mine DICTIONARY (for "
+                        "`dvc pull --with-deps`)")
     args = parser.parse_args(argv)
     try:
         if args.commit:
             return commit_built()
         if args.mining:
-            print(" ".join(mining_stages(snakemake_jobs(), args.mining)))
+            jobs = snakemake_jobs()
+            print(" ".join(last_stages(jobs, mining_stages(jobs, args.mining))))
             return 0
         text = dvc_yaml(snakemake_jobs())
     except (RuntimeError, ValueError) as err:
