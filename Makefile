@@ -65,7 +65,8 @@ demo: weights
 	$(SNAKEMAKE) results/zoo/shapes/samples.png results/dictionary/shapes.html \
 		results/metrics/discovery/shapes.json results/dictionary/faces.html \
 		results/metrics/discovery/faces.json results/dissection/faces-parts.png \
-		results/dictionary/shapes_real.html
+		results/dictionary/shapes_real.html results/metrics/inventory/shapes.json \
+		results/metrics/inventory/faces.json results/metrics/inventory/shapes_real.json
 
 # Retrain the shapes zoo with params.yaml's zoo settings (hours of CPU; minutes on a GPU) into
 # results/zoo/trained/, write its manifest, and ship it: copy both into data/zoo/shapes/, which

@@ -28,6 +28,7 @@ include: "workflow/rules/zoo.smk"
 include: "workflow/rules/mining.smk"
 include: "workflow/rules/controls.smk"
 include: "workflow/rules/pages.smk"
+include: "workflow/rules/inventory.smk"
 include: "workflow/rules/inversion.smk"
 
 

@@ -6,7 +6,7 @@ records it in DVC (`dvc_stages.py --commit`) and starts a SeaweedFS S3 server on
 (tests/remote_servers.py). Then, per dictionary: the bytes its stages push, the push time, and
 the pull time of the same stages into a fresh clone, each named to DVC by its last stages with
 `--with-deps` (`dvc_stages.last_stages`). Last, the colleague's path for one dictionary
-(`--colleague`): pull only its mining stages (`dvc_stages.py --mining`), change k, rebuild the
+(`--colleague`): pull only its mining (its inventory with `--with-deps`), change k, rebuild the
 page and the discovery metric with Snakemake, against the same targets built from scratch in an
 empty copy (training and mining included). Prints one line per measurement and the ratio. The
 checkout's results are only read.
@@ -69,11 +69,11 @@ def copy_project(source: Path, dest: Path) -> Path:
 
 
 def dictionary_stages(jobs: list[dict], name: str, recorded: set[str]) -> list[str]:
-    """The recorded stages that dictionary `name`'s page, pairwise pages and discovery metric
-    come from, those included."""
+    """The recorded stages that dictionary `name`'s page, pairwise pages, discovery metric and
+    inventory come from, those included."""
     by_out = {out: job for job in jobs for out in job["outs"]}
     seeds = [j for j in jobs if j["wildcards"].get("name") == name
-             and j["rule"] in ("dictionary", "discovery")]
+             and j["rule"] in ("dictionary", "discovery", "inventory")]
     pairs = {d.replace("results/bestbuddies/", "results/pairwise/").replace(".csv", ".html")
              for j in seeds for d in j["deps"] if d.startswith("results/bestbuddies/")}
     seeds += [j for j in jobs if j["rule"] == "pairwise" and set(j["outs"]) & pairs]

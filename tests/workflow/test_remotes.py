@@ -121,14 +121,15 @@ def clone(mined: Path, path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def mining(mined) -> list[str]:
-    """The last stages that mine the shapes dictionary, as the guide's command prints them
-    for `dvc pull --with-deps`."""
+    """The last stage that mines the shapes dictionary (its inventory), as the guide's command
+    prints it for `dvc pull --with-deps`."""
     return sh(mined, "python", "workflow/scripts/dvc_stages.py", "--mining",
               "shapes").stdout.split()
 
 
 def mining_outputs(project: Path) -> set[str]:
-    """Every output of the stages that mine the shapes dictionary, and DVC's first stage's."""
+    """Every output of the stages that mine the shapes dictionary (its inventory and all
+    upstream of it), and DVC's first stage's."""
     jobs = dvc_stages.snakemake_jobs(project)
     stages = set(dvc_stages.mining_stages(jobs, "shapes"))
     return {o for j in jobs if j["name"] in stages for o in j["outs"]} | {dvc_stages.CHECK_STAMP}
@@ -170,14 +171,16 @@ def test_a_colleague_pulls_the_mining_and_rebuilds_with_another_k(mined, s3, min
     colleague = clone(mined, tmp_path / "colleague")
     s3.credentials(colleague, "lab")
     stages = mining
-    assert {s.split("--")[0] for s in stages} == {"dissect", "sample", "reduce"}  # the last
+    assert stages == ["inventory--shapes"]
     sh(colleague, "dvc", "pull", "-q", "--with-deps", *stages)
     pulled = files(colleague / "results")
     outs = mining_outputs(mined)  # every mining output pulled, and nothing else
     assert {next((o for o in outs if f"results/{name}" == o
                   or f"results/{name}".startswith(f"{o}/")), name) for name in pulled} == outs
-    assert {name.split("/")[0] for name in pulled} == {"dissection", "match", "samples", "zoo",
-                                                        Path(dvc_stages.CHECK_STAMP).name}
+    assert {name.split("/")[0] for name in pulled} == {
+        "dissection", "match", "samples", "zoo", "metrics", Path(dvc_stages.CHECK_STAMP).name}
+    assert {name for name in pulled if name.startswith("metrics/")} == {
+        "metrics/inventory/shapes.json"}
     assert pulled == {name: data for name, data in files(mined / "results").items()
                       if name in pulled}
     snakemake(colleague, "--touch")

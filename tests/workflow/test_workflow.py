@@ -58,6 +58,16 @@ def test_run_builds_everything_and_a_second_run_does_nothing(built):
         assert (built / f"results/edits/shapes/{name}.png").exists(), name
         measured = json.loads((built / f"results/metrics/edits/shapes/{name}.json").read_text())
         assert measured["edit"] == name and measured["images"] == 2
+    mined = json.loads((built / "results/metrics/inventory/shapes.json").read_text())
+    assert mined["images"] == mined["samples"]["images"] == 64
+    assert set(mined["pairs"]) >= {*DISCS, "shapes-gan"}
+    assert set(mined["dissections"]) == {*DISCS, "shapes-gan"}
+    for disc, pair in mined["pairs"].items():  # its match and null stores' files, on disk
+        folder = built / "results/match/shapes-gan/all" / disc
+        stores = [folder / "matches.zarr", *folder.glob("null-*.zarr")]
+        assert pair["null_permutations"] == len(stores) - 1 == 2
+        assert pair["bytes"] == sum(f.stat().st_size for store in stores for f in store.rglob("*")
+                                    if f.is_file() and f.name != ".snakemake_timestamp")
     assert job_counts(built) == {}
     logs = sorted(p.name for p in (built / "logs").glob("match--*"))
     assert logs == [f"match--shapes-gan--all--fused--{s}.log" for s in SHARDS]
@@ -109,10 +119,10 @@ def test_the_same_command_writes_the_same_bytes(built, tmp_path):
     ("bb_fdr", {"rosetta": 1, "discovery": 1, "dictionary": 1, "invert": 1, **INVERSIONS}),
     ("disc", {"train": 1, "dissect": 1, "match": 2, "reduce": 1, "bestbuddies": 1,
               "stability": 1, "rosetta": 1, "discovery": 1, "dictionary": 1, "pairwise": 1,
-              "invert": 1, **INVERSIONS}),
+              "inventory": 1, "invert": 1, **INVERSIONS}),
     ("images", {FUSED: 1, "reduce": 3, "bestbuddies": 2, "stability": 2,
-                "rosetta": 1, "discovery": 1, "dictionary": 1, "pairwise": 2, "invert": 1,
-                **INVERSIONS}),
+                "rosetta": 1, "discovery": 1, "dictionary": 1, "pairwise": 2, "inventory": 1,
+                "invert": 1, **INVERSIONS}),
 ])
 def test_a_change_reruns_exactly_what_it_affects(built, change, expected):
     params = tiny_params(DISCS)

@@ -62,6 +62,7 @@ CONTROLS = "results/controls/{gan}/{subset}/{disc}.csv"
 CONTROL_UNITS = "results/controls/{gan}/{subset}/{disc}-units.csv"
 DECOYS = "results/rosetta/decoys/{name}/twin{seed}.csv"
 DISCOVERY = "results/metrics/discovery/{name}.json"
+INVENTORY = "results/metrics/inventory/{name}.json"
 DISCOVERY_PLOT = "results/plots/discovery/{name}.json"
 DICTIONARY = "results/dictionary/{name}.html"
 PAIRWISE = "results/pairwise/{gan}/{subset}/{disc}.html"
@@ -233,11 +234,13 @@ def shared_dictionaries() -> list:
 
 
 def dictionary_outputs(names: list) -> list:
-    """What building dictionaries `names` means: each one's page, its pairwise pages and,
-    with the null model on, its discovery metric and plot file."""
+    """What building dictionaries `names` means: each one's page, its pairwise pages, the
+    inventory of its mining and, with the null model on, its discovery metric and plot file.
+    """
     out = []
     for name in names:
         out += [DICTIONARY.format(name=name), *per_pair(PAIRWISE, pairs(name)[:-1])]
+        out.append(INVENTORY.format(name=name))
         if dictionary(name).get("labels") == "faces":
             out.append(PARTS_SHEET.format(name=name))
         if NULLS:
@@ -268,6 +271,19 @@ def pairs(name: str) -> list:
     """(gan, subset, disc) for every D of a dictionary, then G against itself."""
     d = dictionary(name)
     return [(anchor_of(d), subset_of(d), disc) for disc in [*d["discs"], anchor_of(d)]]
+
+
+def mined_pairs(name: str) -> list:
+    """(gan, subset, model) of every match store a dictionary reads: its Ds, their untrained
+    twins and the pixel control when its controls are on, then G itself."""
+    gan, subset, _ = pairs(name)[-1]
+    discs = [d for _, _, d in pairs(name)[:-1]]
+    controls = [t for d in discs for t in twins_of(gan, subset, d)]
+    pixels = pixel_model(gan, subset)
+    return [
+        (gan, subset, m)
+        for m in [*discs, *controls, *([pixels] if pixels else []), gan]
+    ]
 
 
 def partners(gan: str, subset: str) -> list:

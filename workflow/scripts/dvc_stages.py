@@ -27,11 +27,11 @@ step's plot file, drawn from zero by the template .dvc/plots/grouped_bars.json) 
 `dvc commit -f` for the stages whose outputs are all present and that Snakemake would not run
 again (`dvc commit -f` alone stops at the first stage never built, after `make demo` say).
 
-`--mining NAME` prints the last of the stages that mine dictionary NAME (training,
-dissection, twins, samples, shard and match stores): those no other of them reads, for a
-colleague's `dvc pull --with-deps` of what takes forward passes. DVC reads dvc.yaml and
-dvc.lock again for every target it is named, seconds each at the demo's size, and once for all
-the stages that `--with-deps` adds, so the last stages are the few names to give it.
+`--mining NAME` prints the last of the stages that mine dictionary NAME: its inventory
+(rule `inventory`), which reads every store its mining made, so that `dvc pull --with-deps`
+of it fetches the models' weights, twins, samples, shard and match stores and dissections,
+what takes forward passes, and nothing else. DVC reads dvc.yaml and dvc.lock again for every
+target it is named (seconds each at the demo's size) and once for all that `--with-deps` adds.
 
     python workflow/scripts/dvc_stages.py [--check [--stamp PATH] | --commit | --mining NAME]
 """
@@ -60,8 +60,6 @@ TARGET = "share"  # the Snakefile's rule whose jobs are dvc.yaml's stages
 STABILITY = "results/stability/"  # a pair's stability table: records under `fractions`
 PLOTS = "results/plots/"  # plot files the steps write
 LISTING = re.compile(r"^results/datasets/([^/]+)/")  # a folder data set's files in a shard
-# the models' weights, and the rules of forward passes
-MINING = {"train", "zoo", "dissect", "twin", "sample", "match", "reduce"}
 KEYS = re.compile(r"^# dvc params:(.*)\n(?:#.*\n)*rule (\w+):", re.M)
 
 
@@ -162,22 +160,23 @@ def built_stages(workdir: Path = ROOT) -> dict[str, bool]:
 
 
 def mining_stages(jobs: list[dict], name: str) -> list[str]:
-    """The stages dictionary `name` is mined by (its models' weights and dissection, its
-    samples, shard and match stores): what a colleague pulls to rebuild it without a forward
-    pass of mining, whatever k, bb_rule, bb_fdr or examples they set."""
+    """The stages dictionary `name` is mined by: its inventory and every stage upstream of it
+    (its models' weights, twins, samples, shard and match stores, and dissections), what a
+    colleague pulls to rebuild it without a forward pass, whatever k, bb_rule, bb_fdr or
+    examples they set."""
     by_out = {out: job for job in jobs for out in job["outs"]}
-    page = next((j for j in jobs if j["rule"] == "dictionary" and j["wildcards"]["name"] == name),
-                None)
-    if page is None:
+    inventory = next((j for j in jobs if j["rule"] == "inventory"
+                      and j["wildcards"]["name"] == name), None)
+    if inventory is None:
         raise ValueError(f"dvc.yaml has no dictionary {name!r}: mark it `share: true` in "
                          "params.yaml and run `make dvc.yaml`")
-    seen, todo = {}, [page]
+    seen, todo = {inventory["name"]}, [inventory]
     while todo:
         for dep in todo.pop()["deps"]:
             if (job := by_out.get(dep)) and job["name"] not in seen:
-                seen[job["name"]] = job
+                seen.add(job["name"])
                 todo.append(job)
-    return sorted(n for n, job in seen.items() if job["rule"] in MINING)
+    return sorted(seen)
 
 
 def last_stages(jobs: list[dict], names: list[str]) -> list[str]:
