@@ -8,7 +8,7 @@ the pull time of the same stages into a fresh clone, each named to DVC by its la
 `--with-deps` (`dvc_stages.last_stages`). Last, the colleague's path for one dictionary
 (`--colleague`): pull only its mining (its inventory with `--with-deps`), change k, rebuild the
 page and the discovery metric with Snakemake, against the same targets built from scratch in an
-empty copy (training and mining included). Prints one line per measurement and the ratio. The
+empty copy (the zoo and the mining included). Prints one line per measurement and the ratio. The
 checkout's results are only read.
 
     python bench/bench_remotes.py [--tiny] [--dictionaries shapes faces shapes_real]

@@ -158,3 +158,25 @@ def test_after_a_partial_run_the_guide_records_what_is_built(yours):
     assert set(recorded) == {dvc_stages.CHECK_STAGE} | {j["name"] for j in jobs} - left
     bare = sh(yours, "dvc", "commit", "-f", check=False)  # what the guide warns of
     assert bare.returncode != 0 and "zoom.png' does not exist" in bare.stderr
+
+
+def test_a_stage_whose_input_is_gone_is_left_out_of_the_record(yours):
+    """A model's weights gone while all that was made from them is up to date: Snakemake
+    plans nothing for it, but DVC refuses to record a stage whose input is missing, so the
+    guide's recipe leaves out the stages that read the file (and the one that wrote it) and
+    records the rest."""
+    weights = "results/zoo/trained/shapes-cnn-ssl.safetensors"
+    (yours / weights).unlink()
+    jobs = dvc_stages.snakemake_jobs(yours)
+    readers = {j["name"] for j in jobs if weights in j["deps"] or weights in j["outs"]}
+    assert {"train--shapes-cnn-ssl", "dissect--shapes-cnn-ssl"} <= readers
+    assert dvc_stages.built_stages(yours) == {j["name"]: j["name"] not in readers for j in jobs}
+    out = follow(yours, "record")
+    assert f"not built or out of date: {', '.join(sorted(readers))}" in out
+    recorded = yaml.safe_load((yours / "dvc.lock").read_text())["stages"]
+    assert set(recorded) == {dvc_stages.CHECK_STAGE} | {j["name"] for j in jobs} - readers
+
+    (yours / ".dvc/config").write_text("[core\n")  # DVC cannot even start: its error is shown
+    failed = sh(yours, "python", "workflow/scripts/dvc_stages.py", "--commit", check=False)
+    assert failed.returncode != 0
+    assert failed.stderr.startswith("ERROR: ") and len(failed.stderr.splitlines()) == 1

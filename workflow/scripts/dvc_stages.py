@@ -152,10 +152,11 @@ def snakemake_jobs(workdir: Path = ROOT, targets: tuple[str, ...] = (TARGET,)) -
 
 
 def built_stages(workdir: Path = ROOT) -> dict[str, bool]:
-    """Each stage's name, and whether Snakemake has built it: its outputs all exist and
-    `snakemake share` would not run it again."""
+    """Each stage's name, and whether Snakemake has built it: its inputs and outputs all
+    exist (DVC refuses to record a stage whose input is gone), and `snakemake share` would
+    not run it again."""
     planned = {out for job in dry_run_jobs(workdir, TARGET) for out in job["output"]}
-    return {job["name"]: all((workdir / out).exists() for out in job["outs"])
+    return {job["name"]: all((workdir / path).exists() for path in [*job["deps"], *job["outs"]])
             and not planned.intersection(job["outs"]) for job in snakemake_jobs(workdir)}
 
 
@@ -208,12 +209,17 @@ def commit_built(workdir: Path = ROOT) -> int:
         spec.pop("plots", None)  # they name outputs of stages that may not be built
         path.write_text(yaml.safe_dump(spec, sort_keys=False, width=1000))
     dvc = Path(sys.executable).with_name("dvc")
-    try:
-        code = subprocess.run([str(dvc), "commit", "--force", "--quiet"], cwd=workdir
-                              ).returncode
+    try:  # not --quiet, which silences DVC's errors too
+        proc = subprocess.run([str(dvc), "commit", "--force"], cwd=workdir,
+                              capture_output=True, text=True)
     finally:
         path.write_text(full)
-    if code == 0:
+    code = proc.returncode
+    if code != 0:
+        lines = (proc.stderr + proc.stdout).splitlines()
+        print("\n".join([line for line in lines if line.startswith("ERROR")] or lines[-5:]),
+              file=sys.stderr)
+    else:
         print(f"dvc commit: {len(built)} stages recorded in dvc.lock; not built or out of "
               f"date: {', '.join(left) or 'none'}")
     return code
