@@ -71,20 +71,12 @@ def copy_project(source: Path, dest: Path) -> Path:
 def dictionary_stages(jobs: list[dict], name: str, recorded: set[str]) -> list[str]:
     """The recorded stages that dictionary `name`'s page, pairwise pages, discovery metric and
     inventory come from, those included."""
-    by_out = {out: job for job in jobs for out in job["outs"]}
     seeds = [j for j in jobs if j["wildcards"].get("name") == name
              and j["rule"] in ("dictionary", "discovery", "inventory")]
     pairs = {d.replace("results/bestbuddies/", "results/pairwise/").replace(".csv", ".html")
              for j in seeds for d in j["deps"] if d.startswith("results/bestbuddies/")}
     seeds += [j for j in jobs if j["rule"] == "pairwise" and set(j["outs"]) & pairs]
-    seen = {j["name"]: j for j in seeds}
-    todo = list(seeds)
-    while todo:
-        for dep in todo.pop()["deps"]:
-            if (job := by_out.get(dep)) and job["name"] not in seen:
-                seen[job["name"]] = job
-                todo.append(job)
-    return sorted(n for n in seen if n in recorded)
+    return sorted(dvc_stages.upstream(jobs, [j["name"] for j in seeds]) & recorded)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,9 +153,9 @@ def measure(args: argparse.Namespace, yours: Path, server: S3Server, tmp: Path) 
     colleague = tmp / f"clone-{name}-mining"
     git(tmp, "clone", "-q", str(yours), colleague.name)
     server.credentials(colleague, name)
-    mining = dvc_stages.last_stages(jobs, dvc_stages.mining_stages(jobs, name))
-    pull = timed(sh, colleague, "dvc", "pull", "-q", "-r", name, "--with-deps", *mining)
-    return rebuild(args, colleague, yours, tmp, pull, mining)
+    stage = dvc_stages.inventory_stage(jobs, name)
+    pull = timed(sh, colleague, "dvc", "pull", "-q", "-r", name, "--with-deps", stage)
+    return rebuild(args, colleague, yours, tmp, pull, stage)
 
 
 def push_pull_whole(yours: Path, server: S3Server, tmp: Path, recorded: set[str]) -> None:
@@ -180,7 +172,7 @@ def push_pull_whole(yours: Path, server: S3Server, tmp: Path, recorded: set[str]
 
 
 def rebuild(args: argparse.Namespace, colleague: Path, yours: Path, tmp: Path, pull: float,
-            mining: list[str]) -> int:
+            stage: str) -> int:
     """The colleague's rebuild of args.colleague at another k, against the same targets
     from scratch."""
     name = args.colleague
@@ -191,8 +183,8 @@ def rebuild(args: argparse.Namespace, colleague: Path, yours: Path, tmp: Path, p
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
     targets = [f"results/dictionary/{name}.html", f"results/metrics/discovery/{name}.json"]
     seconds = timed(snakemake, colleague, *targets)
-    pulled = f"pull of {len(mining)} last mining stages with their dependencies {pull:.1f} s, "
-    print(f"colleague, {name}: {pulled}rebuild with k={params['k']} {seconds:.1f} s")
+    print(f"colleague, {name}: pull of {stage} with its dependencies {pull:.1f} s, rebuild "
+          f"with k={params['k']} {seconds:.1f} s")
     if not args.no_scratch:
         scratch = tmp / "scratch"
         copy_project(yours, scratch)

@@ -37,9 +37,9 @@ def match_summary(path: str | Path) -> dict:
     and bytes."""
     path = Path(path)
     attrs = store_attrs(path, "matches", "match store")
-    return {"gan": attrs["gan"], "disc": attrs["disc"], "null": attrs.get("null"),
-            "images": int(attrs["n_images"]), "gan_units": _units(attrs["gan_layers"]),
-            "disc_units": _units(attrs["disc_layers"]), "bytes": _bytes(path, attrs)}
+    return {"gan": attrs["gan"], "disc": attrs["disc"], "images": int(attrs["n_images"]),
+            "gan_units": _units(attrs["gan_layers"]), "disc_units": _units(attrs["disc_layers"]),
+            "bytes": _bytes(path, attrs)}
 
 
 def inventory(name: str, matches: Sequence[str | Path], samples: Sequence[str | Path],

@@ -17,21 +17,11 @@ def test_committed_dvc_yaml_is_current():
         "dvc.yaml is stale: run `make dvc.yaml`"
 
 
-def upstream(jobs: list[dict], names: list[str]) -> set[str]:
-    """The stages `names` and every stage whose outputs they read, directly or not."""
-    by_out = {out: job for job in jobs for out in job["outs"]}
-    seen, todo = set(names), [j for j in jobs if j["name"] in names]
-    while todo:
-        for dep in todo.pop()["deps"]:
-            if (job := by_out.get(dep)) and job["name"] not in seen:
-                seen.add(job["name"])
-                todo.append(job)
-    return seen
-
-
-def test_the_last_stages_are_those_no_other_reads():
+def test_the_last_stages_are_those_no_other_reads_and_upstream_all_they_read():
     jobs = [{"name": n, "deps": deps, "outs": [f"{n}.out"]} for n, deps in
             [("a", []), ("b", ["a.out"]), ("c", ["b.out", "x"]), ("d", ["a.out"])]]
+    assert dvc_stages.upstream(jobs, ["c"]) == {"a", "b", "c"}
+    assert dvc_stages.upstream(jobs, ["d", "b"]) == {"a", "b", "d"}
     assert dvc_stages.last_stages(jobs, ["a", "b", "c", "d"]) == ["c", "d"]
     assert dvc_stages.last_stages(jobs, ["a", "b"]) == ["b"]
     assert dvc_stages.last_stages(jobs, ["a"]) == ["a"]
@@ -48,7 +38,7 @@ def test_a_dictionary_s_mining_is_its_inventory_and_all_upstream_of_it():
         assert {s.split("--")[0] for s in mining} <= {*MINED, "inventory"}
         made = [j["name"] for j in jobs if j["rule"] in ("dictionary", "discovery")
                 and j["wildcards"]["name"] == name]
-        needed = {s for s in upstream(jobs, made) if s.split("--")[0] in MINED}
+        needed = {s for s in dvc_stages.upstream(jobs, made) if s.split("--")[0] in MINED}
         assert needed and needed <= set(mining), needed - set(mining)
 
 

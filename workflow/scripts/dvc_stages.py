@@ -160,24 +160,35 @@ def built_stages(workdir: Path = ROOT) -> dict[str, bool]:
             and not planned.intersection(job["outs"]) for job in snakemake_jobs(workdir)}
 
 
-def mining_stages(jobs: list[dict], name: str) -> list[str]:
-    """The stages dictionary `name` is mined by: its inventory and every stage upstream of it
-    (its models' weights, twins, samples, shard and match stores, and dissections), what a
-    colleague pulls to rebuild it without a forward pass, whatever k, bb_rule, bb_fdr or
-    examples they set."""
+def upstream(jobs: list[dict], names: list[str]) -> set[str]:
+    """The stages `names` and every stage whose outputs they read, directly or not: what
+    `dvc pull --with-deps` of `names` brings."""
     by_out = {out: job for job in jobs for out in job["outs"]}
-    inventory = next((j for j in jobs if j["rule"] == "inventory"
-                      and j["wildcards"]["name"] == name), None)
-    if inventory is None:
-        raise ValueError(f"dvc.yaml has no dictionary {name!r}: mark it `share: true` in "
-                         "params.yaml and run `make dvc.yaml`")
-    seen, todo = {inventory["name"]}, [inventory]
+    seen, todo = set(names), [job for job in jobs if job["name"] in set(names)]
     while todo:
         for dep in todo.pop()["deps"]:
             if (job := by_out.get(dep)) and job["name"] not in seen:
                 seen.add(job["name"])
                 todo.append(job)
-    return sorted(seen)
+    return seen
+
+
+def inventory_stage(jobs: list[dict], name: str) -> str:
+    """The stage of dictionary `name`'s inventory, which reads every store its mining made."""
+    found = [j["name"] for j in jobs if j["rule"] == "inventory"
+             and j["wildcards"]["name"] == name]
+    if not found:
+        raise ValueError(f"dvc.yaml has no dictionary {name!r}: mark it `share: true` in "
+                         "params.yaml and run `make dvc.yaml`")
+    return found[0]
+
+
+def mining_stages(jobs: list[dict], name: str) -> list[str]:
+    """The stages dictionary `name` is mined by: its inventory and every stage upstream of it
+    (its models' weights, twins, samples, shard and match stores, and dissections), what a
+    colleague pulls to rebuild it without a forward pass, whatever k, bb_rule, bb_fdr or
+    examples they set."""
+    return sorted(upstream(jobs, [inventory_stage(jobs, name)]))
 
 
 def last_stages(jobs: list[dict], names: list[str]) -> list[str]:
@@ -286,15 +297,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--commit", action="store_true",
                         help="record in dvc.lock the stages Snakemake has built (dvc commit -f)")
     parser.add_argument("--mining", metavar="DICTIONARY",
-                        help="print the last stages that mine DICTIONARY (for "
-                        "`dvc pull --with-deps`)")
+                        help="print the stage of DICTIONARY's inventory: with its dependencies "
+                        "(`dvc pull --with-deps`), all that mining it made")
     args = parser.parse_args(argv)
     try:
         if args.commit:
             return commit_built()
         if args.mining:
-            jobs = snakemake_jobs()
-            print(" ".join(last_stages(jobs, mining_stages(jobs, args.mining))))
+            print(inventory_stage(snakemake_jobs(), args.mining))
             return 0
         text = dvc_yaml(snakemake_jobs())
     except (RuntimeError, ValueError) as err:
