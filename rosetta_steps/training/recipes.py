@@ -51,13 +51,20 @@ def settings_for(name: str, tiny: bool = False, **overrides: int | float | None)
         raise UserError(f"{name}: {err}") from None
 
 
+def initial(name: str, seed: int) -> nn.Module:
+    """`name` at the random weights its training starts from (the untrained network its
+    probes are read against); seeds the global generator, which training goes on drawing
+    from."""
+    torch.manual_seed(seed)
+    return models.get(name).build()
+
+
 def train(name: str, settings: TrainSettings, judge: str | Path | None = None
           ) -> tuple[nn.Module, dict]:
     """Train a fresh `name` from `settings.seed`; returns the model and its metrics."""
     spec = models.get(name)
     trainer = TRAINERS[name][0]
-    torch.manual_seed(settings.seed)
-    model = spec.build()
+    model = initial(name, settings.seed)
     metrics = trainer(model, settings)
     if judge is not None:
         _, judge_model = models.load("shapes-cnn-sup", judge)
