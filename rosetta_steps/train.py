@@ -3,7 +3,8 @@
 JSON of training metrics next to them (or at --metrics): losses at the start and end of
 training, the held-out figures that show the model learned (`training.evaluate`) and the
 command that trained it.
-`--tiny` runs the same code for a few steps, for tests.
+`--tiny` runs the same code for a few steps, for tests. `--checkpoint` lets the generator's
+hours-long run stop and go on (`training.checkpoint`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from . import models
 from .core import options
 from .core.cli import UserError, run
 from .core.devices import set_threads
+from .training.checkpoint import Checkpoint
 from .training.recipes import save, settings_for, train
 
 
@@ -36,6 +38,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--tiny", action="store_true", help="a few steps, for tests")
     parser.add_argument("--judge", type=Path,
                         help="shapes-cnn-sup weights that judge a generator's samples")
+    parser.add_argument("--checkpoint", type=Path,
+                        help="shapes-gan: save the run's state here every --checkpoint-every "
+                             "steps and, if the file exists, go on from it")
+    parser.add_argument("--checkpoint-every", type=int, default=250, metavar="STEPS")
     options.add_threads_option(parser)
     args = parser.parse_args(argv)
     if args.out.suffix != ".safetensors":
@@ -51,7 +57,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     set_threads(args.threads)
     torch.use_deterministic_algorithms(True)
     torch.set_flush_denormal(True)  # tiny Adam moments and weights would slow CPU math
-    model, report = train(args.model, settings, judge=args.judge)
+    checkpoint = (Checkpoint(args.checkpoint, every=args.checkpoint_every)
+                  if args.checkpoint is not None else None)
+    model, report = train(args.model, settings, judge=args.judge, checkpoint=checkpoint)
     report["command"] = shlex.join(["python", "-m", "rosetta_steps.train",
                                     *(sys.argv[1:] if argv is None else argv)])
     save(model, report, weights=args.out, metrics=args.metrics or args.out.with_suffix(".json"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator
 
@@ -24,16 +25,36 @@ def held_out(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return labelled(n, seed, start=world.HELD_OUT_START)
 
 
+class IndexBatches:
+    """Batches of indices into a pool of n, reshuffled every epoch, without end. The epoch's
+    order and the position in it (`state_dict`) go into a checkpoint, so that a resumed run
+    draws the batches the uninterrupted one would have."""
+
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator):
+        self.n, self.batch_size, self.generator = n, batch_size, generator
+        self.order: torch.Tensor | None = None  # drawn with the first batch
+        self.pos = 0
+
+    def __iter__(self) -> IndexBatches:
+        return self
+
+    def __next__(self) -> torch.Tensor:
+        if self.order is None or self.pos + self.batch_size > self.n:
+            self.order, self.pos = torch.randperm(self.n, generator=self.generator), 0
+        self.pos += self.batch_size
+        return self.order[self.pos - self.batch_size:self.pos]
+
+    def state_dict(self) -> dict:
+        return {"order": self.order, "pos": self.pos}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.order, self.pos = state["order"], state["pos"]
+
+
 def index_batches(n: int, batch_size: int, steps: int, generator: torch.Generator
                   ) -> Iterator[torch.Tensor]:
     """`steps` batches of indices into a pool of n, reshuffled every epoch."""
-    order = torch.randperm(n, generator=generator)
-    pos = 0
-    for _ in range(steps):
-        if pos + batch_size > n:
-            order, pos = torch.randperm(n, generator=generator), 0
-        yield order[pos:pos + batch_size]
-        pos += batch_size
+    return itertools.islice(IndexBatches(n, batch_size, generator), steps)
 
 
 def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

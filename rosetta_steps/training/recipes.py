@@ -18,6 +18,7 @@ from ..core import world
 from ..core.cli import UserError
 from ..core.stores import atomic_output
 from . import data
+from .checkpoint import Checkpoint
 from .contrastive import train_contrastive
 from .evaluate import judge_generator
 from .gan import train_gan
@@ -32,6 +33,7 @@ TRAINERS: dict[str, tuple[Trainer, TrainSettings]] = {
     "shapes-cnn-ssl": (train_contrastive, TrainSettings(steps=120, batch_size=64, lr=3e-3)),
     "shapes-vit-mae": (train_mae, TrainSettings(steps=150, batch_size=128, lr=2e-3)),
 }
+RESUMABLE = ("shapes-gan",)  # trainers that take a `checkpoint`
 TINY = {"steps": 3, "batch_size": 8, "pool": 64, "eval_images": 32}
 
 
@@ -59,13 +61,19 @@ def initial(name: str, seed: int) -> nn.Module:
     return models.get(name).build()
 
 
-def train(name: str, settings: TrainSettings, judge: str | Path | None = None
-          ) -> tuple[nn.Module, dict]:
-    """Train a fresh `name` from `settings.seed`; returns the model and its metrics."""
+def train(name: str, settings: TrainSettings, judge: str | Path | None = None,
+          checkpoint: Checkpoint | None = None) -> tuple[nn.Module, dict]:
+    """Train a fresh `name` from `settings.seed`, or go on from `checkpoint` where it holds a
+    run (the generator only, the one run that takes hours); returns the model and its
+    metrics."""
     spec = models.get(name)
     trainer = TRAINERS[name][0]
+    if checkpoint is not None and name not in RESUMABLE:
+        raise UserError(f"--checkpoint applies to {', '.join(RESUMABLE)}, whose training takes "
+                        f"hours; {name} trains in minutes from the start")
     model = initial(name, settings.seed)
-    metrics = trainer(model, settings)
+    extra = {} if checkpoint is None else {"checkpoint": checkpoint}
+    metrics = trainer(model, settings, **extra)
     if judge is not None:
         _, judge_model = models.load("shapes-cnn-sup", judge)
         real, _ = data.held_out(settings.eval_images, settings.seed)
