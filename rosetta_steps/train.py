@@ -4,7 +4,7 @@ JSON of training metrics next to them (or at --metrics): losses at the start and
 training, the held-out figures that show the model learned (`training.evaluate`) and the
 command that trained it.
 `--tiny` runs the same code for a few steps, for tests. `--checkpoint` lets the generator's
-hours-long run stop and go on (`training.checkpoint`).
+hours-long run stop and go on (`training.resume`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from . import models
 from .core import options
 from .core.cli import UserError, run
 from .core.devices import set_threads
-from .training.checkpoint import Checkpoint
 from .training.recipes import save, settings_for, train
+from .training.resume import Checkpoint
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -13,8 +13,8 @@ from torch import nn
 from tqdm import tqdm
 
 from . import data
-from .checkpoint import Checkpoint
 from .loop import TrainSettings, loss_summary
+from .resume import Checkpoint
 
 DISC_WIDTH = 32
 CRITIC_LR_FACTOR = 2  # two time-scale update rule: the critic learns 2x faster than G

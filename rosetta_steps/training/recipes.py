@@ -18,12 +18,12 @@ from ..core import world
 from ..core.cli import UserError
 from ..core.stores import atomic_output
 from . import data
-from .checkpoint import Checkpoint
 from .contrastive import train_contrastive
 from .evaluate import judge_generator
 from .gan import train_gan
 from .loop import TrainSettings
 from .mae import train_mae
+from .resume import Checkpoint
 from .supervised import train_supervised
 
 Trainer = Callable[[nn.Module, TrainSettings], dict]

@@ -1,5 +1,5 @@
-"""Checkpoints that let a long training run stop and go on where it stopped (the shapes GAN
-trains for hours on a CPU, longer than one sitting).
+"""Resuming training: checkpoints that let a long run stop and go on where it stopped (the
+shapes GAN trains for hours on a CPU, longer than one sitting).
 
 A checkpoint holds everything the next step depends on: the networks, their optimisers, the
 generator's moving average, the random generator and the batch order, the step and the losses
