@@ -9,6 +9,7 @@ import torch
 from rosetta_steps.core.cli import run
 from rosetta_steps.train import main as train_main
 from rosetta_steps.training import data
+from rosetta_steps.training.resume import Checkpoint
 
 GAN = ["shapes-gan", "--tiny", "--threads", "1"]
 
@@ -35,7 +36,6 @@ def test_a_run_that_stops_and_goes_on_ends_as_one_that_never_stopped(tmp_path):
 
 
 def test_checkpoints_are_saved_every_few_steps_and_at_the_end(tmp_path, monkeypatch):
-    from rosetta_steps.training.resume import Checkpoint
     steps_saved = []
     monkeypatch.setattr(Checkpoint, "save",
                         lambda self, model, settings, step, **state: steps_saved.append(step))
